@@ -1,0 +1,47 @@
+package approvals
+
+import (
+	"context"
+	"time"
+)
+
+// EventKind names something that happened to a request. The words are public:
+// the audit channel carries them, and people search for them.
+type EventKind string
+
+// The audit events.
+const (
+	EventRequested EventKind = "requested"
+	EventRefused   EventKind = "refused"
+	EventApproved  EventKind = "approved"
+	EventDenied    EventKind = "denied"
+	EventCancelled EventKind = "cancelled"
+	EventExpired   EventKind = "expired"
+	EventRevoked   EventKind = "revoked"
+	EventFailed    EventKind = "failed"
+)
+
+// Event is one thing that happened to a request.
+type Event struct {
+	Kind EventKind
+	// Request is the request as it stands after the event.
+	Request Request
+	// Actor is the user who caused the event; empty when revokebot itself did
+	// (expiry, the revocation's outcome).
+	Actor string
+	// Detail explains the event: why a refusal, or the Revoker's answer.
+	Detail string
+	At     time.Time
+}
+
+// ChangesState reports whether the event moved the request to a new state
+// (as opposed to a refused attempt that left it as it was).
+func (e Event) ChangesState() bool {
+	return e.Kind != EventRefused && e.Kind != EventRequested
+}
+
+// Notifier is told about every event, in order for each request. It must not
+// block for long; delivering the event is its job, including retries.
+type Notifier interface {
+	Notify(ctx context.Context, e Event)
+}

@@ -1,0 +1,25 @@
+package approvals
+
+import "context"
+
+// Revocation says whose sessions to revoke and how. It mirrors the options of
+// Cloudflare's "Revoke all Access tokens for a user" call without knowing about HTTP.
+type Revocation struct {
+	// Email is the user whose Access sessions are revoked. Required.
+	Email string
+	// Devices also revokes the user's device (WARP) sessions.
+	Devices bool
+	// WARPReauth forces the user to re-authenticate their WARP session.
+	WARPReauth bool
+	// UserUID optionally pins the revocation to one Access user ID (a UUID).
+	UserUID string
+}
+
+// Revoker carries out a revocation. Implementations must be safe to call again
+// for the same revocation: revoking twice has the same effect as revoking once.
+type Revoker interface {
+	// Revoke revokes every session the revocation names. On success it returns
+	// a short, human-readable summary of the provider's answer; on failure, an
+	// error whose text carries the provider's error codes and messages.
+	Revoke(ctx context.Context, r Revocation) (summary string, err error)
+}

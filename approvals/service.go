@@ -1,0 +1,338 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// DefaultTTL is how long a request waits for a decision unless configured otherwise.
+const DefaultTTL = 30 * time.Minute
+
+// Service runs requests through their life: submit, decide, execute, expire.
+// Its fields are set once, before first use.
+type Service struct {
+	Store     Store
+	Revoker   Revoker
+	Notifier  Notifier
+	Directory GroupDirectory
+	Policy    Policy
+	// TTL is how long a pending request accepts decisions. Zero means DefaultTTL.
+	TTL time.Duration
+	// DryRun records and decides requests as usual but never calls the Revoker.
+	DryRun bool
+	// Now is the clock; nil means time.Now.
+	Now Clock
+	// Logger receives internal failures; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// SubmitInput is what a requester asks for.
+type SubmitInput struct {
+	Requester  string
+	Revocation Revocation
+	Reason     string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) ttl() time.Duration {
+	if s.TTL > 0 {
+		return s.TTL
+	}
+	return DefaultTTL
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Service) notify(ctx context.Context, kind EventKind, r Request, actor, detail string) {
+	s.Notifier.Notify(ctx, Event{Kind: kind, Request: r, Actor: actor, Detail: detail, At: s.now()})
+}
+
+// Submit records a new request. If the requester may not ask, the attempt is
+// recorded as refused, audited, and an EFORBIDDEN error is returned along with
+// the refused request. Otherwise the request is pending and returned.
+func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
+	if in.Requester == "" || in.Revocation.Email == "" {
+		return Request{}, Errorf(EINVALID, "a request needs a requester and a target email")
+	}
+	now := s.now()
+	r := Request{
+		ID:         uuid.NewString(),
+		Revocation: in.Revocation,
+		Reason:     in.Reason,
+		Requester:  in.Requester,
+		State:      StatePending,
+		DryRun:     s.DryRun,
+		CreatedAt:  now,
+		ExpiresAt:  now.Add(s.ttl()),
+	}
+
+	allowed, err := s.Policy.MayRequest(ctx, s.Directory, in.Requester)
+	if err != nil || !allowed {
+		detail := "requester is not in the requesters list"
+		msg := "You are not allowed to request revocations. Ask your security team to add you to revokebot's requesters."
+		if err != nil {
+			s.logger().ErrorContext(ctx, "check requester", "request_id", r.ID, "user", in.Requester, "err", err)
+			detail = "requester's group membership could not be checked: " + err.Error()
+			msg = "Your permission to request revocations could not be checked right now, so the request was refused. Try again in a minute; if it persists, tell your revokebot admin."
+		}
+		r.State = StateRefused
+		r.FinishedAt = now
+		r.Outcome = detail
+		if err := s.Store.Create(ctx, r); err != nil {
+			return Request{}, fmt.Errorf("record refused request %s: %w", r.ID, err)
+		}
+		s.notify(ctx, EventRefused, r, in.Requester, detail)
+		e := Errorf(EFORBIDDEN, "%s", msg)
+		e.Request = &r
+		return r, e
+	}
+
+	if err := s.Store.Create(ctx, r); err != nil {
+		return Request{}, fmt.Errorf("create request for %s: %w", in.Revocation.Email, err)
+	}
+	s.notify(ctx, EventRequested, r, in.Requester, "")
+	return r, nil
+}
+
+// AttachMessage records where the request's approval message lives in chat.
+func (s *Service) AttachMessage(ctx context.Context, id, channel, ts string) error {
+	if err := s.Store.SetMessage(ctx, id, channel, ts); err != nil {
+		return fmt.Errorf("attach message to request %s: %w", id, err)
+	}
+	return nil
+}
+
+// Decision is an approver's answer.
+type Decision int
+
+// The two decisions.
+const (
+	Approve Decision = iota + 1
+	Deny
+)
+
+// Decide applies actor's decision to request id. Exactly one decision wins per
+// request, however many arrive at once; the others get ECONFLICT with the
+// request as decided. A requester denying their own request cancels it; a
+// requester approving it, or anybody outside the approvers, gets EFORBIDDEN and
+// the attempt is audited as refused. A decision on an expired request expires
+// it and returns EEXPIRED.
+//
+// On approval the revocation is executed before Decide returns, so the caller
+// should pass a context that outlives the user's interaction.
+func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Request, error) {
+	if d != Approve && d != Deny {
+		return Request{}, Errorf(EINVALID, "unknown decision %d", d)
+	}
+	r, err := s.get(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if r.State != StatePending {
+		return r, conflict(r)
+	}
+	if !s.now().Before(r.ExpiresAt) {
+		return s.expire(ctx, r)
+	}
+
+	var to State
+	var kind EventKind
+	switch {
+	case d == Deny && actor == r.Requester:
+		to, kind = StateCancelled, EventCancelled
+	case d == Approve && actor == r.Requester:
+		return r, s.refuse(ctx, r, actor, "requester tried to approve their own request",
+			"You cannot approve your own request: another approver has to.")
+	default:
+		ok, err := s.Policy.Approvers.Includes(ctx, s.Directory, actor)
+		if err != nil {
+			s.logger().ErrorContext(ctx, "check approver", "request_id", r.ID, "user", actor, "err", err)
+			return r, s.refuse(ctx, r, actor, "approver's group membership could not be checked: "+err.Error(),
+				"Your permission to decide could not be checked right now, so nothing changed. Try again in a minute.")
+		}
+		if !ok {
+			return r, s.refuse(ctx, r, actor, "user is not an approver",
+				"You are not allowed to decide revocation requests.")
+		}
+		if d == Approve {
+			to, kind = StateExecuting, EventApproved
+		} else {
+			to, kind = StateDenied, EventDenied
+		}
+	}
+
+	next, err := s.swap(ctx, r, to, actor, "")
+	if err != nil {
+		return next, err
+	}
+	s.notify(ctx, kind, next, actor, "")
+	if next.State == StateExecuting {
+		return s.Execute(ctx, next, "")
+	}
+	return next, nil
+}
+
+// Execute carries out an approved (executing) request and records the outcome.
+// note, if set, is prefixed to the audit detail (e.g. that this is a resume).
+func (s *Service) Execute(ctx context.Context, r Request, note string) (Request, error) {
+	if r.State != StateExecuting {
+		return r, fmt.Errorf("execute request %s: state is %s, not executing", r.ID, r.State)
+	}
+	var (
+		to      = StateRevoked
+		kind    = EventRevoked
+		outcome string
+	)
+	if r.DryRun {
+		outcome = "dry run: Cloudflare was not called"
+	} else {
+		summary, err := s.Revoker.Revoke(ctx, r.Revocation)
+		if err != nil {
+			to, kind, outcome = StateFailed, EventFailed, err.Error()
+			s.logger().ErrorContext(ctx, "revoke", "request_id", r.ID, "err", err)
+		} else {
+			outcome = summary
+		}
+	}
+	if note != "" {
+		outcome = note + "; " + outcome
+	}
+	next, err := s.swap(ctx, r, to, "", outcome)
+	if err != nil {
+		return next, err
+	}
+	s.notify(ctx, kind, next, "", outcome)
+	return next, nil
+}
+
+// ExpireDue expires every pending request whose expiry time has passed and
+// returns how many it expired.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	pending, err := s.Store.ListByState(ctx, StatePending)
+	if err != nil {
+		return 0, fmt.Errorf("list pending requests: %w", err)
+	}
+	n := 0
+	now := s.now()
+	for _, r := range pending {
+		if now.Before(r.ExpiresAt) {
+			continue
+		}
+		if _, err := s.expire(ctx, r); ErrorCode(err) == EEXPIRED {
+			n++
+		} else if ErrorCode(err) != ECONFLICT {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// RunExpirer calls ExpireDue every interval until ctx ends.
+func (s *Service) RunExpirer(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+			s.logger().ErrorContext(ctx, "expire requests", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Resume executes every request left in the executing state, e.g. by a crash
+// between approval and the revocation's outcome. Revoking again is safe.
+func (s *Service) Resume(ctx context.Context) error {
+	executing, err := s.Store.ListByState(ctx, StateExecuting)
+	if err != nil {
+		return fmt.Errorf("list executing requests: %w", err)
+	}
+	for _, r := range executing {
+		if _, err := s.Execute(ctx, r, "resumed after a restart"); err != nil && ErrorCode(err) != ECONFLICT {
+			return fmt.Errorf("resume request %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// expire moves a pending request to expired, audits it, and returns EEXPIRED
+// (or ECONFLICT if it was decided meanwhile).
+func (s *Service) expire(ctx context.Context, r Request) (Request, error) {
+	detail := "no decision before " + r.ExpiresAt.Format(time.RFC3339)
+	next, err := s.swap(ctx, r, StateExpired, "", detail)
+	if err != nil {
+		return next, err
+	}
+	s.notify(ctx, EventExpired, next, "", detail)
+	e := Errorf(EEXPIRED, "This request expired at %s without a decision. Ask for a new one if it is still needed.",
+		r.ExpiresAt.Format(time.RFC1123))
+	e.Request = &next
+	return next, e
+}
+
+// refuse audits a refused decision and returns the matching EFORBIDDEN error.
+func (s *Service) refuse(ctx context.Context, r Request, actor, detail, msg string) error {
+	s.notify(ctx, EventRefused, r, actor, detail)
+	e := Errorf(EFORBIDDEN, "%s", msg)
+	e.Request = &r
+	return e
+}
+
+// swap moves r to state to atomically. If another change won the race, it
+// returns ECONFLICT with the request as it now stands.
+func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome string) (Request, error) {
+	next, err := r.apply(to, actor, s.now(), outcome)
+	if err != nil {
+		return r, err
+	}
+	if err := s.Store.CompareAndSwap(ctx, r.State, next); err != nil {
+		if !errors.Is(err, ErrConflict) {
+			return r, fmt.Errorf("move request %s to %s: %w", r.ID, to, err)
+		}
+		current, gerr := s.get(ctx, r.ID)
+		if gerr != nil {
+			return r, gerr
+		}
+		return current, conflict(current)
+	}
+	return next, nil
+}
+
+func (s *Service) get(ctx context.Context, id string) (Request, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Request{}, Errorf(ENOTFOUND, "That request ID is not valid.")
+	}
+	r, err := s.Store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Request{}, Errorf(ENOTFOUND, "There is no request %s.", id)
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("get request %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func conflict(r Request) error {
+	e := Errorf(ECONFLICT, "This request is already %s.", r.State)
+	e.Request = &r
+	return e
+}

@@ -1,0 +1,381 @@
+package approvals_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/approvals/sqlite"
+)
+
+type fakeRevoker struct {
+	calls atomic.Int32
+	err   error
+	delay time.Duration
+}
+
+func (f *fakeRevoker) Revoke(_ context.Context, r approvals.Revocation) (string, error) {
+	f.calls.Add(1)
+	time.Sleep(f.delay)
+	if f.err != nil {
+		return "", f.err
+	}
+	return "revoked " + r.Email, nil
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []approvals.Event
+}
+
+func (r *recorder) Notify(_ context.Context, e approvals.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) kinds() []approvals.EventKind {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []approvals.EventKind
+	for _, e := range r.events {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type fixture struct {
+	svc     *approvals.Service
+	store   *sqlite.DB
+	revoker *fakeRevoker
+	events  *recorder
+	clock   *clock
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f := &fixture{store: db, revoker: &fakeRevoker{}, events: &recorder{},
+		clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
+	f.svc = &approvals.Service{
+		Store:     db,
+		Revoker:   f.revoker,
+		Notifier:  f.events,
+		Directory: directory{"SAPPROVERS": {"U3"}},
+		Policy: approvals.Policy{
+			Requesters: approvals.Audience{Users: []string{"U1", "U2"}},
+			Approvers:  approvals.Audience{Users: []string{"U1", "U2"}, Groups: []string{"SAPPROVERS"}},
+		},
+		TTL: 10 * time.Minute,
+		Now: f.clock.Now,
+	}
+	return f
+}
+
+func (f *fixture) submit(t *testing.T) approvals.Request {
+	t.Helper()
+	r, err := f.svc.Submit(context.Background(), approvals.SubmitInput{
+		Requester:  "U1",
+		Revocation: approvals.Revocation{Email: "alice@example.com", Devices: true},
+		Reason:     "laptop stolen",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func equalKinds(got []approvals.EventKind, want ...approvals.EventKind) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSubmitPending(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	if _, err := uuid.Parse(r.ID); err != nil {
+		t.Fatalf("ID %q is not a UUID", r.ID)
+	}
+	if r.State != approvals.StatePending || !r.ExpiresAt.Equal(f.clock.Now().Add(10*time.Minute)) {
+		t.Fatalf("request %+v", r)
+	}
+	stored, err := f.store.Get(context.Background(), r.ID)
+	if err != nil || stored.State != approvals.StatePending || stored.Reason != "laptop stolen" {
+		t.Fatalf("stored %+v, %v", stored, err)
+	}
+	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested) {
+		t.Fatalf("events %v", k)
+	}
+}
+
+func TestSubmitRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U3", Revocation: approvals.Revocation{Email: "a@b.c"}})
+	if approvals.ErrorCode(err) != approvals.EFORBIDDEN {
+		t.Fatalf("err = %v, want forbidden", err)
+	}
+	stored, gerr := f.store.Get(context.Background(), r.ID)
+	if gerr != nil || stored.State != approvals.StateRefused {
+		t.Fatalf("refused request stored as %+v, %v", stored, gerr)
+	}
+	if k := f.events.kinds(); !equalKinds(k, approvals.EventRefused) {
+		t.Fatalf("events %v", k)
+	}
+	if f.events.events[0].Actor != "U3" {
+		t.Fatalf("actor %q", f.events.events[0].Actor)
+	}
+}
+
+func TestSubmitGroupLookupFailureRefuses(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.Policy.Requesters = approvals.Audience{Groups: []string{"SGONE"}}
+	_, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Revocation: approvals.Revocation{Email: "a@b.c"}})
+	if approvals.ErrorCode(err) != approvals.EFORBIDDEN {
+		t.Fatalf("err = %v, want forbidden", err)
+	}
+	if k := f.events.kinds(); !equalKinds(k, approvals.EventRefused) {
+		t.Fatalf("events %v", k)
+	}
+}
+
+func TestApproveRevokes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	got, err := f.svc.Decide(context.Background(), r.ID, "U3", approvals.Approve) // U3 approves through the group
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != approvals.StateRevoked || got.DecidedBy != "U3" || got.Outcome != "revoked alice@example.com" {
+		t.Fatalf("request %+v", got)
+	}
+	if n := f.revoker.calls.Load(); n != 1 {
+		t.Fatalf("revoker called %d times", n)
+	}
+	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested, approvals.EventApproved, approvals.EventRevoked) {
+		t.Fatalf("events %v", k)
+	}
+}
+
+func TestApproveFailure(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.revoker.err = errors.New("cloudflare: 403 Forbidden: [10000] Authentication error")
+	r := f.submit(t)
+	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != approvals.StateFailed || got.Outcome != f.revoker.err.Error() {
+		t.Fatalf("request %+v", got)
+	}
+	last := f.events.events[len(f.events.events)-1]
+	if last.Kind != approvals.EventFailed || last.Detail != f.revoker.err.Error() {
+		t.Fatalf("last event %+v", last)
+	}
+}
+
+func TestSelfApprovalRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	got, err := f.svc.Decide(context.Background(), r.ID, "U1", approvals.Approve) // U1 is also an approver
+	if approvals.ErrorCode(err) != approvals.EFORBIDDEN {
+		t.Fatalf("err = %v, want forbidden", err)
+	}
+	if got.State != approvals.StatePending || f.revoker.calls.Load() != 0 {
+		t.Fatalf("state %s, %d revocations", got.State, f.revoker.calls.Load())
+	}
+	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested, approvals.EventRefused) {
+		t.Fatalf("events %v", k)
+	}
+}
+
+func TestNonApproverRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	for _, d := range []approvals.Decision{approvals.Approve, approvals.Deny} {
+		_, err := f.svc.Decide(context.Background(), r.ID, "U9", d)
+		if approvals.ErrorCode(err) != approvals.EFORBIDDEN {
+			t.Fatalf("decision %d: err = %v, want forbidden", d, err)
+		}
+	}
+	stored, _ := f.store.Get(context.Background(), r.ID)
+	if stored.State != approvals.StatePending {
+		t.Fatalf("state %s", stored.State)
+	}
+}
+
+func TestDenyAndCancel(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Deny)
+	if err != nil || got.State != approvals.StateDenied || got.DecidedBy != "U2" {
+		t.Fatalf("deny: %+v, %v", got, err)
+	}
+	r2 := f.submit(t)
+	got, err = f.svc.Decide(context.Background(), r2.ID, "U1", approvals.Deny)
+	if err != nil || got.State != approvals.StateCancelled {
+		t.Fatalf("cancel: %+v, %v", got, err)
+	}
+	if f.revoker.calls.Load() != 0 {
+		t.Fatal("revoker called")
+	}
+	// A decided request refuses further decisions, saying who decided.
+	_, err = f.svc.Decide(context.Background(), r.ID, "U3", approvals.Approve)
+	var e *approvals.Error
+	if !errors.As(err, &e) || e.Code != approvals.ECONFLICT || e.Request.DecidedBy != "U2" {
+		t.Fatalf("decide after deny: %v", err)
+	}
+}
+
+func TestConcurrentApprovalsRevokeOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.revoker.delay = 20 * time.Millisecond
+	r := f.submit(t)
+	var (
+		wg        sync.WaitGroup
+		ok, confl atomic.Int32
+	)
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := f.svc.Decide(context.Background(), r.ID, []string{"U2", "U3"}[i%2], approvals.Approve)
+			switch approvals.ErrorCode(err) {
+			case "":
+				ok.Add(1)
+			case approvals.ECONFLICT:
+				confl.Add(1)
+			default:
+				t.Errorf("decide: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 || confl.Load() != 19 {
+		t.Fatalf("%d succeeded, %d conflicted", ok.Load(), confl.Load())
+	}
+	if n := f.revoker.calls.Load(); n != 1 {
+		t.Fatalf("revoker called %d times, want 1", n)
+	}
+}
+
+func TestDecideExpired(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	f.clock.Advance(10 * time.Minute)
+	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
+	if approvals.ErrorCode(err) != approvals.EEXPIRED || got.State != approvals.StateExpired {
+		t.Fatalf("got %s, %v", got.State, err)
+	}
+	if f.revoker.calls.Load() != 0 {
+		t.Fatal("expired request revoked")
+	}
+	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested, approvals.EventExpired) {
+		t.Fatalf("events %v", k)
+	}
+}
+
+func TestExpireDue(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	old := f.submit(t)
+	f.clock.Advance(5 * time.Minute)
+	fresh := f.submit(t)
+	f.clock.Advance(5 * time.Minute)
+	n, err := f.svc.ExpireDue(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireDue = %d, %v; want 1", n, err)
+	}
+	if got, _ := f.store.Get(context.Background(), old.ID); got.State != approvals.StateExpired {
+		t.Fatalf("old request %s", got.State)
+	}
+	if got, _ := f.store.Get(context.Background(), fresh.ID); got.State != approvals.StatePending {
+		t.Fatalf("fresh request %s", got.State)
+	}
+	if n, _ := f.svc.ExpireDue(context.Background()); n != 0 {
+		t.Fatalf("second ExpireDue expired %d", n)
+	}
+}
+
+func TestDryRunDoesNotRevoke(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.DryRun = true
+	r := f.submit(t)
+	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
+	if err != nil || !got.DryRun || got.State != approvals.StateRevoked {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	if f.revoker.calls.Load() != 0 {
+		t.Fatal("dry run called the revoker")
+	}
+}
+
+func TestResumeExecuting(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	// Simulate a crash right after approval: the request is stuck in executing.
+	next := r
+	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
+	if err := f.store.CompareAndSwap(context.Background(), approvals.StatePending, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.Get(context.Background(), r.ID)
+	if got.State != approvals.StateRevoked || f.revoker.calls.Load() != 1 {
+		t.Fatalf("state %s, %d calls", got.State, f.revoker.calls.Load())
+	}
+	last := f.events.events[len(f.events.events)-1]
+	if last.Kind != approvals.EventRevoked || last.Detail != "resumed after a restart; revoked alice@example.com" {
+		t.Fatalf("last event %+v", last)
+	}
+}
+
+func TestDecideUnknown(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, id := range []string{uuid.NewString(), "not-a-uuid", ""} {
+		if _, err := f.svc.Decide(context.Background(), id, "U2", approvals.Approve); approvals.ErrorCode(err) != approvals.ENOTFOUND {
+			t.Errorf("Decide(%q): err = %v, want not found", id, err)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+// Package sqlite stores approvals.Requests in a SQLite database file, using a
+// pure-Go driver so that revokebot builds with CGO_ENABLED=0.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/revokebot/revokebot/approvals"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a SQLite-backed approvals.Store.
+type DB struct {
+	db *sql.DB
+}
+
+var _ approvals.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date. The caller must Close it.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open database: empty path")
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	// One connection serializes writers; SQLite allows only one at a time anyway.
+	sqlDB.SetMaxOpenConns(1)
+	d := &DB{db: sqlDB}
+	if err := d.migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Ping checks that the database answers.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+// SchemaVersion returns the number of the last migration applied.
+func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// migrate applies, in order and each in its own transaction, every embedded
+// migration numbered above the database's user_version.
+func (d *DB) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	current, err := d.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		n, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with its number", base)
+		}
+		if n <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("read migration %s: %w", base, err)
+		}
+		if err := d.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", n))
+			return err
+		}); err != nil {
+			return fmt.Errorf("apply migration %s: %w", base, err)
+		}
+		current = n
+	}
+	return nil
+}
+
+func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+const columns = `id, email, devices, warp_reauth, user_uid, reason, requester, state, dry_run,
+	created_at, expires_at, decided_by, decided_at, outcome, finished_at, channel, message_ts`
+
+// Create implements approvals.Store.
+func (d *DB) Create(ctx context.Context, r approvals.Request) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO requests (`+columns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Revocation.Email, r.Revocation.Devices, r.Revocation.WARPReauth, r.Revocation.UserUID,
+		r.Reason, r.Requester, string(r.State), r.DryRun,
+		millis(r.CreatedAt), millis(r.ExpiresAt), r.DecidedBy, millis(r.DecidedAt),
+		r.Outcome, millis(r.FinishedAt), r.Channel, r.MessageTS)
+	if err != nil {
+		return fmt.Errorf("insert request %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Get implements approvals.Store.
+func (d *DB) Get(ctx context.Context, id string) (approvals.Request, error) {
+	row := d.db.QueryRowContext(ctx, `SELECT `+columns+` FROM requests WHERE id = ?`, id)
+	r, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return approvals.Request{}, fmt.Errorf("get request %s: %w", id, approvals.ErrNotFound)
+	}
+	if err != nil {
+		return approvals.Request{}, fmt.Errorf("get request %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// SetMessage implements approvals.Store.
+func (d *DB) SetMessage(ctx context.Context, id, channel, ts string) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`, channel, ts, id)
+	if err != nil {
+		return fmt.Errorf("set message of request %s: %w", id, err)
+	}
+	return expectOne(res, id)
+}
+
+// CompareAndSwap implements approvals.Store. The WHERE clause on the state
+// makes the swap atomic: of concurrent swaps from one state, one matches.
+func (d *DB) CompareAndSwap(ctx context.Context, from approvals.State, r approvals.Request) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE requests SET
+		state = ?, decided_by = ?, decided_at = ?, outcome = ?, finished_at = ?
+		WHERE id = ? AND state = ?`,
+		string(r.State), r.DecidedBy, millis(r.DecidedAt), r.Outcome, millis(r.FinishedAt),
+		r.ID, string(from))
+	if err != nil {
+		return fmt.Errorf("update request %s: %w", r.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("update request %s: %w", r.ID, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	if _, err := d.Get(ctx, r.ID); err != nil {
+		return err
+	}
+	return fmt.Errorf("update request %s from %s: %w", r.ID, from, approvals.ErrConflict)
+}
+
+// ListByState implements approvals.Store.
+func (d *DB) ListByState(ctx context.Context, s approvals.State) ([]approvals.Request, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+columns+` FROM requests WHERE state = ? ORDER BY created_at, id`, string(s))
+	if err != nil {
+		return nil, fmt.Errorf("list %s requests: %w", s, err)
+	}
+	defer rows.Close()
+	var out []approvals.Request
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list %s requests: %w", s, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %s requests: %w", s, err)
+	}
+	return out, nil
+}
+
+func expectOne(res sql.Result, id string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("request %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("request %s: %w", id, approvals.ErrNotFound)
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scan(s scanner) (approvals.Request, error) {
+	var (
+		r                                   approvals.Request
+		state                               string
+		created, expires, decided, finished int64
+	)
+	err := s.Scan(&r.ID, &r.Revocation.Email, &r.Revocation.Devices, &r.Revocation.WARPReauth, &r.Revocation.UserUID,
+		&r.Reason, &r.Requester, &state, &r.DryRun,
+		&created, &expires, &r.DecidedBy, &decided, &r.Outcome, &finished, &r.Channel, &r.MessageTS)
+	if err != nil {
+		return r, err
+	}
+	r.State = approvals.State(state)
+	if !r.State.Valid() {
+		return r, fmt.Errorf("request %s has unknown state %q", r.ID, state)
+	}
+	r.CreatedAt, r.ExpiresAt = fromMillis(created), fromMillis(expires)
+	r.DecidedAt, r.FinishedAt = fromMillis(decided), fromMillis(finished)
+	return r, nil
+}
+
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
