@@ -1,0 +1,566 @@
+package cloudflare
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is the Cloudflare API v4 endpoint used when Options.BaseURL is empty.
+const DefaultBaseURL = "https://api.cloudflare.com/client/v4"
+
+// DefaultUserAgent is the User-Agent sent when Options.UserAgent is empty.
+const DefaultUserAgent = "revokebot"
+
+// maxBodyBytes bounds how much of any response body the client reads.
+const maxBodyBytes = 1 << 20
+
+// redacted replaces secrets wherever the client prints its configuration.
+const redacted = "REDACTED"
+
+// Defaults of RetryPolicy; a zero field takes the matching default.
+const (
+	DefaultMaxAttempts = 4
+	DefaultBaseDelay   = 500 * time.Millisecond
+	DefaultMaxDelay    = 5 * time.Second
+	DefaultMaxElapsed  = 30 * time.Second
+	DefaultCallTimeout = 10 * time.Second
+)
+
+// Options configures a Client. Set exactly one of AccountID and ZoneID, and
+// exactly one way to authenticate: APIToken, or Email together with APIKey
+// (the legacy global API key). Surrounding white space is trimmed from every
+// string field.
+//
+// Options formats itself (fmt, log/slog) with the secrets replaced by
+// "REDACTED", so it is safe to print.
+type Options struct {
+	// BaseURL is the API root, with or without a trailing slash. Default
+	// DefaultBaseURL. It must be an absolute http or https URL without user
+	// info, query or fragment.
+	BaseURL string
+	// APIToken is an API token, sent as "Authorization: Bearer <token>".
+	APIToken string
+	// Email is the account email of a legacy global API key (X-Auth-Email).
+	Email string
+	// APIKey is the legacy global API key (X-Auth-Key).
+	APIKey string
+	// AccountID selects the account-level routes (/accounts/{id}/…).
+	AccountID string
+	// ZoneID selects the zone-level routes (/zones/{id}/…).
+	ZoneID string
+	// HTTPClient sends the requests. Default: a client with dial, TLS and
+	// idle timeouts. The client is copied; if its CheckRedirect is nil the
+	// copy does not follow redirects, so credentials never travel to another
+	// host.
+	HTTPClient *http.Client
+	// Retry bounds retries; zero fields take defaults.
+	Retry RetryPolicy
+	// UserAgent is sent as User-Agent. Default DefaultUserAgent.
+	UserAgent string
+}
+
+// RetryPolicy bounds how a Client retries 429, 5xx and network failures.
+// Zero fields take the Default* constants; negative ones are rejected by New.
+type RetryPolicy struct {
+	// MaxAttempts is the total number of attempts, including the first.
+	MaxAttempts int
+	// BaseDelay is the first backoff; the n-th retry waits about
+	// min(MaxDelay, BaseDelay*2^n), with equal jitter.
+	BaseDelay time.Duration
+	// MaxDelay caps a single backoff (not a server's Retry-After).
+	MaxDelay time.Duration
+	// MaxElapsed is the budget for all attempts and waits together. The client
+	// never sleeps past it: if the next wait (Retry-After included) would not
+	// fit in what is left, it stops and returns the last error.
+	MaxElapsed time.Duration
+	// CallTimeout bounds each attempt, including reading the response.
+	CallTimeout time.Duration
+}
+
+// String formats o with the API token and API key replaced by "REDACTED".
+func (o Options) String() string {
+	hc := "nil"
+	if o.HTTPClient != nil {
+		hc = "set"
+	}
+	return fmt.Sprintf("cloudflare.Options{BaseURL:%q APIToken:%s Email:%q APIKey:%s AccountID:%q ZoneID:%q HTTPClient:%s Retry:%+v UserAgent:%q}",
+		o.BaseURL, mask(o.APIToken), o.Email, mask(o.APIKey), o.AccountID, o.ZoneID, hc, o.Retry, o.UserAgent)
+}
+
+// GoString is like String; it keeps %#v from printing secrets.
+func (o Options) GoString() string { return o.String() }
+
+// Format writes String for every verb, so no verb prints the secrets.
+func (o Options) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, o.String()) }
+
+// LogValue logs Options with the secrets replaced by "REDACTED".
+func (o Options) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("base_url", o.BaseURL),
+		slog.String("api_token", mask(o.APIToken)),
+		slog.String("email", o.Email),
+		slog.String("api_key", mask(o.APIKey)),
+		slog.String("account_id", o.AccountID),
+		slog.String("zone_id", o.ZoneID),
+		slog.String("user_agent", o.UserAgent),
+	)
+}
+
+// mask returns "" for an unset secret and "REDACTED" for a set one.
+func mask(secret string) string {
+	if secret == "" {
+		return `""`
+	}
+	return redacted
+}
+
+// Client calls the Cloudflare API. Make one with New; it is safe for
+// concurrent use.
+type Client struct {
+	baseURL   *url.URL
+	http      *http.Client
+	retry     RetryPolicy
+	userAgent string
+
+	// creds is a pointer so that even printing a dereferenced Client shows
+	// only an address.
+	creds *credentials
+
+	accountID string
+	zoneID    string
+}
+
+// credentials holds exactly one of token and (email, apiKey).
+type credentials struct {
+	token  string
+	email  string
+	apiKey string
+}
+
+// New checks opts and returns a Client. Errors name the Options field at fault.
+func New(opts Options) (*Client, error) {
+	creds := &credentials{
+		token:  strings.TrimSpace(opts.APIToken),
+		email:  strings.TrimSpace(opts.Email),
+		apiKey: strings.TrimSpace(opts.APIKey),
+	}
+	c := &Client{
+		creds:     creds,
+		accountID: strings.TrimSpace(opts.AccountID),
+		zoneID:    strings.TrimSpace(opts.ZoneID),
+		userAgent: strings.TrimSpace(opts.UserAgent),
+	}
+
+	switch {
+	case c.accountID != "" && c.zoneID != "":
+		return nil, errors.New("cloudflare: Options.AccountID and Options.ZoneID are mutually exclusive; set exactly one")
+	case c.accountID == "" && c.zoneID == "":
+		return nil, errors.New("cloudflare: Options.AccountID or Options.ZoneID is required")
+	}
+
+	switch {
+	case creds.token != "" && (creds.email != "" || creds.apiKey != ""):
+		return nil, errors.New("cloudflare: Options.APIToken and Options.Email/Options.APIKey are mutually exclusive; use an API token or a global API key, not both")
+	case creds.token == "" && creds.email == "" && creds.apiKey == "":
+		return nil, errors.New("cloudflare: no credentials: set Options.APIToken (or Options.Email and Options.APIKey)")
+	case creds.token == "" && creds.apiKey == "":
+		return nil, errors.New("cloudflare: Options.Email is set but Options.APIKey is empty; a global API key needs both")
+	case creds.token == "" && creds.email == "":
+		return nil, errors.New("cloudflare: Options.APIKey is set but Options.Email is empty; a global API key needs both")
+	}
+
+	base, err := parseBaseURL(opts.BaseURL)
+	if err != nil {
+		// The URL is not a secret, but keep a misplaced credential out anyway.
+		return nil, errors.New(c.redact(err.Error()))
+	}
+	c.baseURL = base
+
+	if c.retry, err = opts.Retry.withDefaults(); err != nil {
+		return nil, err
+	}
+	if c.userAgent == "" {
+		c.userAgent = DefaultUserAgent
+	}
+
+	if opts.HTTPClient != nil {
+		hc := *opts.HTTPClient
+		if hc.CheckRedirect == nil {
+			hc.CheckRedirect = noRedirects
+		}
+		c.http = &hc
+	} else {
+		c.http = defaultHTTPClient()
+	}
+	return c, nil
+}
+
+// parseBaseURL checks Options.BaseURL. Its errors never quote the URL, which
+// could carry credentials.
+func parseBaseURL(raw string) (*url.URL, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		raw = DefaultBaseURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("cloudflare: Options.BaseURL is not a valid URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, errors.New("cloudflare: Options.BaseURL must be an absolute http or https URL")
+	case u.Host == "":
+		return nil, errors.New("cloudflare: Options.BaseURL has no host")
+	case u.User != nil:
+		return nil, errors.New("cloudflare: Options.BaseURL must not contain user info")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, errors.New("cloudflare: Options.BaseURL must not have a query or fragment")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = strings.TrimRight(u.RawPath, "/")
+	return u, nil
+}
+
+func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
+	switch {
+	case p.MaxAttempts < 0:
+		return p, errors.New("cloudflare: Options.Retry.MaxAttempts must not be negative")
+	case p.BaseDelay < 0:
+		return p, errors.New("cloudflare: Options.Retry.BaseDelay must not be negative")
+	case p.MaxDelay < 0:
+		return p, errors.New("cloudflare: Options.Retry.MaxDelay must not be negative")
+	case p.MaxElapsed < 0:
+		return p, errors.New("cloudflare: Options.Retry.MaxElapsed must not be negative")
+	case p.CallTimeout < 0:
+		return p, errors.New("cloudflare: Options.Retry.CallTimeout must not be negative")
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.BaseDelay == 0 {
+		p.BaseDelay = DefaultBaseDelay
+	}
+	if p.MaxDelay == 0 {
+		p.MaxDelay = DefaultMaxDelay
+	}
+	if p.MaxElapsed == 0 {
+		p.MaxElapsed = DefaultMaxElapsed
+	}
+	if p.CallTimeout == 0 {
+		p.CallTimeout = DefaultCallTimeout
+	}
+	return p, nil
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 5 * time.Second
+	t.ResponseHeaderTimeout = 15 * time.Second
+	t.ExpectContinueTimeout = time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	t.MaxIdleConnsPerHost = 4
+	return &http.Client{Transport: t, CheckRedirect: noRedirects}
+}
+
+// String describes the client without its secrets.
+func (c *Client) String() string {
+	if c == nil || c.creds == nil {
+		return "cloudflare.Client(invalid; use New)"
+	}
+	auth := "api-token"
+	if c.creds.token == "" {
+		auth = "global-key(" + c.creds.email + ")"
+	}
+	scope := "account " + c.accountID
+	if c.zoneID != "" {
+		scope = "zone " + c.zoneID
+	}
+	return fmt.Sprintf("cloudflare.Client{%s, %s, auth %s}", c.baseURL.Redacted(), scope, auth)
+}
+
+// GoString is like String; it keeps %#v from printing secrets.
+func (c *Client) GoString() string { return c.String() }
+
+// Format writes String for every verb, so no verb prints the secrets.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue logs the client without its secrets.
+func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// scopePath returns "/accounts/{id}" or "/zones/{id}", path-escaped.
+func (c *Client) scopePath() string {
+	if c.zoneID != "" {
+		return "/zones/" + url.PathEscape(c.zoneID)
+	}
+	return "/accounts/" + url.PathEscape(c.accountID)
+}
+
+// Response is a successful Cloudflare answer: a 2xx status and an envelope
+// with "success": true.
+type Response struct {
+	// StatusCode is the HTTP status, e.g. 200.
+	StatusCode int
+	// Header holds the response headers.
+	Header http.Header
+	// Success is the envelope's "success" (always true here).
+	Success bool
+	// Result is the envelope's raw "result".
+	Result json.RawMessage
+	// Errors and Messages are the envelope's lists, secrets redacted.
+	Errors   []ResponseInfo
+	Messages []ResponseInfo
+	// Attempts is how many attempts the call took (1 without retries).
+	Attempts int
+}
+
+// envelope is the shape of every Cloudflare v4 answer.
+type envelope struct {
+	Result   json.RawMessage `json:"result"`
+	Success  *bool           `json:"success"`
+	Errors   []ResponseInfo  `json:"errors"`
+	Messages []ResponseInfo  `json:"messages"`
+}
+
+// request is one API call, rebuilt into an *http.Request for every attempt.
+type request struct {
+	method string
+	path   string // relative to the base URL, escaped, starting with "/"
+	query  url.Values
+	body   []byte // JSON; nil for none
+}
+
+// do sends r, retrying as c.retry allows. It returns the response or the
+// last error, and the number of attempts made.
+func (c *Client) do(ctx context.Context, r request) (*Response, int, error) {
+	deadline := time.Now().Add(c.retry.MaxElapsed)
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return nil, attempt - 1, fmt.Errorf("%w; giving up: retry budget of %s exhausted", lastErr, c.retry.MaxElapsed)
+		}
+		resp, retryable, err := c.attempt(ctx, r, min(c.retry.CallTimeout, remaining))
+		if err == nil {
+			resp.Attempts = attempt
+			return resp, attempt, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || !retryable || attempt >= c.retry.MaxAttempts {
+			return nil, attempt, err
+		}
+
+		wait := c.backoff(attempt)
+		var rl *RateLimitError
+		if errors.As(err, &rl) && rl.RetryAfter > 0 {
+			wait = rl.RetryAfter
+		}
+		if left := time.Until(deadline); wait > left {
+			return nil, attempt, fmt.Errorf("%w; giving up: next wait %s exceeds the remaining retry budget %s",
+				err, wait.Round(time.Millisecond), max(left, 0).Round(time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, attempt, fmt.Errorf("cloudflare: %s %s: waiting to retry: %w; last error: %w", r.method, r.path, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns the wait after the given attempt (1-based):
+// min(MaxDelay, BaseDelay*2^(attempt-1)) with equal jitter.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retry.BaseDelay
+	for i := 1; i < attempt && d < c.retry.MaxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, c.retry.MaxDelay)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// attempt makes one try at r within timeout. retryable reports whether a
+// failure may succeed when tried again.
+func (c *Client) attempt(ctx context.Context, r request, timeout time.Duration) (resp *Response, retryable bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	req, err := c.newRequest(actx, r)
+	if err != nil {
+		return nil, false, err
+	}
+	hresp, err := c.http.Do(req)
+	if err != nil {
+		return nil, ctx.Err() == nil, c.transportError(ctx, actx, r, timeout, err)
+	}
+	defer hresp.Body.Close()
+
+	body, err := io.ReadAll(io.LimitReader(hresp.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, ctx.Err() == nil, c.transportError(ctx, actx, r, timeout, fmt.Errorf("reading response: %w", err))
+	}
+	return c.checkResponse(r, hresp, body)
+}
+
+// transportError wraps a failure to exchange a request and its response.
+// The *url.Error wrapper (which repeats the URL) is dropped.
+func (c *Client) transportError(ctx, actx context.Context, r request, timeout time.Duration, err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("cloudflare: %s %s: attempt timed out after %s: %w", r.method, r.path, timeout, err)
+	}
+	return fmt.Errorf("cloudflare: %s %s: %w", r.method, r.path, err)
+}
+
+func (c *Client) newRequest(ctx context.Context, r request) (*http.Request, error) {
+	path, err := url.PathUnescape(r.path)
+	if err != nil {
+		return nil, fmt.Errorf("cloudflare: %s %s: building request: %w", r.method, r.path, err)
+	}
+	u := *c.baseURL
+	u.Path = c.baseURL.Path + path
+	u.RawPath = c.baseURL.EscapedPath() + r.path
+	if len(r.query) > 0 {
+		u.RawQuery = r.query.Encode()
+	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("cloudflare: %s %s: building request: %w", r.method, r.path, err)
+	}
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if c.creds.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.creds.token)
+	} else {
+		req.Header.Set("X-Auth-Email", c.creds.email)
+		req.Header.Set("X-Auth-Key", c.creds.apiKey)
+	}
+	return req, nil
+}
+
+// checkResponse turns an HTTP answer into a Response or a typed error.
+func (c *Client) checkResponse(r request, hresp *http.Response, body []byte) (*Response, bool, error) {
+	apiErr := &APIError{StatusCode: hresp.StatusCode, Method: r.method, Path: r.path}
+
+	var env envelope
+	var parseErr error
+	if len(body) > maxBodyBytes {
+		body = body[:maxBodyBytes]
+		parseErr = errors.New("response body exceeds 1 MiB")
+	} else {
+		parseErr = json.Unmarshal(body, &env)
+	}
+	env.Errors = c.redactInfos(env.Errors)
+	env.Messages = c.redactInfos(env.Messages)
+
+	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
+		if parseErr == nil && len(env.Errors)+len(env.Messages) > 0 {
+			apiErr.Errors, apiErr.Messages = env.Errors, env.Messages
+		} else {
+			apiErr.Detail = c.excerpt(body)
+		}
+		if hresp.StatusCode == http.StatusTooManyRequests {
+			return nil, true, &RateLimitError{RetryAfter: parseRetryAfter(hresp.Header.Get("Retry-After"), time.Now()), APIError: *apiErr}
+		}
+		return nil, hresp.StatusCode >= 500, apiErr
+	}
+
+	if parseErr != nil {
+		apiErr.Detail = "invalid response: " + parseErr.Error()
+		if ex := c.excerpt(body); ex != "" {
+			apiErr.Detail += ": " + ex
+		}
+		return nil, false, apiErr
+	}
+	if env.Success == nil || !*env.Success {
+		apiErr.Errors, apiErr.Messages = env.Errors, env.Messages
+		if len(env.Errors) == 0 {
+			apiErr.Detail = "success is not true"
+		}
+		return nil, false, apiErr
+	}
+	return &Response{
+		StatusCode: hresp.StatusCode,
+		Header:     hresp.Header,
+		Success:    true,
+		Result:     env.Result,
+		Errors:     env.Errors,
+		Messages:   env.Messages,
+	}, false, nil
+}
+
+// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+// It returns 0 when the header is absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}
+
+// redact removes the client's secrets from text that came from the server.
+func (c *Client) redact(s string) string {
+	for _, secret := range []string{c.creds.token, c.creds.apiKey} {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, redacted)
+		}
+	}
+	return s
+}
+
+func (c *Client) redactInfos(in []ResponseInfo) []ResponseInfo {
+	for i := range in {
+		in[i].Message = c.redact(in[i].Message)
+		in[i].DocumentationURL = c.redact(in[i].DocumentationURL)
+		if in[i].Source != nil {
+			in[i].Source.Pointer = c.redact(in[i].Source.Pointer)
+		}
+		in[i].ErrorChain = c.redactInfos(in[i].ErrorChain)
+	}
+	return in
+}
+
+// excerpt returns a short, printable, secret-free excerpt of a body.
+func (c *Client) excerpt(body []byte) string {
+	return sanitize(c.redact(string(body)), maxExcerpt)
+}
