@@ -1,0 +1,465 @@
+// Package bottest is a fake Slack workspace for tests: an httptest server that
+// answers the Web API methods revokebot uses, a real Socket Mode websocket
+// (apps.connections.open → ws:// URL, hello, envelopes in, acks recorded,
+// websocket pings), and response_url endpoints that record private replies.
+package bottest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Defaults of a new Workspace.
+const (
+	DefaultBotToken = "xoxb-test-bot-token"
+	DefaultAppToken = "xapp-test-app-token"
+	DefaultTeamID   = "T0TEST"
+	DefaultAppID    = "A0TEST"
+	BotUserID       = "UREVOKEBOT"
+)
+
+// Workspace is a fake Slack workspace. All methods are safe for concurrent use.
+type Workspace struct {
+	tb           testing.TB
+	srv          *httptest.Server
+	botToken     string
+	appToken     string
+	pingInterval time.Duration
+
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced on every recorded change
+	conn       *wsConn
+	conns      int
+	acks       map[string]Ack
+	messages   []Message
+	ephemerals []Ephemeral
+	calls      []Call
+	groups     map[string][]string
+	failures   map[string][]Failure
+	nextTS     int
+	nextID     int
+}
+
+// Option configures a Workspace.
+type Option func(*Workspace)
+
+// WithPingInterval sets how often the websocket sends PINGs (default 100ms).
+func WithPingInterval(d time.Duration) Option { return func(w *Workspace) { w.pingInterval = d } }
+
+// Message is a message the bot posted with chat.postMessage, as it stands
+// after any chat.update.
+type Message struct {
+	Channel string
+	TS      string
+	Text    string
+	Blocks  json.RawMessage
+	// Updates counts the chat.update calls applied to the message.
+	Updates int
+}
+
+// Ephemeral is a private reply the bot sent through a response_url, or
+// an ack payload for a slash command.
+type Ephemeral struct {
+	User         string
+	Channel      string
+	Text         string
+	ResponseType string
+	// ViaAck is true when the reply came as the slash command's ack payload.
+	ViaAck bool
+}
+
+// Ack is a Socket Mode acknowledgement the bot sent.
+type Ack struct {
+	EnvelopeID string          `json:"envelope_id"`
+	Payload    json.RawMessage `json:"payload"`
+	At         time.Time       `json:"-"`
+}
+
+// Call is one Web API call the bot made (the token is not recorded).
+type Call struct {
+	Method string
+	Params map[string]string
+}
+
+// Failure scripts a Web API method's answer: a Slack error, or a rate limit.
+type Failure struct {
+	Error      string // e.g. "channel_not_found"; ignored when RetryAfter is set
+	RetryAfter int    // seconds; answers HTTP 429 with Retry-After
+	Status     int    // an HTTP status such as 500, instead of a Slack error
+}
+
+// New starts a fake workspace and stops it when the test ends.
+func New(tb testing.TB, opts ...Option) *Workspace {
+	tb.Helper()
+	w := &Workspace{
+		tb: tb, botToken: DefaultBotToken, appToken: DefaultAppToken, pingInterval: 100 * time.Millisecond,
+		changed: make(chan struct{}), acks: map[string]Ack{}, groups: map[string][]string{}, failures: map[string][]Failure{},
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/{method}", w.serveAPI)
+	mux.HandleFunc("GET /socket", w.serveSocket)
+	mux.HandleFunc("POST /respond/{user}/{channel}", w.serveResponseURL)
+	w.srv = httptest.NewServer(mux)
+	tb.Cleanup(w.Close)
+	return w
+}
+
+// Close stops the server and drops the websocket.
+func (w *Workspace) Close() {
+	w.DropConnection()
+	w.srv.Close()
+}
+
+// APIURL is the Web API base URL, with the trailing slash slack-go needs.
+func (w *Workspace) APIURL() string { return w.srv.URL + "/api/" }
+
+// BotToken and AppToken are the tokens the workspace accepts.
+func (w *Workspace) BotToken() string { return w.botToken }
+
+// AppToken is the app-level token apps.connections.open accepts.
+func (w *Workspace) AppToken() string { return w.appToken }
+
+// SetGroup makes a user group with the given members.
+func (w *Workspace) SetGroup(id string, members ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.groups[id] = members
+}
+
+// Fail makes the next calls of a Web API method answer with the failures, in order.
+func (w *Workspace) Fail(method string, failures ...Failure) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failures[method] = append(w.failures[method], failures...)
+}
+
+func (w *Workspace) notifyLocked() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// waitFor polls cond (under the lock) whenever something changes, until it
+// returns true or the timeout passes, then fails the test.
+func (w *Workspace) waitFor(timeout time.Duration, what string, cond func() bool) {
+	w.tb.Helper()
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		ok := cond()
+		ch := w.changed
+		w.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			w.tb.Fatalf("bottest: timed out after %s waiting for %s\n%s", timeout, what, w.dump())
+		}
+	}
+}
+
+// Eventually waits until cond returns true, re-checking whenever the workspace
+// records something, and fails the test after timeout. Unlike the other Wait
+// methods, cond runs without the workspace's lock, so it may call Messages,
+// Ephemerals and Calls.
+func (w *Workspace) Eventually(what string, timeout time.Duration, cond func() bool) {
+	w.tb.Helper()
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		ch := w.changed
+		w.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			w.tb.Fatalf("bottest: timed out after %s waiting for %s\n%s", timeout, what, w.dump())
+		}
+	}
+}
+
+func (w *Workspace) dump() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "connections: %d\n", w.conns)
+	for _, m := range w.messages {
+		fmt.Fprintf(&b, "message %s %s (updates %d): %s\n", m.Channel, m.TS, m.Updates, m.Text)
+	}
+	for _, e := range w.ephemerals {
+		fmt.Fprintf(&b, "ephemeral to %s: %s\n", e.User, e.Text)
+	}
+	return b.String()
+}
+
+// Messages returns the messages posted in channel, oldest first.
+func (w *Workspace) Messages(channel string) []Message {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Message
+	for _, m := range w.messages {
+		if m.Channel == channel {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// WaitMessage waits for a message in channel that match accepts, and returns it.
+func (w *Workspace) WaitMessage(channel string, match func(Message) bool, timeout time.Duration) Message {
+	w.tb.Helper()
+	var found Message
+	w.waitFor(timeout, "a matching message in "+channel, func() bool {
+		for _, m := range w.messages {
+			if m.Channel == channel && match(m) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// Ephemerals returns the private replies sent to user, oldest first.
+func (w *Workspace) Ephemerals(user string) []Ephemeral {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Ephemeral
+	for _, e := range w.ephemerals {
+		if e.User == user {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// WaitEphemeral waits for a private reply to user whose text contains substr.
+func (w *Workspace) WaitEphemeral(user, substr string, timeout time.Duration) Ephemeral {
+	w.tb.Helper()
+	var found Ephemeral
+	w.waitFor(timeout, fmt.Sprintf("a private reply to %s containing %q", user, substr), func() bool {
+		for _, e := range w.ephemerals {
+			if e.User == user && strings.Contains(e.Text, substr) {
+				found = e
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// Calls returns the Web API calls of method made so far.
+func (w *Workspace) Calls(method string) []Call {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Call
+	for _, c := range w.calls {
+		if c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (w *Workspace) record(method string, params map[string]string) {
+	delete(params, "token")
+	w.calls = append(w.calls, Call{Method: method, Params: params})
+}
+
+func writeJSON(rw http.ResponseWriter, status int, v any) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	json.NewEncoder(rw).Encode(v)
+}
+
+func slackError(rw http.ResponseWriter, code string) {
+	writeJSON(rw, http.StatusOK, map[string]any{"ok": false, "error": code})
+}
+
+func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	if method == "apps.connections.open" {
+		w.serveConnectionsOpen(rw, r)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		slackError(rw, "invalid_form_data")
+		return
+	}
+	params := map[string]string{}
+	for k := range r.PostForm {
+		params[k] = r.PostForm.Get(k)
+	}
+	token := params["token"]
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		token = strings.TrimPrefix(h, "Bearer ")
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	defer w.notifyLocked()
+	w.record(method, params)
+	if token != w.botToken {
+		slackError(rw, "invalid_auth")
+		return
+	}
+	if f := w.failures[method]; len(f) > 0 {
+		w.failures[method] = f[1:]
+		switch {
+		case f[0].RetryAfter > 0:
+			rw.Header().Set("Retry-After", strconv.Itoa(f[0].RetryAfter))
+			writeJSON(rw, http.StatusTooManyRequests, map[string]any{"ok": false, "error": "ratelimited"})
+		case f[0].Status != 0:
+			rw.WriteHeader(f[0].Status)
+		default:
+			slackError(rw, f[0].Error)
+		}
+		return
+	}
+
+	switch method {
+	case "auth.test":
+		writeJSON(rw, http.StatusOK, map[string]any{"ok": true, "url": "https://test.slack.invalid/", "team": "Test",
+			"user": "revokebot", "team_id": DefaultTeamID, "user_id": BotUserID, "bot_id": "BREVOKEBOT"})
+	case "chat.postMessage":
+		if params["channel"] == "" {
+			slackError(rw, "channel_not_found")
+			return
+		}
+		w.nextTS++
+		m := Message{Channel: params["channel"], TS: fmt.Sprintf("1700000000.%06d", w.nextTS), Text: params["text"]}
+		if b := params["blocks"]; b != "" {
+			m.Blocks = json.RawMessage(b)
+		}
+		w.messages = append(w.messages, m)
+		writeJSON(rw, http.StatusOK, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
+	case "chat.update":
+		for i := range w.messages {
+			m := &w.messages[i]
+			if m.Channel == params["channel"] && m.TS == params["ts"] {
+				m.Text = params["text"]
+				if b := params["blocks"]; b != "" {
+					m.Blocks = json.RawMessage(b)
+				}
+				m.Updates++
+				writeJSON(rw, http.StatusOK, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text})
+				return
+			}
+		}
+		slackError(rw, "message_not_found")
+	case "usergroups.users.list":
+		members, ok := w.groups[params["usergroup"]]
+		if !ok {
+			slackError(rw, "no_such_subteam")
+			return
+		}
+		writeJSON(rw, http.StatusOK, map[string]any{"ok": true, "users": members})
+	default:
+		slackError(rw, "unknown_method")
+	}
+}
+
+func (w *Workspace) serveResponseURL(rw http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Text         string `json:"text"`
+		ResponseType string `json:"response_type"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		http.Error(rw, "bad json", http.StatusBadRequest)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ephemerals = append(w.ephemerals, Ephemeral{User: r.PathValue("user"), Channel: r.PathValue("channel"),
+		Text: body.Text, ResponseType: body.ResponseType})
+	w.notifyLocked()
+	rw.Write([]byte("ok"))
+}
+
+func (w *Workspace) responseURL(user, channel string) string {
+	return w.srv.URL + "/respond/" + user + "/" + channel
+}
+
+// Buttons lists the buttons in a message's blocks.
+func (m Message) Buttons() []Button {
+	var blocks []struct {
+		Type     string   `json:"type"`
+		Elements []Button `json:"elements"`
+	}
+	json.Unmarshal(m.Blocks, &blocks)
+	var out []Button
+	for _, b := range blocks {
+		if b.Type == "actions" {
+			out = append(out, b.Elements...)
+		}
+	}
+	return out
+}
+
+// BlockText returns every text in the message's blocks, one per line, decoded
+// from JSON (so Slack escapes such as &lt; are as the bot sent them).
+func (m Message) BlockText() string {
+	var v any
+	json.Unmarshal(m.Blocks, &v)
+	var b strings.Builder
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if t, ok := v["text"].(string); ok {
+				b.WriteString(t)
+				b.WriteByte('\n')
+			}
+			for k, x := range v {
+				if k != "text" {
+					walk(x)
+				} else if _, ok := x.(string); !ok {
+					walk(x)
+				}
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	return b.String()
+}
+
+// Button is a Block Kit button as the bot rendered it.
+type Button struct {
+	Type     string          `json:"type"`
+	ActionID string          `json:"action_id"`
+	Value    string          `json:"value"`
+	Style    string          `json:"style"`
+	Confirm  json.RawMessage `json:"confirm"`
+	Text     struct {
+		Text string `json:"text"`
+	} `json:"text"`
+}
+
+// HasButton reports whether the message has a button with that action ID.
+func (m Message) HasButton(actionID string) bool {
+	return slices.ContainsFunc(m.Buttons(), func(b Button) bool { return b.ActionID == actionID })
+}
+
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}

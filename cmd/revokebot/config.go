@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/cloudflare"
+)
+
+// config is everything revokebot reads from its environment.
+type config struct {
+	SlackAppToken   string
+	SlackBotToken   string
+	SlackAPIURL     string
+	Cloudflare      cloudflare.Options
+	AuditChannel    string
+	ApprovalChannel string
+	Policy          approvals.Policy
+	RequestTTL      time.Duration
+	Database        string
+	DryRun          bool
+	LogLevel        slog.Level
+	LogFormat       string
+}
+
+var (
+	channelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,20}$`)
+	userID    = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+	groupID   = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
+	cfID      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// loadConfig reads and checks the configuration. It reports every problem at
+// once, each naming its variable, and never includes a secret's value.
+func loadConfig(getenv func(string) string) (config, error) {
+	var (
+		c    config
+		errs []error
+	)
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	secret := func(name, prefix, what string) string {
+		v := get(name)
+		switch {
+		case v == "":
+			bad(name, "is required: %s", what)
+		case !strings.HasPrefix(v, prefix):
+			bad(name, "does not start with %q: %s", prefix, what)
+		}
+		return v
+	}
+
+	c.SlackAppToken = secret("SLACK_APP_TOKEN", "xapp-", "the app-level token (xapp-…) with connections:write, from your Slack app's Basic Information page")
+	c.SlackBotToken = secret("SLACK_BOT_TOKEN", "xoxb-", "the bot token (xoxb-…) from your Slack app's OAuth & Permissions page")
+	c.SlackAPIURL = "https://slack.com/api/"
+	if v := get("SLACK_API_URL"); v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("SLACK_API_URL", "%q is not an http(s) URL like https://slack.com/api/", v)
+		} else {
+			c.SlackAPIURL = strings.TrimSuffix(v, "/") + "/"
+		}
+	}
+
+	cf := &c.Cloudflare
+	cf.APIToken, cf.Email, cf.APIKey = get("CLOUDFLARE_API_TOKEN"), get("CLOUDFLARE_EMAIL"), get("CLOUDFLARE_API_KEY")
+	switch {
+	case cf.APIToken != "" && (cf.Email != "" || cf.APIKey != ""):
+		bad("CLOUDFLARE_API_TOKEN", "set either CLOUDFLARE_API_TOKEN, or CLOUDFLARE_EMAIL with CLOUDFLARE_API_KEY, not both")
+	case cf.APIToken == "" && cf.Email == "" && cf.APIKey == "":
+		bad("CLOUDFLARE_API_TOKEN", "is required (or CLOUDFLARE_EMAIL with CLOUDFLARE_API_KEY): an API token with the permission \"Access: Organizations, Identity Providers, and Groups Write\"")
+	case cf.APIToken == "" && cf.Email == "":
+		bad("CLOUDFLARE_EMAIL", "is required with CLOUDFLARE_API_KEY")
+	case cf.APIToken == "" && cf.APIKey == "":
+		bad("CLOUDFLARE_API_KEY", "is required with CLOUDFLARE_EMAIL")
+	}
+	cf.AccountID, cf.ZoneID = get("CLOUDFLARE_ACCOUNT_ID"), get("CLOUDFLARE_ZONE_ID")
+	switch {
+	case cf.AccountID != "" && cf.ZoneID != "":
+		bad("CLOUDFLARE_ACCOUNT_ID", "set either CLOUDFLARE_ACCOUNT_ID or CLOUDFLARE_ZONE_ID, not both")
+	case cf.AccountID == "" && cf.ZoneID == "":
+		bad("CLOUDFLARE_ACCOUNT_ID", "is required (or CLOUDFLARE_ZONE_ID): the ID in your Cloudflare dashboard's URL")
+	case cf.AccountID != "" && !cfID.MatchString(cf.AccountID):
+		bad("CLOUDFLARE_ACCOUNT_ID", "%q is not an account ID (letters, digits, - and _)", cf.AccountID)
+	case cf.ZoneID != "" && !cfID.MatchString(cf.ZoneID):
+		bad("CLOUDFLARE_ZONE_ID", "%q is not a zone ID (letters, digits, - and _)", cf.ZoneID)
+	}
+	cf.BaseURL = "https://api.cloudflare.com/client/v4"
+	if v := get("CLOUDFLARE_BASE_URL"); v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("CLOUDFLARE_BASE_URL", "%q is not an http(s) URL like https://api.cloudflare.com/client/v4", v)
+		} else {
+			cf.BaseURL = v
+		}
+	}
+
+	channel := func(name string, required bool) string {
+		v := get(name)
+		switch {
+		case v == "" && required:
+			bad(name, "is required: a channel ID like C0123ABCD (in Slack: channel details → About, at the bottom)")
+		case v != "" && !channelID.MatchString(v):
+			bad(name, "%q is not a channel ID like C0123ABCD (use the ID, not the #name)", v)
+		}
+		return v
+	}
+	c.AuditChannel = channel("REVOKEBOT_AUDIT_CHANNEL", true)
+	c.ApprovalChannel = channel("REVOKEBOT_APPROVAL_CHANNEL", false)
+
+	audience := func(name string) approvals.Audience {
+		var a approvals.Audience
+		for _, id := range strings.Split(get(name), ",") {
+			id = strings.TrimSpace(id)
+			switch {
+			case id == "":
+			case userID.MatchString(id):
+				a.Users = append(a.Users, id)
+			case groupID.MatchString(id):
+				a.Groups = append(a.Groups, id)
+			default:
+				bad(name, "%q is neither a Slack user ID (U…, W…) nor a user group ID (S…)", id)
+			}
+		}
+		if a.Empty() && get(name) == "" {
+			bad(name, "is required: comma-separated Slack user IDs (U…) and user group IDs (S…); nobody is allowed by default")
+		}
+		return a
+	}
+	c.Policy.Requesters = audience("REVOKEBOT_REQUESTERS")
+	c.Policy.Approvers = audience("REVOKEBOT_APPROVERS")
+
+	c.RequestTTL = approvals.DefaultTTL
+	if v := get("REVOKEBOT_REQUEST_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad("REVOKEBOT_REQUEST_TTL", "%q is not a duration like 30m or 1h", v)
+		case d < time.Second || d > 7*24*time.Hour:
+			bad("REVOKEBOT_REQUEST_TTL", "%s is out of range: between 1s and 168h", d)
+		default:
+			c.RequestTTL = d
+		}
+	}
+
+	c.Database = "revokebot.db"
+	if v := get("REVOKEBOT_DATABASE"); v != "" {
+		c.Database = v
+	}
+
+	if v := get("REVOKEBOT_DRY_RUN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("REVOKEBOT_DRY_RUN", "%q is not true or false", v)
+		}
+		c.DryRun = b
+	}
+
+	c.LogLevel = slog.LevelInfo
+	if v := get("REVOKEBOT_LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("REVOKEBOT_LOG_LEVEL", "%q is not one of debug, info, warn, error", v)
+		}
+	}
+	c.LogFormat = "json"
+	if v := strings.ToLower(get("REVOKEBOT_LOG_FORMAT")); v != "" {
+		if v != "json" && v != "text" {
+			bad("REVOKEBOT_LOG_FORMAT", "%q is not json or text", v)
+		}
+		c.LogFormat = v
+	}
+	return c, errors.Join(errs...)
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/revokebot/revokebot/bot/bottest"
+	"github.com/revokebot/revokebot/cloudflare/cftest"
+)
+
+// Test users and channels.
+const (
+	requester    = "UREQUESTER" // may request, and is an approver too
+	approver     = "UAPPROVER"  // approver by user ID
+	groupie      = "UGROUPIE"   // approver through the SAPPROVERS group
+	outsider     = "UOUTSIDER"  // nobody
+	secChannel   = "CSECURITY"
+	auditChannel = "CAUDIT"
+	wait         = 10 * time.Second
+)
+
+// syncBuffer is a bytes.Buffer safe for the bot's concurrent logging.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// harness is a running revokebot wired to a fake Slack and a fake Cloudflare.
+type harness struct {
+	t      *testing.T
+	slack  *bottest.Workspace
+	cf     *cftest.Server
+	env    map[string]string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func baseEnv(ws *bottest.Workspace, cf *cftest.Server, db string) map[string]string {
+	return map[string]string{
+		"SLACK_APP_TOKEN":         ws.AppToken(),
+		"SLACK_BOT_TOKEN":         ws.BotToken(),
+		"SLACK_API_URL":           ws.APIURL(),
+		"CLOUDFLARE_API_TOKEN":    cf.APIToken(),
+		"CLOUDFLARE_ACCOUNT_ID":   cf.AccountID(),
+		"CLOUDFLARE_BASE_URL":     cf.URL(),
+		"REVOKEBOT_AUDIT_CHANNEL": auditChannel,
+		"REVOKEBOT_REQUESTERS":    requester,
+		"REVOKEBOT_APPROVERS":     approver + ",SAPPROVERS," + requester,
+		"REVOKEBOT_DATABASE":      db,
+		"REVOKEBOT_LOG_LEVEL":     "debug",
+	}
+}
+
+// start runs revokebot against fresh fakes; overrides change its environment
+// (an empty value removes a variable).
+func start(t *testing.T, overrides map[string]string) *harness {
+	t.Helper()
+	ws := bottest.New(t)
+	ws.SetGroup("SAPPROVERS", groupie)
+	cf := cftest.NewServer(t)
+	env := baseEnv(ws, cf, filepath.Join(t.TempDir(), "revokebot.db"))
+	for k, v := range overrides {
+		env[k] = v
+	}
+	h := &harness{t: t, slack: ws, cf: cf, env: env}
+	h.boot()
+	return h
+}
+
+// boot starts revokebot with h.env and waits for its Socket Mode connection.
+func (h *harness) boot() {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done, h.logs = cancel, make(chan error, 1), &syncBuffer{}
+	connected := h.slack.Connections()
+	go func() {
+		h.done <- run(ctx, nil, func(k string) string { return h.env[k] }, &bytes.Buffer{}, h.logs)
+	}()
+	h.t.Cleanup(h.stop)
+	h.slack.WaitConnected(connected+1, wait)
+}
+
+// stop shuts revokebot down as SIGTERM would and checks it exited cleanly
+// without ever logging a secret.
+func (h *harness) stop() {
+	h.t.Helper()
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("run returned %v after shutdown", err)
+		}
+	case <-time.After(wait):
+		h.t.Errorf("revokebot did not stop within %s", wait)
+	}
+	logs := h.logs.String()
+	for _, secret := range []string{h.env["SLACK_APP_TOKEN"], h.env["SLACK_BOT_TOKEN"], h.env["CLOUDFLARE_API_TOKEN"]} {
+		if secret != "" && strings.Contains(logs, secret) {
+			h.t.Errorf("logs contain a secret")
+		}
+	}
+}
+
+// command types /revoke text as user and returns the ack.
+func (h *harness) command(user, text string) bottest.Ack {
+	h.t.Helper()
+	return h.slack.WaitAck(h.slack.SlashCommand(user, secChannel, text), wait)
+}
+
+// request submits a valid request as the requester and returns its approval message.
+func (h *harness) request(text string) bottest.Message {
+	h.t.Helper()
+	seen := map[string]bool{}
+	for _, m := range h.slack.Messages(secChannel) {
+		seen[m.TS] = true
+	}
+	if ack := h.command(requester, text); ack.AckText() != "" {
+		h.t.Fatalf("command refused: %s", ack.AckText())
+	}
+	return h.slack.WaitMessage(secChannel, func(m bottest.Message) bool {
+		return !seen[m.TS] && m.HasButton("revoke_approve")
+	}, wait)
+}
+
+// click clicks a button and waits for the ack.
+func (h *harness) click(user string, m bottest.Message, action string) {
+	h.t.Helper()
+	h.slack.WaitAck(h.slack.Click(user, m, action), wait)
+}
+
+// messageNow returns the approval message m as it stands now.
+func (h *harness) messageNow(m bottest.Message) bottest.Message {
+	for _, cur := range h.slack.Messages(m.Channel) {
+		if cur.TS == m.TS {
+			return cur
+		}
+	}
+	h.t.Fatalf("message %s vanished", m.TS)
+	return bottest.Message{}
+}
+
+// waitMessageState waits until the approval message m shows text and has no buttons.
+func (h *harness) waitMessageState(m bottest.Message, text string) bottest.Message {
+	h.t.Helper()
+	return h.slack.WaitMessage(m.Channel, func(cur bottest.Message) bool {
+		return cur.TS == m.TS && len(cur.Buttons()) == 0 && strings.Contains(cur.BlockText(), text)
+	}, wait)
+}
+
+// auditEvents returns the event words of the audit records about request id, in order.
+func (h *harness) auditEvents(id string) []string {
+	return auditEvents(h.slack.Messages(auditChannel), id)
+}
+
+func auditEvents(msgs []bottest.Message, id string) []string {
+	var out []string
+	for _, m := range msgs {
+		if !strings.Contains(m.Text, "request="+id+" ") {
+			continue
+		}
+		word, _, _ := strings.Cut(strings.TrimPrefix(m.Text, "[DRY RUN] "), " ")
+		out = append(out, word)
+	}
+	return out
+}
+
+// waitAudit waits until the audit records of request id are exactly want.
+func (h *harness) waitAudit(id string, want ...string) {
+	h.t.Helper()
+	h.slack.Eventually("audit events "+strings.Join(want, ", "), wait, func() bool {
+		return strings.Join(h.auditEvents(id), " ") == strings.Join(want, " ")
+	})
+}
+
+// auditRecord returns the audit text of id's event, or fails.
+func (h *harness) auditRecord(id, event string) string {
+	h.t.Helper()
+	for _, m := range h.slack.Messages(auditChannel) {
+		if strings.Contains(m.Text, "request="+id+" ") && strings.HasPrefix(strings.TrimPrefix(m.Text, "[DRY RUN] "), event+" ") {
+			return m.Text
+		}
+	}
+	h.t.Fatalf("no %s audit record for %s; audit: %v", event, id, h.slack.Messages(auditChannel))
+	return ""
+}
+
+func requestID(t *testing.T, m bottest.Message) string {
+	t.Helper()
+	for _, b := range m.Buttons() {
+		if b.ActionID == "revoke_approve" {
+			return b.Value
+		}
+	}
+	t.Fatalf("message has no approve button")
+	return ""
+}
