@@ -120,7 +120,8 @@ func decisionButtons(r approvals.Request) slack.Block {
 	if r.Revocation.Devices {
 		what += " and device session"
 	}
-	text := fmt.Sprintf("This signs %s out of %s now. It cannot be undone.", Escape(truncate(r.Revocation.Email, 200)), what)
+	// The user-supplied email goes last, so that truncation can only shorten it.
+	text := "This cannot be undone. Revoke " + what + " of " + Escape(r.Revocation.Email)
 	if r.DryRun {
 		text = "Dry run: Cloudflare will not be called. " + text
 	}

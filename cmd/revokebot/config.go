@@ -117,6 +117,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	audience := func(name string) approvals.Audience {
 		var a approvals.Audience
+		invalid := 0
 		for _, id := range strings.Split(get(name), ",") {
 			id = strings.TrimSpace(id)
 			switch {
@@ -126,10 +127,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			case groupID.MatchString(id):
 				a.Groups = append(a.Groups, id)
 			default:
+				invalid++
 				bad(name, "%q is neither a Slack user ID (U…, W…) nor a user group ID (S…)", id)
 			}
 		}
-		if a.Empty() && get(name) == "" {
+		if a.Empty() && invalid == 0 {
 			bad(name, "is required: comma-separated Slack user IDs (U…) and user group IDs (S…); nobody is allowed by default")
 		}
 		return a

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validEnv() map[string]string {
+	return map[string]string{
+		"SLACK_APP_TOKEN":         "xapp-1-secret-app",
+		"SLACK_BOT_TOKEN":         "xoxb-secret-bot",
+		"CLOUDFLARE_API_TOKEN":    "cf-secret-token",
+		"CLOUDFLARE_ACCOUNT_ID":   "0123456789abcdef0123456789abcdef",
+		"REVOKEBOT_AUDIT_CHANNEL": "CAUDIT1",
+		"REVOKEBOT_REQUESTERS":    "U01REQ, W02ENT,S03GROUP",
+		"REVOKEBOT_APPROVERS":     "U04APP",
+	}
+}
+
+func getter(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(getter(validEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SlackAPIURL != "https://slack.com/api/" || c.Cloudflare.BaseURL != "https://api.cloudflare.com/client/v4" ||
+		c.RequestTTL != 30*time.Minute || c.Database != "revokebot.db" || c.DryRun || c.LogFormat != "json" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if got := c.Policy.Requesters; len(got.Users) != 2 || got.Users[1] != "W02ENT" || len(got.Groups) != 1 || got.Groups[0] != "S03GROUP" {
+		t.Fatalf("requesters %+v", got)
+	}
+}
+
+func TestLoadConfigOverrides(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	env["SLACK_API_URL"] = "http://127.0.0.1:9/api"
+	env["CLOUDFLARE_ACCOUNT_ID"] = ""
+	env["CLOUDFLARE_ZONE_ID"] = "zone1"
+	env["REVOKEBOT_REQUEST_TTL"] = "1h30m"
+	env["REVOKEBOT_DRY_RUN"] = "true"
+	env["REVOKEBOT_APPROVAL_CHANNEL"] = "G0PRIVATE"
+	c, err := loadConfig(getter(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SlackAPIURL != "http://127.0.0.1:9/api/" || c.Cloudflare.ZoneID != "zone1" || c.RequestTTL != 90*time.Minute ||
+		!c.DryRun || c.ApprovalChannel != "G0PRIVATE" {
+		t.Fatalf("overrides: %+v", c)
+	}
+	env["CLOUDFLARE_API_TOKEN"] = ""
+	env["CLOUDFLARE_EMAIL"], env["CLOUDFLARE_API_KEY"] = "ops@example.com", "legacy-key"
+	if c, err := loadConfig(getter(env)); err != nil || c.Cloudflare.APIKey != "legacy-key" {
+		t.Fatalf("legacy key: %v", err)
+	}
+}
+
+func TestLoadConfigReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := loadConfig(getter(map[string]string{}))
+	if err == nil {
+		t.Fatal("empty environment accepted")
+	}
+	for _, name := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID",
+		"REVOKEBOT_AUDIT_CHANNEL", "REVOKEBOT_REQUESTERS", "REVOKEBOT_APPROVERS"} {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestLoadConfigBadValues(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, value, want string }{
+		{"SLACK_APP_TOKEN", "xoxb-wrong-kind-secret", "SLACK_APP_TOKEN: does not start with \"xapp-\""},
+		{"SLACK_BOT_TOKEN", "xapp-wrong-kind-secret", "SLACK_BOT_TOKEN: does not start with \"xoxb-\""},
+		{"SLACK_API_URL", "slack.com/api", "SLACK_API_URL:"},
+		{"CLOUDFLARE_BASE_URL", "ftp://x", "CLOUDFLARE_BASE_URL:"},
+		{"CLOUDFLARE_ZONE_ID", "zone1", "not both"},
+		{"CLOUDFLARE_EMAIL", "ops@example.com", "not both"},
+		{"CLOUDFLARE_ACCOUNT_ID", "a/b", "CLOUDFLARE_ACCOUNT_ID:"},
+		{"REVOKEBOT_AUDIT_CHANNEL", "#audit", "REVOKEBOT_AUDIT_CHANNEL: \"#audit\" is not a channel ID"},
+		{"REVOKEBOT_APPROVAL_CHANNEL", "approvals", "REVOKEBOT_APPROVAL_CHANNEL:"},
+		{"REVOKEBOT_REQUESTERS", "U01REQ,@alice", "REVOKEBOT_REQUESTERS: \"@alice\""},
+		{"REVOKEBOT_APPROVERS", " , ", "REVOKEBOT_APPROVERS:"},
+		{"REVOKEBOT_REQUEST_TTL", "30", "REVOKEBOT_REQUEST_TTL:"},
+		{"REVOKEBOT_REQUEST_TTL", "500ms", "out of range"},
+		{"REVOKEBOT_REQUEST_TTL", "200h", "out of range"},
+		{"REVOKEBOT_DRY_RUN", "maybe", "REVOKEBOT_DRY_RUN:"},
+		{"REVOKEBOT_LOG_LEVEL", "loud", "REVOKEBOT_LOG_LEVEL:"},
+		{"REVOKEBOT_LOG_FORMAT", "xml", "REVOKEBOT_LOG_FORMAT:"},
+	} {
+		env := validEnv()
+		env[tt.name] = tt.value
+		_, err := loadConfig(getter(env))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s=%q: err = %v, want it to contain %q", tt.name, tt.value, err, tt.want)
+			continue
+		}
+		for _, secret := range []string{"secret", "legacy-key"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s=%q: error shows a secret: %v", tt.name, tt.value, err)
+			}
+		}
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, getter(nil), &out, &out); err != nil || !strings.Contains(out.String(), "Usage:") {
+		t.Fatalf("help: %v, %q", err, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"version"}, getter(nil), &out, &out); err != nil || !strings.HasPrefix(out.String(), "revokebot ") {
+		t.Fatalf("version: %v, %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, getter(nil), &out, &out); err == nil || !strings.Contains(err.Error(), "frobnicate") {
+		t.Fatalf("unknown command: %v", err)
+	}
+}
+
+func TestRunWithoutConfigNamesMissingVariables(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	delete(env, "SLACK_BOT_TOKEN")
+	delete(env, "REVOKEBOT_APPROVERS")
+	var out bytes.Buffer
+	err := run(context.Background(), nil, getter(env), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") || !strings.Contains(err.Error(), "REVOKEBOT_APPROVERS") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "secret") || strings.Contains(out.String(), "secret") {
+		t.Fatal("a secret was printed")
+	}
+}
+
+func TestDotEnv(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(path, []byte("SLACK_BOT_TOKEN=xoxb-from-file\nREVOKEBOT_DRY_RUN=true\n"), 0o600)
+	get, err := withDotEnv(getter(map[string]string{"REVOKEBOT_DRY_RUN": "false"}), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if get("SLACK_BOT_TOKEN") != "xoxb-from-file" || get("REVOKEBOT_DRY_RUN") != "false" {
+		t.Fatalf("file value %q, environment value %q (the environment must win)", get("SLACK_BOT_TOKEN"), get("REVOKEBOT_DRY_RUN"))
+	}
+	if _, err := withDotEnv(getter(nil), filepath.Join(t.TempDir(), "missing")); err != nil {
+		t.Fatalf("missing .env: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(bad, []byte("NOT VALID LINE\n"), 0o600)
+	if _, err := withDotEnv(getter(nil), bad); err == nil {
+		t.Fatal("malformed .env accepted")
+	}
+}
+
+func TestFatalSlackAuthExits(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	h.stop()
+	h.env["SLACK_APP_TOKEN"] = "xapp-revoked"
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), nil, getter(h.env), &bytes.Buffer{}, &bytes.Buffer{}) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "invalid_auth") || !strings.Contains(err.Error(), "SLACK_APP_TOKEN") {
+			t.Fatalf("err = %v", err)
+		}
+		if strings.Contains(err.Error(), "xapp-revoked") {
+			t.Fatal("error shows the token")
+		}
+	case <-time.After(wait):
+		t.Fatal("revokebot kept running with a rejected app token")
+	}
+}
