@@ -44,7 +44,7 @@ func (s *syncBuffer) String() string {
 
 // harness is a running revokebot wired to a fake Slack and a fake Cloudflare.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	slack  *bottest.Workspace
 	cf     *cftest.Server
 	env    map[string]string
@@ -71,7 +71,7 @@ func baseEnv(ws *bottest.Workspace, cf *cftest.Server, db string) map[string]str
 
 // start runs revokebot against fresh fakes; overrides change its environment
 // (an empty value removes a variable).
-func start(t *testing.T, overrides map[string]string) *harness {
+func start(t testing.TB, overrides map[string]string) *harness {
 	t.Helper()
 	ws := bottest.New(t)
 	ws.SetGroup("SAPPROVERS", groupie)
@@ -206,7 +206,7 @@ func (h *harness) auditRecord(id, event string) string {
 	return ""
 }
 
-func requestID(t *testing.T, m bottest.Message) string {
+func requestID(t testing.TB, m bottest.Message) string {
 	t.Helper()
 	for _, b := range m.Buttons() {
 		if b.ActionID == "revoke_approve" {
