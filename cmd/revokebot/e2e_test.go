@@ -330,3 +330,20 @@ func TestApprovedRequestSurvivesRestart(t *testing.T) {
 	h.waitMessageState(m, "Expired")
 	h.waitAudit(id, "requested", "expired")
 }
+
+func TestShutdownFinishesRevocationInFlight(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	h.cf.Script(cftest.Response{Status: 200, Body: `{"result":true,"success":true,"errors":[],"messages":[]}`, Delay: 700 * time.Millisecond})
+	m := h.request("alice@example.com")
+	id := requestID(t, m)
+	h.click(approver, m, "revoke_approve")
+	h.cf.WaitCalls(t, 1, wait) // the call is now in flight at Cloudflare
+	h.stop()                   // SIGTERM: must wait for the revocation and its records, then exit 0
+	if got := h.auditEvents(id); strings.Join(got, " ") != "requested approved revoked" {
+		t.Fatalf("audit after shutdown: %v", got)
+	}
+	if cur := h.messageNow(m); !strings.Contains(cur.BlockText(), "Revoked") {
+		t.Fatalf("message after shutdown: %s", cur.BlockText())
+	}
+}
