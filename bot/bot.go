@@ -110,18 +110,28 @@ func (b *Bot) Run(ctx context.Context) error {
 }
 
 func explainSocketError(err error) error {
-	var se slack.SlackErrorResponse
-	if errors.As(err, &se) {
-		switch se.Err {
-		case "invalid_auth", "not_authed", "token_revoked", "account_inactive":
-			return fmt.Errorf("%w (check SLACK_APP_TOKEN: it must be a valid app-level token, xapp-…, with the connections:write scope)", err)
-		}
-	}
-	switch err.Error() {
-	case "invalid_auth", "not_authed", "token_revoked", "account_inactive":
+	if IsFatalAuthError(err) {
 		return fmt.Errorf("%w (check SLACK_APP_TOKEN: it must be a valid app-level token, xapp-…, with the connections:write scope)", err)
 	}
 	return err
+}
+
+// IsFatalAuthError reports whether err is Slack refusing a token itself, which
+// no retry can fix.
+func IsFatalAuthError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se slack.SlackErrorResponse
+	msg := err.Error()
+	if errors.As(err, &se) {
+		msg = se.Err
+	}
+	switch msg {
+	case "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive":
+		return true
+	}
+	return false
 }
 
 // dispatch acks the envelope at once, then hands the work to a goroutine.
@@ -135,7 +145,7 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 		b.log.Debug("slack said hello")
 	case socketmode.EventTypeConnectionError:
 		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
-			b.log.Warn("slack connection failed; retrying", "attempt", e.Attempt, "backoff", e.Backoff, "err", e.ErrorObj)
+			b.log.Warn("slack connection failed; retrying", "attempt", e.Attempt, "backoff", e.Backoff.String(), "err", e.ErrorObj)
 		}
 	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
 		b.log.Warn("slack socket trouble", "type", string(evt.Type), "data", fmt.Sprint(evt.Data))

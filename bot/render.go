@@ -33,12 +33,20 @@ func Escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// truncate shortens s to at most n characters.
+// truncate shortens s to at most n characters. It does not cut Slack markup
+// in two: a cut inside an escape (&amp;) or a <…> token drops the whole of it.
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return string([]rune(s)[:n-1]) + "…"
+	cut := string([]rune(s)[:n-1])
+	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
+		cut = cut[:i]
+	}
+	if i := strings.LastIndexByte(cut, '<'); i >= 0 && !strings.Contains(cut[i:], ">") {
+		cut = cut[:i]
+	}
+	return cut + "…"
 }
 
 func mention(user string) string {
@@ -144,6 +152,9 @@ func statusLine(r approvals.Request) string {
 	case approvals.StateExecuting:
 		return ":hourglass: Approved by " + by + " " + slackDate(r.DecidedAt) + ". Revoking…"
 	case approvals.StateRevoked:
+		if r.DryRun {
+			return ":test_tube: Approved by " + by + ". *Dry run: nothing was revoked* " + slackDate(r.FinishedAt) + ": " + Escape(truncate(r.Outcome, maxDetail))
+		}
 		return ":white_check_mark: Approved by " + by + ". *Revoked* " + slackDate(r.FinishedAt) + ": " + Escape(truncate(r.Outcome, maxDetail))
 	case approvals.StateFailed:
 		return ":x: Approved by " + by + ". *Revocation failed* " + slackDate(r.FinishedAt) + ": " + Escape(truncate(r.Outcome, maxDetail)) +

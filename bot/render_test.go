@@ -147,3 +147,31 @@ func collectTexts(v any) []string {
 	}
 	return out
 }
+
+func TestTruncateKeepsMarkupWhole(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdefghij", 5, "abcd…"},
+		{"ab &amp; cd", 6, "ab …"},
+		{"ab <!date^1^{time}|x> cd", 10, "ab …"},
+		{"ab &amp; cd", 10, "ab &amp; …"},
+	} {
+		if got := truncate(tt.in, tt.n); got != tt.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestDryRunStatusSaysNothingRevoked(t *testing.T) {
+	t.Parallel()
+	r := hostileRequest(approvals.StateRevoked)
+	r.DryRun = true
+	if s := statusLine(r); !strings.Contains(s, "Dry run: nothing was revoked") || strings.Contains(s, "*Revoked*") {
+		t.Fatalf("dry-run status %q", truncate(s, 200))
+	}
+}

@@ -31,7 +31,7 @@ type config struct {
 }
 
 var (
-	channelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,20}$`)
+	channelID = regexp.MustCompile(`^[CG][A-Z0-9]{2,20}$`)
 	userID    = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
 	groupID   = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
 	cfID      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -44,10 +44,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c    config
 		errs []error
 	)
+	// Each variable is reported once, with its first problem.
+	reported := map[string]bool{}
 	bad := func(name, format string, args ...any) {
+		if reported[name] {
+			return
+		}
+		reported[name] = true
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
 	}
-	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	get := func(name string) string {
+		v := strings.TrimSpace(getenv(name))
+		if strings.Contains(v, "REPLACE-ME") {
+			bad(name, "still holds the placeholder from .env.example: put your real value in .env")
+			return ""
+		}
+		return v
+	}
 	secret := func(name, prefix, what string) string {
 		v := get(name)
 		switch {
@@ -63,8 +76,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.SlackBotToken = secret("SLACK_BOT_TOKEN", "xoxb-", "the bot token (xoxb-…) from your Slack app's OAuth & Permissions page")
 	c.SlackAPIURL = "https://slack.com/api/"
 	if v := get("SLACK_API_URL"); v != "" {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("SLACK_API_URL", "%q is not an http(s) URL like https://slack.com/api/", v)
+		if !plainHTTPURL(v) {
+			bad("SLACK_API_URL", "is not an http(s) URL like https://slack.com/api/ (with no user, password, query or fragment)")
 		} else {
 			c.SlackAPIURL = strings.TrimSuffix(v, "/") + "/"
 		}
@@ -95,8 +108,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	cf.BaseURL = "https://api.cloudflare.com/client/v4"
 	if v := get("CLOUDFLARE_BASE_URL"); v != "" {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("CLOUDFLARE_BASE_URL", "%q is not an http(s) URL like https://api.cloudflare.com/client/v4", v)
+		if !plainHTTPURL(v) {
+			bad("CLOUDFLARE_BASE_URL", "is not an http(s) URL like https://api.cloudflare.com/client/v4 (with no user, password, query or fragment)")
 		} else {
 			cf.BaseURL = v
 		}
@@ -154,6 +167,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	c.Database = "revokebot.db"
 	if v := get("REVOKEBOT_DATABASE"); v != "" {
+		if strings.ContainsAny(v, "?#") {
+			bad("REVOKEBOT_DATABASE", "%q: the file path must not contain ? or #", v)
+		}
 		c.Database = v
 	}
 
@@ -179,4 +195,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.LogFormat = v
 	}
 	return c, errors.Join(errs...)
+}
+
+// plainHTTPURL reports whether v is an absolute http(s) URL without user
+// info, query or fragment: the form an API root takes.
+func plainHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
+		u.User == nil && u.RawQuery == "" && u.Fragment == "" && !strings.HasSuffix(v, "?")
 }

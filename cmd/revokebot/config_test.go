@@ -183,3 +183,48 @@ func TestFatalSlackAuthExits(t *testing.T) {
 		t.Fatal("revokebot kept running with a rejected app token")
 	}
 }
+
+func TestLoadConfigRejectsPlaceholdersAndOddValues(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	env["SLACK_APP_TOKEN"] = "xapp-REPLACE-ME"
+	env["CLOUDFLARE_ACCOUNT_ID"] = "REPLACE-ME"
+	env["CLOUDFLARE_BASE_URL"] = "https://api.example.com/client/v4?x=1"
+	env["SLACK_API_URL"] = "https://user:pw@slack.com/api/"
+	env["REVOKEBOT_AUDIT_CHANNEL"] = "D0DIRECT"
+	env["REVOKEBOT_DATABASE"] = "data?.db"
+	_, err := loadConfig(getter(env))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"SLACK_APP_TOKEN: still holds the placeholder",
+		"CLOUDFLARE_ACCOUNT_ID: still holds the placeholder",
+		"CLOUDFLARE_BASE_URL:", "SLACK_API_URL:", "REVOKEBOT_AUDIT_CHANNEL:", "REVOKEBOT_DATABASE:",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if n := strings.Count(msg, "SLACK_APP_TOKEN:"); n != 1 {
+		t.Errorf("SLACK_APP_TOKEN reported %d times:\n%s", n, msg)
+	}
+	if strings.Contains(msg, "pw@") {
+		t.Errorf("error shows URL credentials:\n%s", msg)
+	}
+}
+
+func TestRejectedBotTokenExits(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	h.stop()
+	h.env["SLACK_BOT_TOKEN"] = "xoxb-revoked"
+	err := run(context.Background(), nil, getter(h.env), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "invalid_auth") || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "xoxb-revoked") {
+		t.Fatal("error shows the token")
+	}
+}

@@ -87,13 +87,21 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	cf, err := cloudflare.New(cfg.Cloudflare)
 	if err != nil {
-		return fmt.Errorf("cloudflare: %w", err)
+		return fmt.Errorf("CLOUDFLARE_* configuration: %w", err)
 	}
 
 	api := slack.New(cfg.SlackBotToken,
 		slack.OptionAppLevelToken(cfg.SlackAppToken),
 		slack.OptionAPIURL(cfg.SlackAPIURL),
 		slack.OptionHTTPClient(&http.Client{Timeout: 15 * time.Second}))
+
+	// A wrong bot token would otherwise only show at the first /revoke.
+	if _, err := api.AuthTestContext(ctx); err != nil {
+		if bot.IsFatalAuthError(err) {
+			return fmt.Errorf("slack auth.test: %w (check SLACK_BOT_TOKEN: the Bot User OAuth Token, xoxb-…, of the installed app)", err)
+		}
+		log.Warn("slack auth.test failed; starting anyway", "err", err)
+	}
 
 	svc := &approvals.Service{
 		Store:     db,
@@ -161,7 +169,7 @@ func versionString() string {
 	if version != "" {
 		return version
 	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		return info.Main.Version
 	}
 	return "dev"
