@@ -13,6 +13,9 @@ import (
 // DefaultTTL is how long a request waits for a decision unless configured otherwise.
 const DefaultTTL = 30 * time.Minute
 
+// DefaultExecTimeout bounds a revocation unless configured otherwise.
+const DefaultExecTimeout = 2 * time.Minute
+
 // Service runs requests through their life: submit, decide, execute, expire.
 // Its fields are set once, before first use.
 type Service struct {
@@ -23,8 +26,13 @@ type Service struct {
 	Policy    Policy
 	// TTL is how long a pending request accepts decisions. Zero means DefaultTTL.
 	TTL time.Duration
-	// DryRun records and decides requests as usual but never calls the Revoker.
+	// DryRun records and decides requests as usual but never calls the
+	// Revoker, whatever mode a request was created in.
 	DryRun bool
+	// ExecTimeout bounds one revocation and the recording of its outcome. The
+	// work is detached from the caller's cancellation, so that a revocation
+	// once started is finished and recorded. Zero means DefaultExecTimeout.
+	ExecTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now Clock
 	// Logger receives internal failures; nil means slog.Default().
@@ -148,7 +156,7 @@ func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Req
 		return r, conflict(r)
 	}
 	if !s.now().Before(r.ExpiresAt) {
-		return s.expire(ctx, r)
+		return s.expireNow(ctx, r)
 	}
 
 	var to State
@@ -160,7 +168,7 @@ func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Req
 		return r, s.refuse(ctx, r, actor, "requester tried to approve their own request",
 			"You cannot approve your own request: another approver has to.")
 	default:
-		ok, err := s.Policy.Approvers.Includes(ctx, s.Directory, actor)
+		ok, err := s.Policy.MayApprove(ctx, s.Directory, actor, r)
 		if err != nil {
 			s.logger().ErrorContext(ctx, "check approver", "request_id", r.ID, "user", actor, "err", err)
 			return r, s.refuse(ctx, r, actor, "approver's group membership could not be checked: "+err.Error(),
@@ -174,6 +182,11 @@ func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Req
 			to, kind = StateExecuting, EventApproved
 		} else {
 			to, kind = StateDenied, EventDenied
+		}
+		// The membership lookup may have taken a while: a decision must
+		// still land before the deadline.
+		if !s.now().Before(r.ExpiresAt) {
+			return s.expireNow(ctx, r)
 		}
 	}
 
@@ -194,12 +207,18 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 	if r.State != StateExecuting {
 		return r, fmt.Errorf("execute request %s: state is %s, not executing", r.ID, r.State)
 	}
+	timeout := s.ExecTimeout
+	if timeout <= 0 {
+		timeout = DefaultExecTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
 	var (
 		to      = StateRevoked
 		kind    = EventRevoked
 		outcome string
 	)
-	if r.DryRun {
+	if r.DryRun || s.DryRun {
 		outcome = "dry run: Cloudflare was not called"
 	} else {
 		summary, err := s.Revoker.Revoke(ctx, r.Revocation)
@@ -222,22 +241,27 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 }
 
 // ExpireDue expires every pending request whose expiry time has passed and
-// returns how many it expired.
+// returns how many it expired. It stops early, between requests, when ctx ends.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	pending, err := s.Store.ListByState(ctx, StatePending)
 	if err != nil {
 		return 0, fmt.Errorf("list pending requests: %w", err)
 	}
 	n := 0
-	now := s.now()
 	for _, r := range pending {
-		if now.Before(r.ExpiresAt) {
+		if ctx.Err() != nil {
+			return n, nil
+		}
+		if s.now().Before(r.ExpiresAt) {
 			continue
 		}
-		if _, err := s.expire(ctx, r); ErrorCode(err) == EEXPIRED {
-			n++
-		} else if ErrorCode(err) != ECONFLICT {
+		// Once started, an expiry is recorded and announced in full.
+		expired, err := s.expire(context.WithoutCancel(ctx), r)
+		if err != nil && ErrorCode(err) != ECONFLICT {
 			return n, err
+		}
+		if expired {
+			n++
 		}
 	}
 	return n, nil
@@ -274,19 +298,30 @@ func (s *Service) Resume(ctx context.Context) error {
 	return nil
 }
 
-// expire moves a pending request to expired, audits it, and returns EEXPIRED
-// (or ECONFLICT if it was decided meanwhile).
-func (s *Service) expire(ctx context.Context, r Request) (Request, error) {
+// expire moves a pending request to expired and audits it. It reports false,
+// with an ECONFLICT error, if the request was decided meanwhile.
+func (s *Service) expire(ctx context.Context, r Request) (bool, error) {
 	detail := "no decision before " + r.ExpiresAt.Format(time.RFC3339)
 	next, err := s.swap(ctx, r, StateExpired, "", detail)
 	if err != nil {
-		return next, err
+		return false, err
 	}
 	s.notify(ctx, EventExpired, next, "", detail)
+	return true, nil
+}
+
+// expireNow expires r for a decision that came too late, and returns the
+// EEXPIRED error for the person who decided (or ECONFLICT if another decision
+// won meanwhile).
+func (s *Service) expireNow(ctx context.Context, r Request) (Request, error) {
+	if _, err := s.expire(ctx, r); err != nil {
+		return r, err
+	}
+	r.State = StateExpired
 	e := Errorf(EEXPIRED, "This request expired at %s without a decision. Ask for a new one if it is still needed.",
 		r.ExpiresAt.Format(time.RFC1123))
-	e.Request = &next
-	return next, e
+	e.Request = &r
+	return r, e
 }
 
 // refuse audits a refused decision and returns the matching EFORBIDDEN error.

@@ -379,3 +379,64 @@ func TestDecideUnknown(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceDryRunCoversLiveRequests(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t) // created while live
+	f.svc.DryRun = true
+	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
+	if err != nil || got.State != approvals.StateRevoked || got.Outcome != "dry run: Cloudflare was not called" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	if f.revoker.calls.Load() != 0 {
+		t.Fatal("the revoker was called although the service is in dry run")
+	}
+}
+
+func TestExecuteOutlivesCallerCancellation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.revoker.delay = 50 * time.Millisecond
+	r := f.submit(t)
+	next := r
+	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
+	if err := f.store.CompareAndSwap(context.Background(), approvals.StatePending, next); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the click's context is gone, e.g. at shutdown
+	got, err := f.svc.Execute(ctx, next, "")
+	if err != nil || got.State != approvals.StateRevoked {
+		t.Fatalf("got %s, %v", got.State, err)
+	}
+	if stored, _ := f.store.Get(context.Background(), r.ID); stored.State != approvals.StateRevoked {
+		t.Fatalf("stored state %s", stored.State)
+	}
+}
+
+// slowDirectory advances the clock while it looks a group up.
+type slowDirectory struct {
+	clock *clock
+	by    time.Duration
+}
+
+func (d slowDirectory) GroupMembers(context.Context, string) ([]string, error) {
+	d.clock.Advance(d.by)
+	return []string{"U3"}, nil
+}
+
+func TestApprovalCannotLandAfterExpiry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	f.clock.Advance(9 * time.Minute)
+	f.svc.Directory = slowDirectory{clock: f.clock, by: 2 * time.Minute} // the lookup crosses the deadline
+	got, err := f.svc.Decide(context.Background(), r.ID, "U3", approvals.Approve)
+	if approvals.ErrorCode(err) != approvals.EEXPIRED || got.State != approvals.StateExpired {
+		t.Fatalf("got %s, %v", got.State, err)
+	}
+	if f.revoker.calls.Load() != 0 {
+		t.Fatal("revoked after expiry")
+	}
+}

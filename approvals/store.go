@@ -15,9 +15,11 @@ type Store interface {
 	Get(ctx context.Context, id string) (Request, error)
 	// SetMessage records where a request's approval message was posted.
 	SetMessage(ctx context.Context, id, channel, ts string) error
-	// CompareAndSwap replaces the stored request next.ID with next, but only
+	// CompareAndSwap writes next's mutable fields (State, DecidedBy,
+	// DecidedAt, Outcome, FinishedAt) to the stored request next.ID, but only
 	// if the stored request is still in state from. Otherwise it returns an
-	// error wrapping ErrConflict (or ErrNotFound) and changes nothing.
+	// error wrapping ErrConflict (or ErrNotFound) and changes nothing. The
+	// other fields are fixed at Create (SetMessage sets Channel and MessageTS).
 	CompareAndSwap(ctx context.Context, from State, next Request) error
 	// ListByState returns the requests in state s, oldest first.
 	ListByState(ctx context.Context, s State) ([]Request, error)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,16 @@ type Bot struct {
 	// it and the message can be updated.
 	postingMu sync.Mutex
 	posting   map[string]chan struct{}
+
+	// envelopes remembers recently handled envelope IDs, so that Slack's
+	// redelivery of one (retry_attempt > 0) is acked but not handled again.
+	envelopesMu sync.Mutex
+	envelopes   map[string]time.Time
 }
+
+// envelopeMemory is how long an envelope ID is remembered; Slack redelivers
+// within a few minutes.
+const envelopeMemory = 15 * time.Minute
 
 // New returns a Bot that talks to Slack through api (which must carry the
 // app-level token for Socket Mode) and decides through svc.
@@ -68,13 +78,14 @@ func New(api *slack.Client, svc *approvals.Service, cfg Config) *Bot {
 		log = slog.Default()
 	}
 	return &Bot{
-		api:      api,
-		svc:      svc,
-		cfg:      cfg,
-		log:      log,
-		webhooks: &http.Client{Timeout: 10 * time.Second},
-		slots:    make(chan struct{}, cfg.MaxConcurrent),
-		posting:  map[string]chan struct{}{},
+		api:       api,
+		svc:       svc,
+		cfg:       cfg,
+		log:       log,
+		webhooks:  &http.Client{Timeout: 10 * time.Second},
+		slots:     make(chan struct{}, cfg.MaxConcurrent),
+		posting:   map[string]chan struct{}{},
+		envelopes: map[string]time.Time{},
 	}
 }
 
@@ -151,7 +162,7 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 		b.log.Warn("slack socket trouble", "type", string(evt.Type), "data", fmt.Sprint(evt.Data))
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
-		if !ok || evt.Request == nil {
+		if !ok || evt.Request == nil || b.redelivered(client, evt.Request) {
 			return
 		}
 		parsed, err := ParseCommand(cmd.Text)
@@ -168,7 +179,7 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 		b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, cmd, parsed) })
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
-		if !ok || evt.Request == nil {
+		if !ok || evt.Request == nil || b.redelivered(client, evt.Request) {
 			return
 		}
 		b.ack(client, evt.Request, nil)
@@ -195,12 +206,37 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 	}
 }
 
+// redelivered acks and reports true for an envelope already handled.
+func (b *Bot) redelivered(client *socketmode.Client, req *socketmode.Request) bool {
+	now := time.Now()
+	b.envelopesMu.Lock()
+	_, seen := b.envelopes[req.EnvelopeID]
+	if !seen {
+		b.envelopes[req.EnvelopeID] = now
+		for id, at := range b.envelopes {
+			if now.Sub(at) > envelopeMemory {
+				delete(b.envelopes, id)
+			}
+		}
+	}
+	b.envelopesMu.Unlock()
+	if seen {
+		b.log.Info("ignoring redelivered envelope", "envelope_id", req.EnvelopeID,
+			"retry_attempt", req.RetryAttempt, "retry_reason", req.RetryReason)
+		b.ack(client, req, nil)
+	}
+	return seen
+}
+
 func ephemeral(text string) map[string]any {
 	return map[string]any{"response_type": "ephemeral", "text": text}
 }
 
 func (b *Bot) ack(client *socketmode.Client, req *socketmode.Request, payload any) {
-	if err := client.Ack(*req, payload); err != nil {
+	// Slack waits 3 seconds for an ack; past that, holding the loop is useless.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := client.AckCtx(ctx, req.EnvelopeID, payload); err != nil {
 		b.log.Error("ack failed", "envelope_id", req.EnvelopeID, "err", err)
 	}
 }
@@ -236,7 +272,12 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand, parsed 
 		channel = cmd.ChannelID
 	}
 	blocks, fallback := renderRequest(req)
-	_, ts, err := b.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+	var ts string
+	err = withRetry(ctx, func() error {
+		var err error
+		_, ts, err = b.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
 	if err != nil {
 		log.Error("post approval request", "channel", channel, "err", err)
 		b.reply(ctx, cmd.ResponseURL, fmt.Sprintf(":x: Request `%s` was recorded but its approval message could not be posted in <#%s> (%s). Invite revokebot to that channel, then ask again; this request will expire unused.",
@@ -317,6 +358,10 @@ func (b *Bot) reply(ctx context.Context, responseURL, text string) {
 	}
 	msg := &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: text, ReplaceOriginal: false}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.webhooks, msg); err != nil {
-		b.log.Error("private reply failed", "err", err, "text", text)
+		// A response_url is a credential: keep it out of the log.
+		if uerr, ok := errors.AsType[*url.Error](err); ok {
+			err = fmt.Errorf("%s response_url: %w", uerr.Op, uerr.Err)
+		}
+		b.log.Error("private reply failed", "err", strings.ReplaceAll(err.Error(), responseURL, "<response_url>"), "text", text)
 	}
 }

@@ -63,6 +63,11 @@ func ParseCommand(text string) (Command, error) {
 	if err != nil {
 		return Command{}, err
 	}
+	// Slack may send &, < and > typed by the user as &amp;, &lt; and &gt;.
+	// Decode them: everything is escaped again when it is shown.
+	for i, w := range words {
+		words[i] = slackUnescaper.Replace(w)
+	}
 	if len(words) == 0 {
 		return Command{}, commandErrorf("say whose sessions to revoke")
 	}
@@ -172,6 +177,8 @@ func checkReason(r string) (string, error) {
 	}
 	return r, nil
 }
+
+var slackUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
 
 var closingQuote = map[rune]rune{'"': '"', '\'': '\'', '“': '”', '”': '”', '‘': '’', '’': '’', '„': '“'}
 

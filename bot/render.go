@@ -158,7 +158,7 @@ func statusLine(r approvals.Request) string {
 		return ":white_check_mark: Approved by " + by + ". *Revoked* " + slackDate(r.FinishedAt) + ": " + Escape(truncate(r.Outcome, maxDetail))
 	case approvals.StateFailed:
 		return ":x: Approved by " + by + ". *Revocation failed* " + slackDate(r.FinishedAt) + ": " + Escape(truncate(r.Outcome, maxDetail)) +
-			"\nNothing may have been revoked: check the audit channel and ask for a new request to retry."
+			"\nThe revocation may not have happened: check the audit channel, then request again."
 	case approvals.StateDenied:
 		return ":no_entry: *Denied* by " + by + " " + slackDate(r.DecidedAt) + "."
 	case approvals.StateCancelled:

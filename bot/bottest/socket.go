@@ -237,7 +237,6 @@ func (w *Workspace) SendEnvelope(id, typ string, payload any, retry int) {
 }
 
 // WaitAck waits for the bot to acknowledge envelope id and returns the ack.
-// A slash command's ack payload is also recorded as a private reply to user.
 func (w *Workspace) WaitAck(id string, timeout time.Duration) Ack {
 	w.tb.Helper()
 	var ack Ack

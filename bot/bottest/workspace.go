@@ -65,17 +65,17 @@ type Message struct {
 	Blocks  json.RawMessage
 	// Updates counts the chat.update calls applied to the message.
 	Updates int
+	// At is when the message was posted.
+	At time.Time
 }
 
-// Ephemeral is a private reply the bot sent through a response_url, or
-// an ack payload for a slash command.
+// Ephemeral is a private reply the bot sent through a response_url.
+// (Replies sent as a slash command's ack payload are in the Ack.)
 type Ephemeral struct {
 	User         string
 	Channel      string
 	Text         string
 	ResponseType string
-	// ViaAck is true when the reply came as the slash command's ack payload.
-	ViaAck bool
 }
 
 // Ack is a Socket Mode acknowledgement the bot sent.
@@ -89,6 +89,7 @@ type Ack struct {
 type Call struct {
 	Method string
 	Params map[string]string
+	At     time.Time
 }
 
 // Failure scripts a Web API method's answer: a Slack error, or a rate limit.
@@ -281,7 +282,7 @@ func (w *Workspace) Calls(method string) []Call {
 
 func (w *Workspace) record(method string, params map[string]string) {
 	delete(params, "token")
-	w.calls = append(w.calls, Call{Method: method, Params: params})
+	w.calls = append(w.calls, Call{Method: method, Params: params, At: time.Now()})
 }
 
 func writeJSON(rw http.ResponseWriter, status int, v any) {
@@ -345,7 +346,7 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.nextTS++
-		m := Message{Channel: params["channel"], TS: fmt.Sprintf("1700000000.%06d", w.nextTS), Text: params["text"]}
+		m := Message{Channel: params["channel"], TS: fmt.Sprintf("1700000000.%06d", w.nextTS), Text: params["text"], At: time.Now()}
 		if b := params["blocks"]; b != "" {
 			m.Blocks = json.RawMessage(b)
 		}

@@ -157,10 +157,19 @@ func TestDotEnv(t *testing.T) {
 	if _, err := withDotEnv(getter(nil), filepath.Join(t.TempDir(), "missing")); err != nil {
 		t.Fatalf("missing .env: %v", err)
 	}
-	bad := filepath.Join(t.TempDir(), ".env")
-	os.WriteFile(bad, []byte("NOT VALID LINE\n"), 0o600)
-	if _, err := withDotEnv(getter(nil), bad); err == nil {
-		t.Fatal("malformed .env accepted")
+	for _, content := range []string{
+		"SLACK_BOT_TOKEN=\"xoxb-very-secret\n",                  // unterminated quote
+		"NOT VALID LINE\nCLOUDFLARE_API_TOKEN=cf-very-secret\n", // a bad line before a secret
+	} {
+		bad := filepath.Join(t.TempDir(), ".env")
+		os.WriteFile(bad, []byte(content), 0o600)
+		_, err := withDotEnv(getter(nil), bad)
+		if err == nil {
+			t.Fatalf("malformed .env %q accepted", content)
+		}
+		if strings.Contains(err.Error(), "very-secret") {
+			t.Fatalf("error shows the file's secrets: %v", err)
+		}
 	}
 }
 

@@ -318,7 +318,7 @@ func TestWebsocketDropAndDisconnect(t *testing.T) {
 	h.waitMessageState(m, "Revoked")
 }
 
-func TestApprovedRequestSurvivesRestart(t *testing.T) {
+func TestPendingRequestExpiresAfterRestart(t *testing.T) {
 	t.Parallel()
 	h := start(t, map[string]string{"REVOKEBOT_REQUEST_TTL": "3s"})
 	m := h.request("alice@example.com")
@@ -345,5 +345,96 @@ func TestShutdownFinishesRevocationInFlight(t *testing.T) {
 	}
 	if cur := h.messageNow(m); !strings.Contains(cur.BlockText(), "Revoked") {
 		t.Fatalf("message after shutdown: %s", cur.BlockText())
+	}
+}
+
+func TestRedeliveredEnvelopesHandledOnce(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	// Slack redelivers a slash command whose ack it did not see in time.
+	payload := map[string]any{"team_id": bottest.DefaultTeamID, "channel_id": secChannel, "user_id": requester,
+		"command": "/revoke", "text": "alice@example.com", "api_app_id": bottest.DefaultAppID,
+		"response_url": h.slack.APIURL() + "../respond/" + requester + "/" + secChannel}
+	h.slack.SendEnvelope("env-dup-cmd", "slash_commands", payload, 0)
+	h.slack.WaitAck("env-dup-cmd", wait)
+	m := h.slack.WaitMessage(secChannel, func(m bottest.Message) bool { return m.HasButton("revoke_approve") }, wait)
+	h.slack.SendEnvelope("env-dup-cmd", "slash_commands", payload, 1)
+	// A redelivered click must not answer the approver with "already approved by you".
+	click := bottest.ClickPayload(approver, m, "revoke_approve", requestID(t, m), h.slack.APIURL()+"../respond/"+approver+"/"+secChannel)
+	h.slack.SendEnvelope("env-dup-click", "interactive", click, 0)
+	h.slack.SendEnvelope("env-dup-click", "interactive", click, 1)
+	h.waitMessageState(m, "Revoked")
+	h.waitAudit(requestID(t, m), "requested", "approved", "revoked")
+	time.Sleep(300 * time.Millisecond) // give a wrongly handled duplicate time to show
+	if n := len(h.slack.Messages(secChannel)); n != 1 {
+		t.Fatalf("%d approval messages for one command delivered twice", n)
+	}
+	if n := len(h.cf.Calls()); n != 1 {
+		t.Fatalf("%d cloudflare calls", n)
+	}
+	if e := h.slack.Ephemerals(approver); len(e) != 0 {
+		t.Fatalf("approver got replies to a redelivered click: %+v", e)
+	}
+}
+
+func TestSlowAuditDoesNotDelayRevocation(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	m := h.request("alice@example.com")
+	id := requestID(t, m)
+	h.slack.WaitMessage(auditChannel, func(m bottest.Message) bool { return strings.HasPrefix(m.Text, "requested ") }, wait)
+	// Slack now rate-limits and fails for a while.
+	h.slack.Fail("chat.postMessage", bottest.Failure{RetryAfter: 1}, bottest.Failure{Error: "internal_error"}, bottest.Failure{RetryAfter: 1})
+	h.slack.Fail("chat.update", bottest.Failure{Status: 503})
+	h.click(approver, m, "revoke_approve")
+	call := h.cf.WaitCalls(t, 1, wait)[0]
+	h.waitAudit(id, "requested", "approved", "revoked") // delivered late, in order, none lost
+	h.waitMessageState(m, "Revoked")
+	for _, rec := range h.slack.Messages(auditChannel) {
+		if strings.HasPrefix(rec.Text, "approved ") && !call.At.Before(rec.At) {
+			t.Fatalf("the revocation (%s) waited for the audit record (%s)", call.At.Format(time.RFC3339Nano), rec.At.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+func TestAckComesBeforeAnyWebAPICall(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	env := h.slack.SlashCommand(requester, secChannel, "alice@example.com")
+	ack := h.slack.WaitAck(env, wait)
+	h.slack.WaitMessage(secChannel, func(m bottest.Message) bool { return m.HasButton("revoke_approve") }, wait)
+	for _, c := range append(h.slack.Calls("chat.postMessage"), h.slack.Calls("usergroups.users.list")...) {
+		if c.At.Before(ack.At) {
+			t.Fatalf("%s called at %s, before the ack at %s", c.Method, c.At.Format(time.RFC3339Nano), ack.At.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+func TestExecutingRequestResumedAtStartup(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	m := h.request("alice@example.com")
+	id := requestID(t, m)
+	h.stop()
+	// Simulate a crash between approval and Cloudflare's answer.
+	markExecuting(t, h.env["REVOKEBOT_DATABASE"], id, approver)
+	h.boot()
+	h.cf.WaitCalls(t, 1, wait)
+	h.waitMessageState(m, "Revoked")
+	h.waitAudit(id, "requested", "revoked")
+	if rec := h.auditRecord(id, "revoked"); !strings.Contains(rec, "resumed after a restart") {
+		t.Fatalf("revoked record does not say it was resumed: %s", rec)
+	}
+}
+
+func TestRejectedCloudflareTokenStopsStart(t *testing.T) {
+	t.Parallel()
+	ws := bottest.New(t)
+	cf := cftest.NewServer(t, cftest.WithAPIToken("the-right-token"))
+	env := baseEnv(ws, cf, t.TempDir()+"/r.db")
+	env["CLOUDFLARE_API_TOKEN"] = "a-wrong-token"
+	err := run(t.Context(), nil, getter(env), &strings.Builder{}, &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "CLOUDFLARE_API_TOKEN") || strings.Contains(err.Error(), "a-wrong-token") {
+		t.Fatalf("err = %v", err)
 	}
 }

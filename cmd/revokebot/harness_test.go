@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/approvals/sqlite"
 	"github.com/revokebot/revokebot/bot/bottest"
 	"github.com/revokebot/revokebot/cloudflare/cftest"
 )
@@ -215,4 +217,24 @@ func requestID(t testing.TB, m bottest.Message) string {
 	}
 	t.Fatalf("message has no approve button")
 	return ""
+}
+
+// markExecuting moves request id to executing in the database at path, as
+// a crash right after approval would leave it.
+func markExecuting(t testing.TB, path, id, by string) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := db.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := r
+	next.State, next.DecidedBy, next.DecidedAt = approvals.StateExecuting, by, time.Now()
+	if err := db.CompareAndSwap(context.Background(), approvals.StatePending, next); err != nil {
+		t.Fatal(err)
+	}
 }

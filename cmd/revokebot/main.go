@@ -42,6 +42,8 @@ Configuration: see README.md ("Configuration reference").
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one kills the process at once.
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "revokebot:", err)
 		os.Exit(1)
@@ -103,10 +105,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Warn("slack auth.test failed; starting anyway", "err", err)
 	}
 
+	if err := checkCloudflare(ctx, cf, cfg, log); err != nil {
+		return err
+	}
+
+	auditor := bot.NewAuditor(api, cfg.AuditChannel, log)
 	svc := &approvals.Service{
 		Store:     db,
 		Revoker:   cf,
-		Notifier:  bot.NewAuditor(api, cfg.AuditChannel, log),
+		Notifier:  auditor,
 		Directory: bot.NewGroupCache(api, time.Minute),
 		Policy:    cfg.Policy,
 		TTL:       cfg.RequestTTL,
@@ -129,7 +136,51 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	})
 	g.Go(func() error { return b.Run(gctx) })
 	err = g.Wait()
+	// Everything that happened is queued for the audit channel by now.
+	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditDrainTimeout)
+	defer cancel()
+	if derr := auditor.Close(drain); derr != nil {
+		log.Error("audit records left undelivered (their text is logged above)", "err", derr)
+	}
 	log.Info("stopped")
+	return err
+}
+
+// auditDrainTimeout bounds how long shutdown waits for Slack to take the
+// remaining audit records.
+const auditDrainTimeout = time.Minute
+
+// checkCloudflare verifies the API token, so that a wrong one shows at start-up
+// rather than as a failed revocation in an incident. A token Cloudflare
+// rejects stops the start (in dry run, only a warning); if Cloudflare cannot
+// be reached, it warns and goes on.
+func checkCloudflare(ctx context.Context, cf *cloudflare.Client, cfg config, log *slog.Logger) error {
+	if cfg.Cloudflare.APIToken == "" {
+		return nil // the legacy global key has no verify endpoint
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	status, err := cf.VerifyToken(ctx)
+	if err != nil && cfg.Cloudflare.AccountID != "" {
+		// Account-owned tokens verify under the account instead.
+		status, err = cf.VerifyAccountToken(ctx)
+	}
+	var apiErr *cloudflare.APIError
+	switch {
+	case err == nil && status.Status == "active":
+		log.Info("cloudflare token verified", "token_id", status.ID)
+		return nil
+	case err == nil:
+		err = fmt.Errorf("token status is %q, not active", status.Status)
+	case !errors.As(err, &apiErr):
+		log.Warn("cloudflare token not verified: API unreachable; starting anyway", "err", err)
+		return nil
+	}
+	err = fmt.Errorf("CLOUDFLARE_API_TOKEN: Cloudflare does not accept it: %w", err)
+	if cfg.DryRun {
+		log.Warn("dry run: starting with a Cloudflare token that does not verify", "err", err)
+		return nil
+	}
 	return err
 }
 
@@ -147,7 +198,8 @@ func withDotEnv(getenv func(string) string, path string) (func(string) string, e
 		return getenv, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		// The parser's message quotes the file, secrets included: withhold it.
+		return nil, fmt.Errorf("%s is not a valid .env file: write one KEY=value per line, and close every quote (details withheld: they may contain secrets)", path)
 	}
 	return func(name string) string {
 		if v := getenv(name); v != "" {
