@@ -152,25 +152,14 @@ func (w *Workspace) notifyLocked() {
 	w.changed = make(chan struct{})
 }
 
-// waitFor polls cond (under the lock) whenever something changes, until it
-// returns true or the timeout passes, then fails the test.
+// waitFor is Eventually with cond run under the workspace's lock.
 func (w *Workspace) waitFor(timeout time.Duration, what string, cond func() bool) {
 	w.tb.Helper()
-	deadline := time.After(timeout)
-	for {
+	w.Eventually(what, timeout, func() bool {
 		w.mu.Lock()
-		ok := cond()
-		ch := w.changed
-		w.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			w.tb.Fatalf("bottest: timed out after %s waiting for %s\n%s", timeout, what, w.dump())
-		}
-	}
+		defer w.mu.Unlock()
+		return cond()
+	})
 }
 
 // Eventually waits until cond returns true, re-checking whenever the workspace
