@@ -46,6 +46,7 @@ type Workspace struct {
 	calls      []Call
 	groups     map[string][]string
 	failures   map[string][]Failure
+	holds      map[string]chan struct{}
 	nextTS     int
 	nextID     int
 }
@@ -104,7 +105,7 @@ func New(tb testing.TB, opts ...Option) *Workspace {
 	tb.Helper()
 	w := &Workspace{
 		tb: tb, botToken: DefaultBotToken, appToken: DefaultAppToken, pingInterval: 100 * time.Millisecond,
-		changed: make(chan struct{}), acks: map[string]Ack{}, groups: map[string][]string{}, failures: map[string][]Failure{},
+		changed: make(chan struct{}), acks: map[string]Ack{}, groups: map[string][]string{}, failures: map[string][]Failure{}, holds: map[string]chan struct{}{},
 	}
 	for _, o := range opts {
 		o(w)
@@ -138,6 +139,26 @@ func (w *Workspace) SetGroup(id string, members ...string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.groups[id] = members
+}
+
+// Hold makes calls of a Web API method wait, unanswered, until release is
+// called (or the workspace closes), as a slow Slack would.
+func (w *Workspace) Hold(method string) (release func()) {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	w.holds[method] = ch
+	w.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			w.mu.Lock()
+			delete(w.holds, method)
+			w.mu.Unlock()
+			close(ch)
+		})
+	}
+	w.tb.Cleanup(release)
+	return release
 }
 
 // Fail makes the next calls of a Web API method answer with the failures, in order.
@@ -286,6 +307,12 @@ func slackError(rw http.ResponseWriter, code string) {
 
 func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
+	w.mu.Lock()
+	hold := w.holds[method]
+	w.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	if method == "apps.connections.open" {
 		w.serveConnectionsOpen(rw, r)
 		return
