@@ -107,6 +107,17 @@ func (f *fixture) submit(t *testing.T) approvals.Request {
 	return r
 }
 
+// markExecuting moves a pending request to executing, approved by U2, in the store only.
+func (f *fixture) markExecuting(t *testing.T, r approvals.Request) approvals.Request {
+	t.Helper()
+	next := r
+	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
+	if err := f.store.CompareAndSwap(context.Background(), approvals.StatePending, next); err != nil {
+		t.Fatal(err)
+	}
+	return next
+}
+
 func equalKinds(got []approvals.EventKind, want ...approvals.EventKind) bool {
 	if len(got) != len(want) {
 		return false
@@ -335,15 +346,20 @@ func TestExpireDue(t *testing.T) {
 
 func TestDryRunDoesNotRevoke(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	f.svc.DryRun = true
-	r := f.submit(t)
-	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
-	if err != nil || !got.DryRun || got.State != approvals.StateRevoked {
-		t.Fatalf("got %+v, %v", got, err)
-	}
-	if f.revoker.calls.Load() != 0 {
-		t.Fatal("dry run called the revoker")
+	// The service's dry run covers requests created before it was switched on.
+	for _, createdInDryRun := range []bool{true, false} {
+		f := newFixture(t)
+		f.svc.DryRun = createdInDryRun
+		r := f.submit(t)
+		f.svc.DryRun = true
+		got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
+		if err != nil || got.DryRun != createdInDryRun || got.State != approvals.StateRevoked ||
+			got.Outcome != "dry run: Cloudflare was not called" {
+			t.Fatalf("created in dry run %v: got %+v, %v", createdInDryRun, got, err)
+		}
+		if f.revoker.calls.Load() != 0 {
+			t.Fatalf("created in dry run %v: the revoker was called", createdInDryRun)
+		}
 	}
 }
 
@@ -351,12 +367,7 @@ func TestResumeExecuting(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	r := f.submit(t)
-	// Simulate a crash right after approval: the request is stuck in executing.
-	next := r
-	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
-	if err := f.store.CompareAndSwap(context.Background(), approvals.StatePending, next); err != nil {
-		t.Fatal(err)
-	}
+	f.markExecuting(t, r) // a crash right after approval leaves it so
 	if err := f.svc.Resume(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -380,30 +391,12 @@ func TestDecideUnknown(t *testing.T) {
 	}
 }
 
-func TestServiceDryRunCoversLiveRequests(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	r := f.submit(t) // created while live
-	f.svc.DryRun = true
-	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
-	if err != nil || got.State != approvals.StateRevoked || got.Outcome != "dry run: Cloudflare was not called" {
-		t.Fatalf("got %+v, %v", got, err)
-	}
-	if f.revoker.calls.Load() != 0 {
-		t.Fatal("the revoker was called although the service is in dry run")
-	}
-}
-
 func TestExecuteOutlivesCallerCancellation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.revoker.delay = 50 * time.Millisecond
 	r := f.submit(t)
-	next := r
-	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
-	if err := f.store.CompareAndSwap(context.Background(), approvals.StatePending, next); err != nil {
-		t.Fatal(err)
-	}
+	next := f.markExecuting(t, r)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the click's context is gone, e.g. at shutdown
 	got, err := f.svc.Execute(ctx, next, "")
