@@ -42,6 +42,9 @@ type revokeUserBody struct {
 // any other result is reported as an *APIError, returned together with the
 // Response. On other failures the Response is nil. Failures are retried as the
 // client's RetryPolicy allows, and the error says how many attempts were made.
+// Every attempt is paced by Options.RateLimit and Options.MaxInFlight; if ctx
+// ends (or would end) before an attempt may be sent, the error wraps
+// ErrQueuedTooLong.
 func (c *Client) RevokeUser(ctx context.Context, p RevokeUserParams) (*Response, error) {
 	email := strings.TrimSpace(p.Email)
 	if email == "" {
@@ -64,7 +67,7 @@ func (c *Client) RevokeUser(ctx context.Context, p RevokeUserParams) (*Response,
 	}
 	resp, n, err := c.do(ctx, r)
 	if err != nil {
-		return nil, fmt.Errorf("revoke %s: after %s: %w", email, attemptsText(n), err)
+		return nil, afterAttempts("revoke "+email, n, err)
 	}
 	var revoked bool
 	if err := json.Unmarshal(resp.Result, &revoked); err != nil || !revoked {

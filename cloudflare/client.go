@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // DefaultBaseURL is the Cloudflare API v4 endpoint used when Options.BaseURL is empty.
@@ -37,6 +39,14 @@ const (
 	DefaultMaxElapsed  = 30 * time.Second
 	DefaultCallTimeout = 10 * time.Second
 )
+
+// DefaultRateLimit is Cloudflare's global API limit, 1,200 requests per five
+// minutes per user or token, used when Options.RateLimit is zero.
+var DefaultRateLimit = RateLimit{Requests: 1200, Per: 5 * time.Minute}
+
+// DefaultMaxInFlight is the number of concurrent HTTP attempts a Client
+// allows when Options.MaxInFlight is zero.
+const DefaultMaxInFlight = 8
 
 // Options configures a Client. Set exactly one of AccountID and ZoneID, and
 // exactly one way to authenticate: APIToken, or Email together with APIKey
@@ -65,10 +75,94 @@ type Options struct {
 	// copy does not follow redirects, so credentials never travel to another
 	// host.
 	HTTPClient *http.Client
+	// WrapTransport, if set, wraps the default client's transport, for
+	// example to measure every call; the default's timeouts stay. It cannot
+	// be combined with HTTPClient.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Retry bounds retries; zero fields take defaults.
 	Retry RetryPolicy
 	// UserAgent is sent as User-Agent. Default DefaultUserAgent.
 	UserAgent string
+	// RateLimit paces every HTTP attempt of the Client (first tries and
+	// retries, of every method) so that a burst of calls queues locally
+	// instead of earning Cloudflare's five-minute 429 lock-out. The zero
+	// value means DefaultRateLimit. Lower it when other tools share the
+	// token, since Cloudflare counts all of the token's traffic together.
+	RateLimit RateLimit
+	// MaxInFlight bounds how many HTTP attempts of the Client are on the
+	// wire at once. A call holds a slot only while an attempt is sent and its
+	// answer read, not while it waits for the rate limit or to retry.
+	// Default DefaultMaxInFlight.
+	MaxInFlight int
+}
+
+// RateLimit is a request budget: at most Requests calls in any window of
+// length Per. Set both fields, or neither (for DefaultRateLimit); negative
+// values are rejected by New.
+//
+// A Client enforces it with one token bucket (golang.org/x/time/rate) shared
+// by all its calls: max(1, Requests/5) calls may go at once, and the rest of
+// the budget is spread evenly over Per plus a slack of min(Per/5, 1s), which
+// absorbs calls reaching Cloudflare a little sooner or later than they left.
+// Calls beyond it wait, in order, until the budget allows them or their
+// context ends.
+type RateLimit struct {
+	// Requests is the number of calls allowed per window.
+	Requests int
+	// Per is the length of the window.
+	Per time.Duration
+}
+
+// String formats l like "1200 requests per 5m0s".
+func (l RateLimit) String() string {
+	noun := "requests"
+	if l.Requests == 1 {
+		noun = "request"
+	}
+	return fmt.Sprintf("%d %s per %s", l.Requests, noun, l.Per)
+}
+
+// withDefaults checks l and applies DefaultRateLimit to the zero value.
+func (l RateLimit) withDefaults() (RateLimit, error) {
+	switch {
+	case l.Requests < 0:
+		return l, errors.New("cloudflare: Options.RateLimit.Requests must not be negative")
+	case l.Per < 0:
+		return l, errors.New("cloudflare: Options.RateLimit.Per must not be negative")
+	case l == RateLimit{}:
+		return DefaultRateLimit, nil
+	case l.Requests == 0 || l.Per == 0:
+		return l, errors.New("cloudflare: Options.RateLimit.Requests and Options.RateLimit.Per must be set together (or both left zero for DefaultRateLimit)")
+	}
+	return l, nil
+}
+
+// newLimiter builds the token bucket that enforces l (both fields positive).
+//
+// A token bucket with burst B that refills at r tokens per second lets at
+// most B + r*L calls through in any window of length L: B saved up at the
+// window's start, plus what refills during it. Cloudflare counts calls when
+// they arrive, though, not when the limiter lets them go, and the first calls
+// of a burst arrive later than the rest (new connections, a busy scheduler):
+// that squeezes a little more than Per of the limiter's time into Per of the
+// server's. So the refill is spread over Per plus a slack S:
+//
+//	B = max(1, Requests/5)                  // a fifth of the budget may go at once
+//	S = min(Per/5, 1s)                      // skew between leaving and arriving
+//	r = (Requests - B) / (Per + S) seconds  // the rest is spread evenly
+//
+// Then B + r*(Per + S) = Requests: any window of length Per at the server
+// sees at most Requests calls as long as calls reach it with delays that
+// differ by less than S. (B + r*Per < Requests.) For Cloudflare's 1,200 per 5
+// minutes that is a burst of 240, then 960 per 301 s, about 3.19 calls per
+// second; for 100 per second, a burst of 20, then 80 per 1.2 s. With
+// Requests == 1 (B = 1), Requests - B would be 0 and never refill; there
+// r = 1/(Per + S), which spaces calls Per + S apart.
+func newLimiter(l RateLimit) *rate.Limiter {
+	burst := max(1, l.Requests/5)
+	refill := max(1, l.Requests-burst)
+	slack := min(l.Per/5, time.Second)
+	return rate.NewLimiter(rate.Limit(float64(refill)/(l.Per.Seconds()+slack.Seconds())), burst)
 }
 
 // RetryPolicy bounds how a Client retries 429, 5xx and network failures.
@@ -83,9 +177,12 @@ type RetryPolicy struct {
 	MaxDelay time.Duration
 	// MaxElapsed is the budget for all attempts and waits together. The client
 	// never sleeps past it: if the next wait (Retry-After included) would not
-	// fit in what is left, it stops and returns the last error.
+	// fit in what is left, it stops and returns the last error. Time spent
+	// queued locally, for Options.RateLimit or a MaxInFlight slot, does not
+	// count: the caller's context bounds that.
 	MaxElapsed time.Duration
-	// CallTimeout bounds each attempt, including reading the response.
+	// CallTimeout bounds each attempt, including reading the response (but
+	// not the local queueing before it).
 	CallTimeout time.Duration
 }
 
@@ -95,8 +192,9 @@ func (o Options) String() string {
 	if o.HTTPClient != nil {
 		hc = "set"
 	}
-	return fmt.Sprintf("cloudflare.Options{BaseURL:%q APIToken:%s Email:%q APIKey:%s AccountID:%q ZoneID:%q HTTPClient:%s Retry:%+v UserAgent:%q}",
-		o.BaseURL, mask(o.APIToken), o.Email, mask(o.APIKey), o.AccountID, o.ZoneID, hc, o.Retry, o.UserAgent)
+	return fmt.Sprintf("cloudflare.Options{BaseURL:%q APIToken:%s Email:%q APIKey:%s AccountID:%q ZoneID:%q HTTPClient:%s Retry:%+v UserAgent:%q RateLimit:{Requests:%d Per:%s} MaxInFlight:%d}",
+		o.BaseURL, mask(o.APIToken), o.Email, mask(o.APIKey), o.AccountID, o.ZoneID, hc, o.Retry, o.UserAgent,
+		o.RateLimit.Requests, o.RateLimit.Per, o.MaxInFlight)
 }
 
 // GoString is like String; it keeps %#v from printing secrets.
@@ -115,6 +213,9 @@ func (o Options) LogValue() slog.Value {
 		slog.String("account_id", o.AccountID),
 		slog.String("zone_id", o.ZoneID),
 		slog.String("user_agent", o.UserAgent),
+		slog.Int("rate_limit_requests", o.RateLimit.Requests),
+		slog.Duration("rate_limit_per", o.RateLimit.Per),
+		slog.Int("max_in_flight", o.MaxInFlight),
 	)
 }
 
@@ -133,6 +234,13 @@ type Client struct {
 	http      *http.Client
 	retry     RetryPolicy
 	userAgent string
+
+	// rateLimit is the budget limiter enforces; every HTTP attempt takes a
+	// token from limiter and then a slot in slots (cap MaxInFlight) for as
+	// long as it is on the wire.
+	rateLimit RateLimit
+	limiter   *rate.Limiter
+	slots     chan struct{}
 
 	// creds is a pointer so that even printing a dereferenced Client shows
 	// only an address.
@@ -194,15 +302,33 @@ func New(opts Options) (*Client, error) {
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
 	}
+	if c.rateLimit, err = opts.RateLimit.withDefaults(); err != nil {
+		return nil, err
+	}
+	c.limiter = newLimiter(c.rateLimit)
+	switch {
+	case opts.MaxInFlight < 0:
+		return nil, errors.New("cloudflare: Options.MaxInFlight must not be negative")
+	case opts.MaxInFlight == 0:
+		c.slots = make(chan struct{}, DefaultMaxInFlight)
+	default:
+		c.slots = make(chan struct{}, opts.MaxInFlight)
+	}
 
-	if opts.HTTPClient != nil {
+	switch {
+	case opts.HTTPClient != nil && opts.WrapTransport != nil:
+		return nil, errors.New("cloudflare: set Options.HTTPClient or Options.WrapTransport, not both")
+	case opts.HTTPClient != nil:
 		hc := *opts.HTTPClient
 		if hc.CheckRedirect == nil {
 			hc.CheckRedirect = noRedirects
 		}
 		c.http = &hc
-	} else {
-		c.http = defaultHTTPClient()
+	default:
+		c.http = defaultHTTPClient(cap(c.slots))
+		if opts.WrapTransport != nil {
+			c.http.Transport = opts.WrapTransport(c.http.Transport)
+		}
 	}
 	return c, nil
 }
@@ -270,14 +396,16 @@ func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-func defaultHTTPClient() *http.Client {
+// defaultHTTPClient keeps up to maxIdle idle connections, so that every
+// MaxInFlight slot can reuse one.
+func defaultHTTPClient(maxIdle int) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = 5 * time.Second
 	t.ResponseHeaderTimeout = 15 * time.Second
 	t.ExpectContinueTimeout = time.Second
 	t.IdleConnTimeout = 90 * time.Second
-	t.MaxIdleConnsPerHost = 4
+	t.MaxIdleConnsPerHost = max(4, maxIdle)
 	return &http.Client{Transport: t, CheckRedirect: noRedirects}
 }
 
@@ -349,16 +477,30 @@ type request struct {
 }
 
 // do sends r, retrying as c.retry allows. It returns the response or the
-// last error, and the number of attempts made.
+// last error, and the number of attempts made (0 if none was sent).
+//
+// Every attempt first queues (see queue); the time that takes is added to the
+// retry budget's deadline, so MaxElapsed counts only time on the wire and in
+// backoff.
 func (c *Client) do(ctx context.Context, r request) (*Response, int, error) {
 	deadline := time.Now().Add(c.retry.MaxElapsed)
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		remaining := time.Until(deadline)
-		if remaining <= 0 {
+		if time.Until(deadline) <= 0 {
 			return nil, attempt - 1, fmt.Errorf("%w; giving up: retry budget of %s exhausted", lastErr, c.retry.MaxElapsed)
 		}
-		resp, retryable, err := c.attempt(ctx, r, min(c.retry.CallTimeout, remaining))
+		queued, err := c.queue(ctx, r)
+		if err != nil {
+			if lastErr != nil {
+				// lastErr is quoted, not wrapped: a 429 from Cloudflare
+				// earlier must not make this local failure look like one.
+				err = fmt.Errorf("%w; last error: %v", err, lastErr)
+			}
+			return nil, attempt - 1, err
+		}
+		deadline = deadline.Add(queued)
+		resp, retryable, err := c.attempt(ctx, r, min(c.retry.CallTimeout, time.Until(deadline)))
+		<-c.slots
 		if err == nil {
 			resp.Attempts = attempt
 			return resp, attempt, nil
@@ -384,6 +526,25 @@ func (c *Client) do(ctx context.Context, r request) (*Response, int, error) {
 			return nil, attempt, fmt.Errorf("cloudflare: %s %s: waiting to retry: %w; last error: %w", r.method, r.path, ctx.Err(), err)
 		case <-t.C:
 		}
+	}
+}
+
+// queue waits until the rate limiter allows one more attempt and a
+// MaxInFlight slot is free, and takes the slot; the caller must free it with
+// <-c.slots after the attempt. It returns how long it waited, or an error
+// wrapping ErrQueuedTooLong if ctx ends, or would end, first.
+func (c *Client) queue(ctx context.Context, r request) (time.Duration, error) {
+	start := time.Now()
+	// Wait fails at once, without waiting, when the delay it would need runs
+	// past ctx's deadline.
+	if err := c.limiter.Wait(ctx); err != nil {
+		return 0, fmt.Errorf("cloudflare: %s %s: local rate limit (%s): %w: %w", r.method, r.path, c.rateLimit, ErrQueuedTooLong, err)
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return time.Since(start), nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("cloudflare: %s %s: all %d in-flight slots busy (Options.MaxInFlight): %w: %w", r.method, r.path, cap(c.slots), ErrQueuedTooLong, ctx.Err())
 	}
 }
 

@@ -6,6 +6,14 @@
 // capped, jittered exponential backoff inside a bounded budget (see
 // RetryPolicy); other 4xx answers are returned at once.
 //
+// All HTTP attempts of a Client, first tries and retries of every method,
+// share one token-bucket limiter (Options.RateLimit, by default Cloudflare's
+// global 1,200 requests per five minutes) and at most Options.MaxInFlight of
+// them are on the wire at once, so a burst of work queues locally instead of
+// earning a five-minute 429 lock-out. Make one Client per API token and share
+// it. A call whose context ends while it queues fails with an error wrapping
+// ErrQueuedTooLong, never with a *RateLimitError.
+//
 // Failed calls return errors that can be inspected with errors.As: *APIError
 // for any answer Cloudflare gave, *RateLimitError (which also matches
 // *APIError) for 429. Credentials are sent only in request headers and never

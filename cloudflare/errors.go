@@ -17,6 +17,13 @@ const maxExcerpt = 200
 // client authenticates with a global API key: only API tokens can be verified.
 var ErrNoAPIToken = errors.New("cloudflare: only API tokens can be verified; this client uses a global API key (Options.Email/Options.APIKey)")
 
+// ErrQueuedTooLong is wrapped by the error of a call that was not sent
+// because its context ended (or would end first) while it queued locally for
+// Options.RateLimit or a MaxInFlight slot. Cloudflare never saw the request,
+// so it is not a *RateLimitError; the error also wraps the context's error,
+// or the rate limiter's "would exceed context deadline".
+var ErrQueuedTooLong = errors.New("queued too long, not sent")
+
 // ResponseInfo is one entry of an envelope's "errors" or "messages".
 type ResponseInfo struct {
 	// Code is Cloudflare's numeric code, e.g. 10000.
@@ -148,6 +155,15 @@ func sanitize(s string, limit int) string {
 	const ellipsis = "..."
 	r := []rune(s)
 	return string(r[:limit-len(ellipsis)]) + ellipsis
+}
+
+// afterAttempts prefixes err with what failed and, if any attempt was
+// sent, how many: "revoke a@b.c: after 2 attempts: …".
+func afterAttempts(what string, n int, err error) error {
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: after %s: %w", what, attemptsText(n), err)
 }
 
 // attemptsText is "1 attempt" or "n attempts".

@@ -113,7 +113,7 @@ func TestRevokeUser_rateLimitBeyondBudgetGivesUp(t *testing.T) {
 			if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 {
 				t.Errorf("errors.As(*APIError) = %v, want status 429", apiErr)
 			}
-			for _, want := range []string{"after 1 attempt:", "429 Too Many Requests", "[10013]", "giving up"} {
+			for _, want := range []string{"after 1 attempt:", "429 Too Many Requests", "[971] Please wait", "giving up"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("err = %q, want it to contain %q", err, want)
 				}

@@ -41,7 +41,7 @@ func (c *Client) verify(ctx context.Context, path string) (*TokenStatus, error) 
 	}
 	resp, n, err := c.do(ctx, request{method: http.MethodGet, path: path})
 	if err != nil {
-		return nil, fmt.Errorf("verify token: after %s: %w", attemptsText(n), err)
+		return nil, afterAttempts("verify token", n, err)
 	}
 	var ts TokenStatus
 	if err := json.Unmarshal(resp.Result, &ts); err != nil || ts.Status == "" {

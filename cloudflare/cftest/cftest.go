@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -32,6 +31,13 @@ const (
 	DefaultAccountID = "acc-test"
 	// TokenID is the token ID the verify endpoints report.
 	TokenID = "tok-test"
+)
+
+// RateLimitCode and RateLimitMessage are the error Cloudflare's API sends
+// with a 429 when a token exceeds its rate limit.
+const (
+	RateLimitCode    = 971
+	RateLimitMessage = "Please wait and consider throttling your request speed"
 )
 
 // Redacted replaces credential header values in recorded calls.
@@ -46,8 +52,9 @@ const maxBody = 1 << 20
 // Server is a fake Cloudflare API on 127.0.0.1 (an httptest.Server). It is
 // safe for concurrent use.
 //
-// A revoke_user request is answered in this order: a missing or wrong
-// credential gets 403 {"code":10000,"message":"Authentication error"}; a body
+// With WithRateLimit, any request past the limit gets 429 first, whatever
+// its route or credentials. Otherwise a revoke_user request is answered in
+// this order: a missing or wrong credential gets 403 {"code":10000,"message":"Authentication error"}; a body
 // that is not valid JSON, or has no email, gets 400 (code 9207); otherwise
 // the next scripted Response is consumed and sent, or, when the script is
 // empty, success {"result":true,"success":true,"errors":[],"messages":[]}.
@@ -69,6 +76,21 @@ type Server struct {
 	script  []Response
 	calls   []Call
 	changed chan struct{} // closed and replaced whenever calls grows
+
+	// WithRateLimit (read-only once the server runs): rateN requests per
+	// rateWindow; rateWindow 0 means no limit.
+	rateN      int
+	rateWindow time.Duration
+	// admitted holds the arrival times of the requests let through in the
+	// last rateWindow, oldest first; limited counts the 429s it caused.
+	admitted []time.Time
+	limited  int
+	// inFlight is how many requests are being handled now; maxInFlight the
+	// most ever handled at once.
+	inFlight, maxInFlight int
+
+	// orgScript holds answers to GET …/access/organizations (ScriptOrganization).
+	orgScript []Response
 }
 
 // Option configures a Server.
@@ -97,6 +119,17 @@ func WithZoneID(id string) Option {
 	return func(s *Server) { s.zoneID = id }
 }
 
+// WithRateLimit makes the server enforce a sliding-window rate limit over
+// all its routes together, like Cloudflare's per-token limit: a request that
+// arrives when n requests were let through in the last window is answered
+// 429, with "Retry-After" (whole seconds until the oldest of them leaves the
+// window, at least 1) and the error RateLimitCode. Requests answered 429 do
+// not count against the window and do not consume a script; a revoke_user
+// one is still recorded (see Calls). n and window must be positive.
+func WithRateLimit(n int, window time.Duration) Option {
+	return func(s *Server) { s.rateN, s.rateWindow = n, window }
+}
+
 // Response is a scripted answer to one revoke_user call.
 type Response struct {
 	// Status is the HTTP status; 0 means 200.
@@ -118,10 +151,10 @@ func Fail(status int, code int, message string) Response {
 	return Response{Status: status, Body: errorEnvelope(code, message)}
 }
 
-// RateLimited returns a 429 Response with "Retry-After: <seconds>" and a
-// Cloudflare rate-limit error (code 10013).
+// RateLimited returns a 429 Response with "Retry-After: <seconds>" and
+// Cloudflare's rate-limit error (RateLimitCode, RateLimitMessage).
 func RateLimited(retryAfterSeconds int) Response {
-	r := Fail(http.StatusTooManyRequests, 10013, "Rate limited. Please wait and consider throttling your request speed")
+	r := Fail(http.StatusTooManyRequests, RateLimitCode, RateLimitMessage)
 	r.Header = http.Header{"Retry-After": {fmt.Sprint(retryAfterSeconds)}}
 	return r
 }
@@ -158,7 +191,7 @@ type RevokeBody struct {
 }
 
 // NewServer starts a fake API and registers tb.Cleanup to close it.
-func NewServer(tb testing.TB, opts ...Option) *Server {
+func NewServer(tb TB, opts ...Option) *Server {
 	tb.Helper()
 	s := &Server{
 		token:     DefaultAPIToken,
@@ -168,6 +201,11 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.rateN != 0 || s.rateWindow != 0 {
+		if s.rateN <= 0 || s.rateWindow <= 0 {
+			tb.Fatalf("cftest: WithRateLimit(%d, %s): both must be positive", s.rateN, s.rateWindow)
+		}
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	tb.Cleanup(s.Close)
@@ -216,10 +254,27 @@ func (s *Server) Calls() []Call {
 	return copyCalls(s.calls)
 }
 
+// RateLimitedCount returns how many requests, on any route, the server
+// answered 429 because of WithRateLimit. Scripted 429s are not counted.
+func (s *Server) RateLimitedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
+// MaxConcurrent returns the largest number of requests, on any route, that
+// the server was handling at the same time. A request counts from when its
+// handler starts until its answer is written (a Delay included).
+func (s *Server) MaxConcurrent() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
 // WaitCalls waits until at least n revoke_user requests were recorded and
 // returns copies of all of them. On timeout it fails the test with
 // tb.Fatalf (so call it from the test's goroutine) and returns nil.
-func (s *Server) WaitCalls(tb testing.TB, n int, timeout time.Duration) []Call {
+func (s *Server) WaitCalls(tb TB, n int, timeout time.Duration) []Call {
 	tb.Helper()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -264,6 +319,12 @@ func cloneBool(b *bool) *bool {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.enter()
+	defer s.leave()
+	if resp := s.admit(time.Now()); resp != nil {
+		s.serveLimited(w, r, *resp)
+		return
+	}
 	path, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix+"/")
 	if !ok {
 		writeJSON(w, http.StatusNotFound, nil, errorEnvelope(7000, "No route for that URI"))
@@ -279,6 +340,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 5 && parts[2] == "access" && parts[3] == "organizations" && parts[4] == "revoke_user" &&
 		(parts[0] == "accounts" || parts[0] == "zones"):
 		s.serveRevoke(w, r, parts[0], parts[1])
+	case len(parts) == 4 && parts[2] == "access" && parts[3] == "organizations" && (parts[0] == "accounts" || parts[0] == "zones"):
+		s.serveOrganization(w, r, parts[0], parts[1])
 	case len(parts) == 3 && parts[0] == "user" && parts[1] == "tokens" && parts[2] == "verify":
 		s.serveVerify(w, r)
 	case len(parts) == 4 && parts[0] == "accounts" && parts[2] == "tokens" && parts[3] == "verify":
@@ -304,7 +367,61 @@ func (s *Server) serveVerify(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, nil, fmt.Sprintf(`{"result":{"id":%q,"status":"active"},"success":true,"errors":[],"messages":[{"code":10000,"message":"This API Token is valid and active","type":null}]}`, TokenID))
 }
 
-func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, scope, id string) {
+// enter and leave track how many requests are being handled at once.
+func (s *Server) enter() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+}
+
+func (s *Server) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
+}
+
+// admit applies WithRateLimit to a request arriving at now: it returns nil
+// and counts the request if the window has room, else the 429 to send.
+func (s *Server) admit(now time.Time) *Response {
+	if s.rateWindow == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cutoff := now.Add(-s.rateWindow)
+	expired := 0
+	for expired < len(s.admitted) && !s.admitted[expired].After(cutoff) {
+		expired++
+	}
+	s.admitted = s.admitted[expired:]
+	if len(s.admitted) < s.rateN {
+		s.admitted = append(s.admitted, now)
+		return nil
+	}
+	s.limited++
+	wait := s.admitted[0].Add(s.rateWindow).Sub(now)
+	r := RateLimited(max(1, int((wait+time.Second-1)/time.Second))) // whole seconds, rounded up
+	return &r
+}
+
+// serveLimited sends resp, the 429 of WithRateLimit, recording the call if
+// it is a revoke_user request.
+func (s *Server) serveLimited(w http.ResponseWriter, r *http.Request, resp Response) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), prefix+"/"), "/")
+	if strings.HasPrefix(r.URL.EscapedPath(), prefix+"/") && len(parts) == 5 &&
+		parts[2] == "access" && parts[3] == "organizations" && parts[4] == "revoke_user" &&
+		(parts[0] == "accounts" || parts[0] == "zones") {
+		call, _ := s.newCall(r)
+		call.Status = resp.Status
+		s.record(call)
+	}
+	writeJSON(w, resp.Status, resp.Header, resp.Body)
+}
+
+// newCall reads a revoke_user request into a Call (Status not yet set); the
+// error is that of decoding its body.
+func (s *Server) newCall(r *http.Request) (Call, error) {
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	call := Call{
 		Method:  r.Method,
@@ -324,6 +441,11 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, scope, id s
 	if bodyErr != nil {
 		call.Body = RevokeBody{}
 	}
+	return call, bodyErr
+}
+
+func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, scope, id string) {
+	call, bodyErr := s.newCall(r)
 
 	wantScope, wantID := "accounts", s.accountID
 	if s.zoneID != "" {
@@ -406,7 +528,7 @@ func defaultBody(status int) string {
 	case status == http.StatusNotFound:
 		return errorEnvelope(7003, "Could not route to the object, perhaps your object identifier is invalid?")
 	case status == http.StatusTooManyRequests:
-		return errorEnvelope(10013, "Rate limited. Please wait and consider throttling your request speed")
+		return errorEnvelope(RateLimitCode, RateLimitMessage)
 	case status == http.StatusInternalServerError:
 		return errorEnvelope(10001, "Internal server error")
 	default:

@@ -187,7 +187,7 @@ func TestScriptOrder(t *testing.T) {
 		{500, 10001, func(a answer) bool {
 			return a.Env.Errors[0].Message == "Internal server error" && string(a.Env.Result) == "null"
 		}},
-		{429, 10013, func(a answer) bool { return a.Header.Get("Retry-After") == "7" }},
+		{429, cftest.RateLimitCode, func(a answer) bool { return a.Header.Get("Retry-After") == "7" }},
 		{502, 0, func(a answer) bool {
 			return a.Body == "<html>Bad gateway</html>" && a.Header.Get("Content-Type") == "text/html"
 		}},
