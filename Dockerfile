@@ -2,6 +2,7 @@
 #
 #   docker build -t revokebot --build-arg VERSION=$(git describe --tags --always --dirty) .
 #   docker run --env-file .env -v revokebot-data:/data revokebot
+#   docker inspect --format '{{.State.Health.Status}}' <container>
 #
 # The binary is static (CGO_ENABLED=0; the SQLite driver is pure Go) and runs
 # as the distroless "nonroot" user (65532). Requests are kept in the SQLite
@@ -44,6 +45,19 @@ COPY --from=build --chown=65532:65532 /out/data /data
 
 ENV REVOKEBOT_DATABASE=/data/revokebot.db
 VOLUME /data
+
+# /healthz, /readyz and /metrics. Nothing needs this port for the bot itself
+# (Socket Mode is an outbound connection); it is for health checks and
+# Prometheus.
+ENV REVOKEBOT_HTTP_ADDR=:8080
+EXPOSE 8080
+
+# Exec form: distroless has no shell. `revokebot healthcheck` asks /healthz on
+# REVOKEBOT_HTTP_ADDR; if an operator sets that variable to empty (endpoint
+# off), the check fails and the container shows as unhealthy: then run it with
+# --no-healthcheck.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["/revokebot", "healthcheck"]
 
 USER nonroot
 ENTRYPOINT ["/revokebot"]

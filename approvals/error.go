@@ -69,3 +69,7 @@ var ErrNotFound = errors.New("request not found")
 // ErrConflict is what a Store returns when a compare-and-swap finds the
 // request in another state than expected.
 var ErrConflict = errors.New("request changed concurrently")
+
+// ErrDuplicate is what a Store returns when a request with the same
+// SubmitKey exists: the submission was already made.
+var ErrDuplicate = errors.New("request already submitted")

@@ -21,6 +21,16 @@ const (
 	EventFailed    EventKind = "failed"
 )
 
+// Valid reports whether k is one of the known event kinds.
+func (k EventKind) Valid() bool {
+	switch k {
+	case EventRequested, EventRefused, EventApproved, EventDenied, EventCancelled,
+		EventExpired, EventRevoked, EventFailed:
+		return true
+	}
+	return false
+}
+
 // Event is one thing that happened to a request.
 type Event struct {
 	Kind EventKind
@@ -40,8 +50,9 @@ func (e Event) ChangesState() bool {
 	return e.Kind != EventRefused && e.Kind != EventRequested
 }
 
-// Notifier is told about every event, in order for each request. It must not
-// block for long; delivering the event is its job, including retries.
+// Notifier is told about every event after the Store has recorded it, in
+// order for each request. Delivery works from the Store's Outbox, so a
+// Notifier only needs to wake it (or count events); it must not block.
 type Notifier interface {
 	Notify(ctx context.Context, e Event)
 }

@@ -80,6 +80,10 @@ type Request struct {
 	State State
 	// DryRun requests are decided as usual but never reach the Revoker.
 	DryRun bool
+	// SubmitKey, if set, identifies the submission (such as the chat
+	// delivery that carried the command), so that a redelivery of the same
+	// submission does not make a second request.
+	SubmitKey string
 
 	// CreatedAt is when the request was submitted; ExpiresAt, when a pending
 	// request stops accepting decisions.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,6 +16,14 @@ const DefaultTTL = 30 * time.Minute
 
 // DefaultExecTimeout bounds a revocation unless configured otherwise.
 const DefaultExecTimeout = 2 * time.Minute
+
+// DefaultMaxPending is how many pending requests one requester may have at
+// once unless configured otherwise.
+const DefaultMaxPending = 5
+
+// resumeConcurrency bounds how many interrupted revocations Resume runs at
+// once (the Revoker paces its own calls too).
+const resumeConcurrency = 8
 
 // Service runs requests through their life: submit, decide, execute, expire.
 // Its fields are set once, before first use.
@@ -33,10 +42,17 @@ type Service struct {
 	// work is detached from the caller's cancellation, so that a revocation
 	// once started is finished and recorded. Zero means DefaultExecTimeout.
 	ExecTimeout time.Duration
+	// MaxPending is how many pending requests one requester may have at
+	// once; past it, Submit refuses. Zero means DefaultMaxPending.
+	MaxPending int
 	// Now is the clock; nil means time.Now.
 	Now Clock
 	// Logger receives internal failures; nil means slog.Default().
 	Logger *slog.Logger
+
+	// submitMu makes counting a requester's pending requests and adding one
+	// a single step.
+	submitMu sync.Mutex
 }
 
 // SubmitInput is what a requester asks for.
@@ -44,6 +60,9 @@ type SubmitInput struct {
 	Requester  string
 	Revocation Revocation
 	Reason     string
+	// Key, if set, identifies this submission; submitting the same key again
+	// returns an error wrapping ErrDuplicate and changes nothing.
+	Key string
 }
 
 func (s *Service) now() time.Time {
@@ -67,13 +86,29 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (s *Service) notify(ctx context.Context, kind EventKind, r Request, actor, detail string) {
-	s.Notifier.Notify(ctx, Event{Kind: kind, Request: r, Actor: actor, Detail: detail, At: s.now()})
+func (s *Service) maxPending() int {
+	if s.MaxPending > 0 {
+		return s.MaxPending
+	}
+	return DefaultMaxPending
 }
 
-// Submit records a new request. If the requester may not ask, the attempt is
-// recorded as refused, audited, and an EFORBIDDEN error is returned along with
-// the refused request. Otherwise the request is pending and returned.
+func (s *Service) event(kind EventKind, r Request, actor, detail string) Event {
+	return Event{Kind: kind, Request: r, Actor: actor, Detail: detail, At: s.now()}
+}
+
+// announce tells the Notifier about an event the Store has recorded.
+func (s *Service) announce(ctx context.Context, e Event) {
+	if s.Notifier != nil {
+		s.Notifier.Notify(ctx, e)
+	}
+}
+
+// Submit records a new request. If the requester may not ask, or already has
+// as many pending requests as allowed, the attempt is recorded as refused,
+// audited, and an EFORBIDDEN error is returned along with the refused request.
+// If in.Key was submitted before, it returns an error wrapping ErrDuplicate.
+// Otherwise the request is pending and returned.
 func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	if in.Requester == "" || in.Revocation.Email == "" {
 		return Request{}, Errorf(EINVALID, "a request needs a requester and a target email")
@@ -86,36 +121,56 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		Requester:  in.Requester,
 		State:      StatePending,
 		DryRun:     s.DryRun,
+		SubmitKey:  in.Key,
 		CreatedAt:  now,
 		ExpiresAt:  now.Add(s.ttl()),
 	}
 
 	allowed, err := s.Policy.MayRequest(ctx, s.Directory, in.Requester)
-	if err != nil || !allowed {
-		detail := "requester is not in the requesters list"
-		msg := "You are not allowed to request revocations. Ask your security team to add you to revokebot's requesters."
-		if err != nil {
-			s.logger().ErrorContext(ctx, "check requester", "request_id", r.ID, "user", in.Requester, "err", err)
-			detail = "requester's group membership could not be checked: " + err.Error()
-			msg = "Your permission to request revocations could not be checked right now, so the request was refused. Try again in a minute; if it persists, tell your revokebot admin."
-		}
-		r.State = StateRefused
-		r.FinishedAt = now
-		r.Outcome = detail
-		if err := s.Store.Create(ctx, r); err != nil {
-			return Request{}, fmt.Errorf("record refused request %s: %w", r.ID, err)
-		}
-		s.notify(ctx, EventRefused, r, in.Requester, detail)
-		e := Errorf(EFORBIDDEN, "%s", msg)
-		e.Request = &r
-		return r, e
+	if err != nil {
+		s.logger().ErrorContext(ctx, "check requester", "request_id", r.ID, "user", in.Requester, "err", err)
+		return s.refuseSubmit(ctx, r, "requester's group membership could not be checked: "+err.Error(),
+			"Your permission to request revocations could not be checked right now, so the request was refused. Try again in a minute; if it persists, tell your revokebot admin.")
+	}
+	if !allowed {
+		return s.refuseSubmit(ctx, r, "requester is not in the requesters list",
+			"You are not allowed to request revocations. Ask your security team to add you to revokebot's requesters.")
 	}
 
-	if err := s.Store.Create(ctx, r); err != nil {
+	s.submitMu.Lock()
+	defer s.submitMu.Unlock()
+	pending, err := s.Store.CountByRequester(ctx, in.Requester, StatePending)
+	if err != nil {
+		return Request{}, fmt.Errorf("count pending requests of %s: %w", in.Requester, err)
+	}
+	if limit := s.maxPending(); pending >= limit {
+		return s.refuseSubmit(ctx, r, fmt.Sprintf("requester already has %d pending requests (limit %d)", pending, limit),
+			fmt.Sprintf("You already have %d requests waiting for a decision, the most revokebot allows per person. "+
+				"Cancel one you no longer need (press Deny on your own request), or wait until they are decided or expire.", pending))
+	}
+
+	e := s.event(EventRequested, r, in.Requester, "")
+	if err := s.Store.Create(ctx, r, e); err != nil {
 		return Request{}, fmt.Errorf("create request for %s: %w", in.Revocation.Email, err)
 	}
-	s.notify(ctx, EventRequested, r, in.Requester, "")
+	s.announce(ctx, e)
 	return r, nil
+}
+
+// refuseSubmit records r as a refused request with its refused event, and
+// returns the EFORBIDDEN error carrying msg for the requester.
+func (s *Service) refuseSubmit(ctx context.Context, r Request, detail, msg string) (Request, error) {
+	r.State = StateRefused
+	r.FinishedAt = r.CreatedAt
+	r.Outcome = detail
+	ev := s.event(EventRefused, r, r.Requester, detail)
+	if err := s.Store.Create(ctx, r, ev); err != nil {
+		return Request{}, fmt.Errorf("record refused request %s: %w", r.ID, err)
+	}
+	s.announce(ctx, ev)
+	e := Errorf(EFORBIDDEN, "%s", msg)
+	e.Request = &r
+	return r, e
 }
 
 // AttachMessage records where the request's approval message lives in chat.
@@ -190,11 +245,10 @@ func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Req
 		}
 	}
 
-	next, err := s.swap(ctx, r, to, actor, "")
+	next, err := s.swap(ctx, r, to, actor, "", kind, "")
 	if err != nil {
 		return next, err
 	}
-	s.notify(ctx, kind, next, actor, "")
 	if next.State == StateExecuting {
 		return s.Execute(ctx, next, "")
 	}
@@ -232,12 +286,7 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 	if note != "" {
 		outcome = note + "; " + outcome
 	}
-	next, err := s.swap(ctx, r, to, "", outcome)
-	if err != nil {
-		return next, err
-	}
-	s.notify(ctx, kind, next, "", outcome)
-	return next, nil
+	return s.swap(ctx, r, to, "", outcome, kind, outcome)
 }
 
 // ExpireDue expires every pending request whose expiry time has passed and
@@ -284,29 +333,42 @@ func (s *Service) RunExpirer(ctx context.Context, interval time.Duration) {
 }
 
 // Resume executes every request left in the executing state, e.g. by a crash
-// between approval and the revocation's outcome. Revoking again is safe.
+// between approval and the revocation's outcome, a few at a time. Revoking
+// again is safe: Cloudflare's revocation is idempotent. When ctx ends it
+// starts no more, and waits for those under way.
 func (s *Service) Resume(ctx context.Context) error {
 	executing, err := s.Store.ListByState(ctx, StateExecuting)
 	if err != nil {
 		return fmt.Errorf("list executing requests: %w", err)
 	}
-	for _, r := range executing {
-		if _, err := s.Execute(ctx, r, "resumed after a restart"); err != nil && ErrorCode(err) != ECONFLICT {
-			return fmt.Errorf("resume request %s: %w", r.ID, err)
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, resumeConcurrency)
+		errs  = make([]error, len(executing))
+	)
+	for i, r := range executing {
+		if ctx.Err() != nil {
+			break // the rest stay executing, for the next start
 		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if _, err := s.Execute(ctx, r, "resumed after a restart"); err != nil && ErrorCode(err) != ECONFLICT {
+				errs[i] = fmt.Errorf("resume request %s: %w", r.ID, err)
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // expire moves a pending request to expired and audits it. It reports false,
 // with an ECONFLICT error, if the request was decided meanwhile.
 func (s *Service) expire(ctx context.Context, r Request) (bool, error) {
 	detail := "no decision before " + r.ExpiresAt.Format(time.RFC3339)
-	next, err := s.swap(ctx, r, StateExpired, "", detail)
-	if err != nil {
+	if _, err := s.swap(ctx, r, StateExpired, "", detail, EventExpired, detail); err != nil {
 		return false, err
 	}
-	s.notify(ctx, EventExpired, next, "", detail)
 	return true, nil
 }
 
@@ -326,20 +388,28 @@ func (s *Service) expireNow(ctx context.Context, r Request) (Request, error) {
 
 // refuse audits a refused decision and returns the matching EFORBIDDEN error.
 func (s *Service) refuse(ctx context.Context, r Request, actor, detail, msg string) error {
-	s.notify(ctx, EventRefused, r, actor, detail)
+	ev := s.event(EventRefused, r, actor, detail)
+	if err := s.Store.Append(ctx, ev); err != nil {
+		// Nothing changed; the refusal itself stands, only its record is missing.
+		s.logger().ErrorContext(ctx, "record refused decision", "request_id", r.ID, "user", actor, "detail", detail, "err", err)
+	} else {
+		s.announce(ctx, ev)
+	}
 	e := Errorf(EFORBIDDEN, "%s", msg)
 	e.Request = &r
 	return e
 }
 
-// swap moves r to state to atomically. If another change won the race, it
+// swap moves r to state to atomically, recording an event of the given kind
+// with it, and announces the event. If another change won the race, it
 // returns ECONFLICT with the request as it now stands.
-func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome string) (Request, error) {
+func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome string, kind EventKind, detail string) (Request, error) {
 	next, err := r.apply(to, actor, s.now(), outcome)
 	if err != nil {
 		return r, err
 	}
-	if err := s.Store.CompareAndSwap(ctx, r.State, next); err != nil {
+	e := s.event(kind, next, actor, detail)
+	if err := s.Store.CompareAndSwap(ctx, r.State, next, e); err != nil {
 		if !errors.Is(err, ErrConflict) {
 			return r, fmt.Errorf("move request %s to %s: %w", r.ID, to, err)
 		}
@@ -349,6 +419,7 @@ func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome 
 		}
 		return current, conflict(current)
 	}
+	s.announce(ctx, e)
 	return next, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,10 +19,16 @@ type fakeRevoker struct {
 	calls atomic.Int32
 	err   error
 	delay time.Duration
+	// inFlight counts calls under way; peak is its highest value.
+	inFlight, peak atomic.Int32
 }
 
 func (f *fakeRevoker) Revoke(_ context.Context, r approvals.Revocation) (string, error) {
 	f.calls.Add(1)
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
+	}
 	time.Sleep(f.delay)
 	if f.err != nil {
 		return "", f.err
@@ -112,10 +119,25 @@ func (f *fixture) markExecuting(t *testing.T, r approvals.Request) approvals.Req
 	t.Helper()
 	next := r
 	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
-	if err := f.store.CompareAndSwap(context.Background(), approvals.StatePending, next); err != nil {
+	e := approvals.Event{Kind: approvals.EventApproved, Request: next, Actor: "U2", At: f.clock.Now()}
+	if err := f.store.CompareAndSwap(context.Background(), approvals.StatePending, next, e); err != nil {
 		t.Fatal(err)
 	}
 	return next
+}
+
+// outboxKinds returns the kinds of the events recorded in the store, in order.
+func (f *fixture) outboxKinds(t *testing.T) []approvals.EventKind {
+	t.Helper()
+	ds, err := f.store.Undelivered(context.Background(), approvals.AuditRecord, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []approvals.EventKind
+	for _, d := range ds {
+		out = append(out, d.Event.Kind)
+	}
+	return out
 }
 
 func equalKinds(got []approvals.EventKind, want ...approvals.EventKind) bool {
@@ -198,6 +220,10 @@ func TestApproveRevokes(t *testing.T) {
 	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested, approvals.EventApproved, approvals.EventRevoked) {
 		t.Fatalf("events %v", k)
 	}
+	// Every event is in the store's log, in order, before anyone is told.
+	if k := f.outboxKinds(t); !equalKinds(k, approvals.EventRequested, approvals.EventApproved, approvals.EventRevoked) {
+		t.Fatalf("recorded events %v", k)
+	}
 }
 
 func TestApproveFailure(t *testing.T) {
@@ -231,6 +257,9 @@ func TestSelfApprovalRefused(t *testing.T) {
 	}
 	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested, approvals.EventRefused) {
 		t.Fatalf("events %v", k)
+	}
+	if k := f.outboxKinds(t); !equalKinds(k, approvals.EventRequested, approvals.EventRefused) {
+		t.Fatalf("recorded events %v", k)
 	}
 }
 
@@ -431,5 +460,94 @@ func TestApprovalCannotLandAfterExpiry(t *testing.T) {
 	}
 	if f.revoker.calls.Load() != 0 {
 		t.Fatal("revoked after expiry")
+	}
+}
+
+func TestPendingCapPerRequester(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.MaxPending = 2
+	first := f.submit(t)
+	f.submit(t)
+	r, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Revocation: approvals.Revocation{Email: "bob@example.com"}})
+	if approvals.ErrorCode(err) != approvals.EFORBIDDEN || r.State != approvals.StateRefused {
+		t.Fatalf("third request: %s, %v; want refused", r.State, err)
+	}
+	if msg := approvals.ErrorMessage(err); !strings.Contains(msg, "You already have 2 requests waiting") {
+		t.Fatalf("message %q", msg)
+	}
+	if got := f.events.events[len(f.events.events)-1]; got.Kind != approvals.EventRefused ||
+		got.Detail != "requester already has 2 pending requests (limit 2)" {
+		t.Fatalf("event %+v", got)
+	}
+	// Another requester is not affected, and a decided request frees a place.
+	if _, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U2", Revocation: approvals.Revocation{Email: "a@b.c"}}); err != nil {
+		t.Fatalf("U2: %v", err)
+	}
+	if _, err := f.svc.Decide(context.Background(), first.ID, "U2", approvals.Deny); err != nil {
+		t.Fatal(err)
+	}
+	f.submit(t)
+}
+
+func TestPendingCapHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.MaxPending = 3
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Go(func() {
+			f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Revocation: approvals.Revocation{Email: "a@b.c"}})
+		})
+	}
+	wg.Wait()
+	if n, err := f.store.CountByRequester(context.Background(), "U1", approvals.StatePending); err != nil || n != 3 {
+		t.Fatalf("pending = %d, %v; want 3", n, err)
+	}
+}
+
+func TestSubmitSameKeyTwice(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	in := approvals.SubmitInput{Requester: "U1", Revocation: approvals.Revocation{Email: "a@b.c"}, Key: "Ev1"}
+	if _, err := f.svc.Submit(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Submit(context.Background(), in); !errors.Is(err, approvals.ErrDuplicate) {
+		t.Fatalf("err = %v, want ErrDuplicate", err)
+	}
+	if k := f.outboxKinds(t); !equalKinds(k, approvals.EventRequested) {
+		t.Fatalf("recorded events %v", k)
+	}
+	// A refused submission keeps its key too.
+	in = approvals.SubmitInput{Requester: "U9", Revocation: approvals.Revocation{Email: "a@b.c"}, Key: "Ev2"}
+	if _, err := f.svc.Submit(context.Background(), in); approvals.ErrorCode(err) != approvals.EFORBIDDEN {
+		t.Fatalf("err = %v, want forbidden", err)
+	}
+	if _, err := f.svc.Submit(context.Background(), in); !errors.Is(err, approvals.ErrDuplicate) {
+		t.Fatalf("err = %v, want ErrDuplicate", err)
+	}
+}
+
+func TestResumeRunsConcurrently(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.MaxPending = 100
+	f.revoker.delay = 50 * time.Millisecond
+	for range 16 {
+		f.markExecuting(t, f.submit(t))
+	}
+	if err := f.svc.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.revoker.calls.Load(); n != 16 {
+		t.Fatalf("%d revocations, want 16", n)
+	}
+	if left, _ := f.store.ListByState(context.Background(), approvals.StateExecuting); len(left) != 0 {
+		t.Fatalf("%d still executing", len(left))
+	}
+	// Several at once, but never more than Resume's bound of 8.
+	if p := f.revoker.peak.Load(); p < 2 || p > 8 {
+		t.Fatalf("%d revocations at once, want 2 to 8", p)
 	}
 }

@@ -2,27 +2,91 @@ package approvals
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
-// Store keeps requests. Implementations must make CompareAndSwap atomic: of
-// two concurrent swaps from the same state, exactly one succeeds.
+// Store keeps requests and the log of their events. Every change of a request
+// is written together with the event that records it, in one transaction, so
+// that no state change exists without its event and vice versa: the event log
+// doubles as the outbox from which chat is told (see Outbox).
+//
+// Implementations must make CompareAndSwap atomic: of two concurrent swaps
+// from the same state, exactly one succeeds.
 type Store interface {
-	// Create stores a new request. It fails if the ID exists.
-	Create(ctx context.Context, r Request) error
+	// Create stores a new request together with its first event (requested,
+	// or refused). If r.SubmitKey is not empty and a request with that key
+	// exists, it stores nothing and returns an error wrapping ErrDuplicate.
+	Create(ctx context.Context, r Request, e Event) error
 	// Get returns the request with the given ID, or an error wrapping
 	// ErrNotFound if there is none.
 	Get(ctx context.Context, id string) (Request, error)
 	// SetMessage records where a request's approval message was posted.
 	SetMessage(ctx context.Context, id, channel, ts string) error
 	// CompareAndSwap writes next's mutable fields (State, DecidedBy,
-	// DecidedAt, Outcome, FinishedAt) to the stored request next.ID, but only
-	// if the stored request is still in state from. Otherwise it returns an
-	// error wrapping ErrConflict (or ErrNotFound) and changes nothing. The
-	// other fields are fixed at Create (SetMessage sets Channel and MessageTS).
-	CompareAndSwap(ctx context.Context, from State, next Request) error
+	// DecidedAt, Outcome, FinishedAt) to the stored request next.ID and
+	// appends e to its events, but only if the stored request is still in
+	// state from. Otherwise it returns an error wrapping ErrConflict (or
+	// ErrNotFound) and changes nothing. The other fields are fixed at Create
+	// (SetMessage sets Channel and MessageTS).
+	CompareAndSwap(ctx context.Context, from State, next Request, e Event) error
+	// Append records an event that changes no request's state, such as a
+	// refused decision.
+	Append(ctx context.Context, e Event) error
 	// ListByState returns the requests in state s, oldest first.
 	ListByState(ctx context.Context, s State) ([]Request, error)
+	// CountByRequester returns how many requests of requester are in state s.
+	CountByRequester(ctx context.Context, requester string, s State) (int, error)
+}
+
+// Outbox is the part of the Store that hands recorded events to whoever
+// delivers them to chat. An event is delivered in up to two parts: its audit
+// record, and, for an event that changes the request's state, the redrawing
+// of the request's approval message. The parts are delivered independently
+// (a message that cannot be redrawn must not hold up the audit trail), each
+// in event order, and each is marked once done, so a restart redoes only
+// what was not.
+type Outbox interface {
+	// Undelivered returns up to limit deliveries whose part is still to do,
+	// in the order their events happened.
+	Undelivered(ctx context.Context, part Part, limit int) ([]Delivery, error)
+	// MarkDelivered records that part of event seq was delivered (or, for a
+	// message update, that it cannot be, for good).
+	MarkDelivered(ctx context.Context, seq int64, part Part) error
+	// Backlog returns how many events have a part still to deliver.
+	Backlog(ctx context.Context) (int, error)
+}
+
+// Part is one of the two deliveries of an event.
+type Part int
+
+// The parts of an event's delivery.
+const (
+	// AuditRecord is the event's record in the audit channel.
+	AuditRecord Part = iota + 1
+	// MessageUpdate is the redrawing of the request's approval message.
+	MessageUpdate
+)
+
+// String names the part.
+func (p Part) String() string {
+	switch p {
+	case AuditRecord:
+		return "audit record"
+	case MessageUpdate:
+		return "message update"
+	}
+	return fmt.Sprintf("Part(%d)", int(p))
+}
+
+// Delivery is a recorded event with what is left to deliver of it.
+type Delivery struct {
+	// Seq orders all events; it identifies the delivery.
+	Seq int64
+	// Event is the event as recorded; its Request is as it stood after the event.
+	Event Event
+	// Current is the request as it stands now, to draw its message from.
+	Current Request
 }
 
 // Clock returns the current time. Tests inject their own.

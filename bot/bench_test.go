@@ -29,6 +29,6 @@ func BenchmarkAuditText(b *testing.B) {
 	e := approvals.Event{Kind: approvals.EventRevoked, Request: r, Detail: r.Outcome, At: r.FinishedAt}
 	b.ReportAllocs()
 	for b.Loop() {
-		auditText(e)
+		auditText(e, 7)
 	}
 }

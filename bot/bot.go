@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/revokebot/revokebot/approvals"
@@ -30,11 +32,26 @@ type Config struct {
 	// MaxConcurrent bounds how many commands and clicks are handled at once.
 	// Zero means 16.
 	MaxConcurrent int
+	// TeamID is the workspace the bot serves (auth.test's team_id). Payloads
+	// from any other team are refused; so are all payloads while it is empty.
+	TeamID string
 	// Logger receives the bot's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// SocketOptions are passed to socketmode.New (tests shorten ping intervals).
 	SocketOptions []socketmode.Option
+	// ResponseURLHosts are the hosts a response_url may point at: the bot
+	// sends private replies to no other, since a response_url arrives in a
+	// payload and the reply (which may name the target) goes wherever it
+	// points. An entry without a port, such as "hooks.slack.com", matches
+	// that host name, in any case, over https on the default port (443)
+	// only. An entry with a port, such as "127.0.0.1:8080" or "[::1]:8080",
+	// matches that host and port exactly, over https or plain http (for a
+	// local fake Slack). Empty (nil) means []string{"hooks.slack.com"}.
+	ResponseURLHosts []string
 }
+
+// DefaultResponseURLHost is where Slack's response_urls point.
+const DefaultResponseURLHost = "hooks.slack.com"
 
 // Bot serves /revoke and the Approve/Deny buttons over Socket Mode.
 type Bot struct {
@@ -58,7 +75,17 @@ type Bot struct {
 	// redelivery of one (retry_attempt > 0) is acked but not handled again.
 	envelopesMu sync.Mutex
 	envelopes   map[string]time.Time
+
+	// appID is this app's ID, from Slack's hello on the socket; payloads
+	// for another app are refused.
+	appID atomic.Pointer[string]
+	// connected is true from Slack's hello until the connection is lost.
+	connected atomic.Bool
 }
+
+// Connected reports whether the Socket Mode connection is up: Slack said
+// hello on it and it has not been lost since.
+func (b *Bot) Connected() bool { return b.connected.Load() }
 
 // envelopeMemory is how long an envelope ID is remembered; Slack redelivers
 // within a few minutes.
@@ -73,20 +100,36 @@ func New(api *slack.Client, svc *approvals.Service, cfg Config) *Bot {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 16
 	}
+	if len(cfg.ResponseURLHosts) == 0 {
+		cfg.ResponseURLHosts = []string{DefaultResponseURLHost}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Bot{
+	b := &Bot{
 		api:       api,
 		svc:       svc,
 		cfg:       cfg,
 		log:       log,
-		webhooks:  &http.Client{Timeout: 10 * time.Second},
 		slots:     make(chan struct{}, cfg.MaxConcurrent),
 		posting:   map[string]chan struct{}{},
 		envelopes: map[string]time.Time{},
 	}
+	b.webhooks = &http.Client{
+		Timeout: 10 * time.Second,
+		// A redirect must stay within the allowed hosts too.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("too many redirects")
+			}
+			if err := b.checkResponseURL(req.URL); err != nil {
+				return fmt.Errorf("redirected: %w", err)
+			}
+			return nil
+		},
+	}
+	return b
 }
 
 // Run connects to Slack and serves until ctx ends, then waits for the work in
@@ -102,6 +145,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	// Work outlives ctx (a revocation in flight must finish), bounded per item.
 	work := context.WithoutCancel(ctx)
 	defer b.inflight.Wait()
+	defer b.connected.Store(false)
+	ack := func(req *socketmode.Request, payload any) { b.ack(client, req, payload) }
 	for {
 		select {
 		case <-ctx.Done():
@@ -115,13 +160,21 @@ func (b *Bot) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("slack socket mode: %w", explainSocketError(err))
 		case evt := <-client.Events:
-			b.dispatch(work, client, evt)
+			// slack-go gives up by itself on some refused tokens, not all
+			// (token_expired, for one): stop on any of them.
+			if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok && evt.Type == socketmode.EventTypeConnectionError && IsFatalAuthError(e.ErrorObj) {
+				stop()
+				<-done
+				return fmt.Errorf("slack socket mode: %w", explainSocketError(e.ErrorObj))
+			}
+			b.dispatch(work, evt, ack)
 		}
 	}
 }
 
 func explainSocketError(err error) error {
-	if IsFatalAuthError(err) {
+	statusErr, isStatus := errors.AsType[slack.StatusCodeError](err)
+	if IsFatalAuthError(err) || isStatus && statusErr.Code == http.StatusNotFound {
 		return fmt.Errorf("%w (check SLACK_APP_TOKEN: it must be a valid app-level token, xapp-…, with the connections:write scope)", err)
 	}
 	return err
@@ -145,47 +198,63 @@ func IsFatalAuthError(err error) bool {
 	return false
 }
 
-// dispatch acks the envelope at once, then hands the work to a goroutine.
-func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socketmode.Event) {
+// acker acks a Socket Mode envelope, with an optional response payload.
+type acker func(req *socketmode.Request, payload any)
+
+// dispatch acks an envelope at once, then hands its work to a goroutine.
+func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
+		b.connected.Store(false)
 		b.log.Debug("connecting to slack")
 	case socketmode.EventTypeConnected:
 		b.log.Info("connected to slack")
 	case socketmode.EventTypeHello:
-		b.log.Debug("slack said hello")
+		if evt.Request != nil && evt.Request.ConnectionInfo.AppID != "" {
+			id := evt.Request.ConnectionInfo.AppID
+			b.appID.Store(&id)
+		}
+		b.connected.Store(true)
+		b.log.Debug("slack said hello", "app_id", b.app())
+	case socketmode.EventTypeDisconnect:
+		b.connected.Store(false)
+		b.log.Info("slack asked to reconnect")
 	case socketmode.EventTypeConnectionError:
+		b.connected.Store(false)
 		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
 			b.log.Warn("slack connection failed; retrying", "attempt", e.Attempt, "backoff", e.Backoff.String(), "err", e.ErrorObj)
 		}
 	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
-		b.log.Warn("slack socket trouble", "type", string(evt.Type), "data", fmt.Sprint(evt.Data))
+		b.log.Warn("slack socket trouble", "type", string(evt.Type), "err", socketTrouble(evt.Data))
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
-		if !ok || evt.Request == nil || b.redelivered(client, evt.Request) {
+		if !ok || evt.Request == nil || b.redelivered(evt.Request, ack) || !b.ours(evt.Request, cmd.TeamID, cmd.APIAppID, ack) {
 			return
 		}
 		parsed, err := ParseCommand(cmd.Text)
 		// Parse errors and help need no Slack call: they go back in the ack.
 		switch {
 		case err != nil:
-			b.ack(client, evt.Request, ephemeral(":warning: "+Escape(err.Error())+"\n"+Usage))
+			ack(evt.Request, ephemeral(":warning: "+Escape(err.Error())+"\n"+Usage))
 			return
 		case parsed.Help:
-			b.ack(client, evt.Request, ephemeral(Help))
+			ack(evt.Request, ephemeral(Help))
 			return
 		}
-		b.ack(client, evt.Request, nil)
-		b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, cmd, parsed) })
+		ack(evt.Request, nil)
+		envelope := evt.Request.EnvelopeID
+		b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, envelope, cmd, parsed) })
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
-		if !ok || evt.Request == nil || b.redelivered(client, evt.Request) {
+		if !ok || evt.Request == nil || b.redelivered(evt.Request, ack) || !b.ours(evt.Request, cb.Team.ID, cb.APIAppID, ack) {
 			return
 		}
-		b.ack(client, evt.Request, nil)
+		ack(evt.Request, nil)
 		if cb.Type != slack.InteractionTypeBlockActions {
 			return
 		}
+		// A click carries one action; of a payload with more, only the
+		// first decision counts, so one payload starts at most one decision.
 		for _, action := range cb.ActionCallback.BlockActions {
 			var d approvals.Decision
 			switch action.ActionID {
@@ -198,16 +267,55 @@ func (b *Bot) dispatch(ctx context.Context, client *socketmode.Client, evt socke
 			}
 			id := action.Value
 			b.spawn(ctx, func(ctx context.Context) { b.handleDecision(ctx, cb, id, d) })
+			break
 		}
 	case socketmode.EventTypeEventsAPI:
 		if evt.Request != nil {
-			b.ack(client, evt.Request, nil)
+			ack(evt.Request, nil)
 		}
 	}
 }
 
+// socketTrouble returns the cause of a socket error event, without the
+// message that caused it: a raw envelope may hold a response_url, which is a
+// credential.
+func socketTrouble(data any) error {
+	switch d := data.(type) {
+	case *socketmode.ErrorBadMessage:
+		return fmt.Errorf("unreadable message of %d bytes: %w", len(d.Message), d.Cause)
+	case *socketmode.ErrorWriteFailed:
+		return fmt.Errorf("write failed: %w", d.Cause)
+	case *slack.IncomingEventError:
+		return d.ErrorObj
+	case error:
+		return d
+	}
+	return fmt.Errorf("%T", data)
+}
+
+// app returns the app ID Slack gave in its hello, or "".
+func (b *Bot) app() string {
+	if p := b.appID.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// ours reports whether a payload comes from this workspace, for this app.
+// Anything else is acked, so that Slack does not redeliver it, and dropped.
+// While either ID is unknown, nothing is ours: deny by default.
+func (b *Bot) ours(req *socketmode.Request, teamID, appID string, ack acker) bool {
+	if b.cfg.TeamID != "" && teamID == b.cfg.TeamID && b.app() != "" && appID == b.app() {
+		return true
+	}
+	b.log.Warn("refusing a payload for another workspace or app", "envelope_id", req.EnvelopeID,
+		"team_id", teamID, "api_app_id", appID, "want_team_id", b.cfg.TeamID, "want_app_id", b.app())
+	ack(req, nil)
+	return false
+}
+
 // redelivered acks and reports true for an envelope already handled.
-func (b *Bot) redelivered(client *socketmode.Client, req *socketmode.Request) bool {
+func (b *Bot) redelivered(req *socketmode.Request, ack acker) bool {
 	now := time.Now()
 	b.envelopesMu.Lock()
 	_, seen := b.envelopes[req.EnvelopeID]
@@ -223,7 +331,7 @@ func (b *Bot) redelivered(client *socketmode.Client, req *socketmode.Request) bo
 	if seen {
 		b.log.Info("ignoring redelivered envelope", "envelope_id", req.EnvelopeID,
 			"retry_attempt", req.RetryAttempt, "retry_reason", req.RetryReason)
-		b.ack(client, req, nil)
+		ack(req, nil)
 	}
 	return seen
 }
@@ -254,12 +362,20 @@ func (b *Bot) spawn(ctx context.Context, fn func(context.Context)) {
 	}()
 }
 
-func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand, parsed Command) {
+// handleCommand submits a parsed /revoke and posts its approval message.
+// envelope identifies Slack's delivery: a redelivery of it, even after a
+// restart, makes no second request.
+func (b *Bot) handleCommand(ctx context.Context, envelope string, cmd slack.SlashCommand, parsed Command) {
 	req, err := b.svc.Submit(ctx, approvals.SubmitInput{
 		Requester:  cmd.UserID,
 		Revocation: parsed.Revocation,
 		Reason:     parsed.Reason,
+		Key:        "slack-envelope:" + envelope,
 	})
+	if errors.Is(err, approvals.ErrDuplicate) {
+		b.log.Info("ignoring redelivered command: already submitted", "envelope_id", envelope, "user", cmd.UserID)
+		return
+	}
 	if err != nil {
 		b.log.Info("request not accepted", "request_id", req.ID, "user", cmd.UserID, "code", approvals.ErrorCode(err), "err", err)
 		b.reply(ctx, cmd.ResponseURL, ":no_entry: "+userMessage(err))
@@ -349,19 +465,61 @@ func userMessage(err error) string {
 	return Escape(e.Message)
 }
 
-// reply sends a private (ephemeral) message through a response_url.
+// reply sends a private (ephemeral) message through a response_url. It
+// refuses a response_url that does not point at Config.ResponseURLHosts.
 func (b *Bot) reply(ctx context.Context, responseURL, text string) {
+	// A response_url is a credential: neither it nor url.Parse's error
+	// (which quotes it) goes in the log; its host does.
+	if responseURL == "" {
+		b.log.Warn("no response_url; private reply dropped", "text", text)
+		return
+	}
 	u, err := url.Parse(responseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		b.log.Warn("no usable response_url; private reply dropped", "text", text)
+	if err != nil {
+		b.log.Warn("unparsable response_url; private reply dropped", "text", text)
+		return
+	}
+	if err := b.checkResponseURL(u); err != nil {
+		b.log.Warn("refusing a response_url; private reply dropped", "reason", err.Error(), "host", u.Host, "text", text)
 		return
 	}
 	msg := &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: text, ReplaceOriginal: false}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.webhooks, msg); err != nil {
-		// A response_url is a credential: keep it out of the log.
 		if uerr, ok := errors.AsType[*url.Error](err); ok {
 			err = fmt.Errorf("%s response_url: %w", uerr.Op, uerr.Err)
 		}
-		b.log.Error("private reply failed", "err", strings.ReplaceAll(err.Error(), responseURL, "<response_url>"), "text", text)
+		b.log.Error("private reply failed", "host", u.Host, "err", strings.ReplaceAll(err.Error(), responseURL, "<response_url>"), "text", text)
 	}
+}
+
+// checkResponseURL says why u is not a response_url the bot may post to,
+// or returns nil if it is (see Config.ResponseURLHosts). Its errors do not
+// quote u.
+func (b *Bot) checkResponseURL(u *url.URL) error {
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return errors.New("not an http(s) URL")
+	case u.Opaque != "" || u.Host == "":
+		return errors.New("no host")
+	case u.User != nil:
+		return errors.New("carries a user name or password")
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	for _, entry := range b.cfg.ResponseURLHosts {
+		wantHost, wantPort, err := net.SplitHostPort(entry)
+		if err != nil { // no port: https on its default port only
+			wantHost = strings.TrimSuffix(strings.TrimPrefix(entry, "["), "]")
+			if u.Scheme == "https" && (port == "" || port == "443") && host == strings.ToLower(wantHost) {
+				return nil
+			}
+			continue
+		}
+		if port == wantPort && host == strings.ToLower(wantHost) {
+			return nil
+		}
+	}
+	if u.Scheme == "http" {
+		return errors.New("plain http to a host not listed with its port")
+	}
+	return errors.New("host not allowed")
 }

@@ -49,11 +49,32 @@ func truncate(s string, n int) string {
 	return cut + "…"
 }
 
+// mention renders a Slack user ID as a mention, and "" as revokebot itself.
+// Anything that is not a user ID (only a forged payload carries one) is shown
+// quoted and escaped instead, so that it can neither ping nor pass for a
+// mention.
 func mention(user string) string {
-	if user == "" {
+	switch {
+	case user == "":
 		return "revokebot"
+	case isUserID(user):
+		return "<@" + user + ">"
 	}
-	return "<@" + Escape(user) + ">"
+	return Escape(strconv.Quote(clip(user, 64)))
+}
+
+// isUserID reports whether s looks like a Slack user ID: U or W, then
+// capital letters and digits.
+func isUserID(s string) bool {
+	if len(s) < 2 || len(s) > 32 || (s[0] != 'U' && s[0] != 'W') {
+		return false
+	}
+	for _, c := range s[1:] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // slackDate renders t in each reader's own time zone, with a UTC fallback.
@@ -170,15 +191,18 @@ func statusLine(r approvals.Request) string {
 	}
 }
 
-// auditText is the audit record of e: one line of key=value pairs led by the
-// event word, so the channel's history can be searched and parsed.
-func auditText(e approvals.Event) string {
+// auditText is the audit record of e, the event numbered seq in revokebot's
+// event log: one line of key=value pairs led by the event word, so the
+// channel's history can be searched and parsed. The record number ties the
+// line to the database, and tells a record posted twice (after a crash at
+// the wrong moment) from two events.
+func auditText(e approvals.Event, seq int64) string {
 	r := e.Request
 	var b strings.Builder
 	b.WriteString(dryRunPrefix(r))
 	b.WriteString(string(e.Kind))
-	fmt.Fprintf(&b, " request=%s target=%s actor=%s requester=%s",
-		Escape(r.ID), Escape(r.Revocation.Email), mention(e.Actor), mention(r.Requester))
+	fmt.Fprintf(&b, " request=%s record=%d target=%s actor=%s requester=%s",
+		Escape(r.ID), seq, Escape(r.Revocation.Email), mention(e.Actor), mention(r.Requester))
 	fmt.Fprintf(&b, " devices=%t warp_reauth=%t", r.Revocation.Devices, r.Revocation.WARPReauth)
 	if r.Revocation.UserUID != "" {
 		fmt.Fprintf(&b, " uid=%s", Escape(r.Revocation.UserUID))

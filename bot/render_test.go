@@ -114,8 +114,8 @@ func TestAuditText(t *testing.T) {
 	t.Parallel()
 	r := hostileRequest(approvals.StateFailed)
 	r.DryRun = true
-	text := auditText(approvals.Event{Kind: approvals.EventFailed, Request: r, Detail: r.Outcome, At: r.FinishedAt})
-	for _, want := range []string{"[DRY RUN] failed ", "request=" + r.ID, "actor=revokebot", "requester=<@U1>", "devices=true", "10000"} {
+	text := auditText(approvals.Event{Kind: approvals.EventFailed, Request: r, Detail: r.Outcome, At: r.FinishedAt}, 7)
+	for _, want := range []string{"[DRY RUN] failed ", "request=" + r.ID + " record=7 ", "actor=revokebot", "requester=<@U1>", "devices=true", "10000"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("audit text lacks %q: %s", want, truncate(text, 300))
 		}
@@ -123,7 +123,7 @@ func TestAuditText(t *testing.T) {
 	if userTextLeaks(text) || utf8.RuneCountInString(text) > maxAuditText {
 		t.Errorf("audit text unescaped or too long (%d)", utf8.RuneCountInString(text))
 	}
-	req := auditText(approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: r.CreatedAt})
+	req := auditText(approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: r.CreatedAt}, 7)
 	if !strings.Contains(req, `reason="&lt;!channel&gt;`) || !strings.HasPrefix(req, "[DRY RUN] requested ") {
 		t.Errorf("requested audit text %s", truncate(req, 300))
 	}

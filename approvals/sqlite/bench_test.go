@@ -15,7 +15,7 @@ func BenchmarkRequestLifecycle(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r := newRequest()
-		if err := db.Create(ctx, r); err != nil {
+		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
 			b.Fatal(err)
 		}
 		got, err := db.Get(ctx, r.ID)
@@ -24,12 +24,12 @@ func BenchmarkRequestLifecycle(b *testing.B) {
 		}
 		next := got
 		next.State = approvals.StateExecuting
-		if err := db.CompareAndSwap(ctx, approvals.StatePending, next); err != nil {
+		if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); err != nil {
 			b.Fatal(err)
 		}
 		done := next
 		done.State = approvals.StateRevoked
-		if err := db.CompareAndSwap(ctx, approvals.StateExecuting, done); err != nil {
+		if err := db.CompareAndSwap(ctx, approvals.StateExecuting, done, eventOf(approvals.EventRevoked, done)); err != nil {
 			b.Fatal(err)
 		}
 	}

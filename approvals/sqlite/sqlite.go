@@ -123,18 +123,55 @@ func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 const columns = `id, email, devices, warp_reauth, user_uid, reason, requester, state, dry_run,
-	created_at, expires_at, decided_by, decided_at, outcome, finished_at, channel, message_ts`
+	created_at, expires_at, decided_by, decided_at, outcome, finished_at, channel, message_ts, submit_key`
+
+// prefixed returns columns with each name prefixed by a table alias.
+func prefixed(alias string) string {
+	names := strings.Split(columns, ",")
+	for i, n := range names {
+		names[i] = alias + "." + strings.TrimSpace(n)
+	}
+	return strings.Join(names, ", ")
+}
 
 // Create implements approvals.Store.
-func (d *DB) Create(ctx context.Context, r approvals.Request) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO requests (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Revocation.Email, r.Revocation.Devices, r.Revocation.WARPReauth, r.Revocation.UserUID,
-		r.Reason, r.Requester, string(r.State), r.DryRun,
-		millis(r.CreatedAt), millis(r.ExpiresAt), r.DecidedBy, millis(r.DecidedAt),
-		r.Outcome, millis(r.FinishedAt), r.Channel, r.MessageTS)
+func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if r.SubmitKey != "" {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE submit_key = ?`, r.SubmitKey).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return approvals.ErrDuplicate
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+columns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.Revocation.Email, r.Revocation.Devices, r.Revocation.WARPReauth, r.Revocation.UserUID,
+			r.Reason, r.Requester, string(r.State), r.DryRun,
+			millis(r.CreatedAt), millis(r.ExpiresAt), r.DecidedBy, millis(r.DecidedAt),
+			r.Outcome, millis(r.FinishedAt), r.Channel, r.MessageTS, r.SubmitKey); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, r.ID, e)
+	})
 	if err != nil {
 		return fmt.Errorf("insert request %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// insertEvent appends e, about request id, to the event log and outbox.
+func insertEvent(ctx context.Context, tx *sql.Tx, id string, e approvals.Event) error {
+	if !e.Kind.Valid() {
+		return fmt.Errorf("event of unknown kind %q", e.Kind)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		id, string(e.Kind), string(e.Request.State), e.Actor, e.Detail, millis(e.At), e.ChangesState())
+	if err != nil {
+		return fmt.Errorf("insert %s event: %w", e.Kind, err)
 	}
 	return nil
 }
@@ -163,26 +200,53 @@ func (d *DB) SetMessage(ctx context.Context, id, channel, ts string) error {
 
 // CompareAndSwap implements approvals.Store. The WHERE clause on the state
 // makes the swap atomic: of concurrent swaps from one state, one matches.
-func (d *DB) CompareAndSwap(ctx context.Context, from approvals.State, r approvals.Request) error {
-	res, err := d.db.ExecContext(ctx, `UPDATE requests SET
-		state = ?, decided_by = ?, decided_at = ?, outcome = ?, finished_at = ?
-		WHERE id = ? AND state = ?`,
-		string(r.State), r.DecidedBy, millis(r.DecidedAt), r.Outcome, millis(r.FinishedAt),
-		r.ID, string(from))
+func (d *DB) CompareAndSwap(ctx context.Context, from approvals.State, r approvals.Request, e approvals.Event) error {
+	var swapped bool
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE requests SET
+			state = ?, decided_by = ?, decided_at = ?, outcome = ?, finished_at = ?
+			WHERE id = ? AND state = ?`,
+			string(r.State), r.DecidedBy, millis(r.DecidedAt), r.Outcome, millis(r.FinishedAt),
+			r.ID, string(from))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n != 1 {
+			return err
+		}
+		swapped = true
+		return insertEvent(ctx, tx, r.ID, e)
+	})
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", r.ID, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("update request %s: %w", r.ID, err)
-	}
-	if n == 1 {
+	if swapped {
 		return nil
 	}
 	if _, err := d.Get(ctx, r.ID); err != nil {
 		return err
 	}
 	return fmt.Errorf("update request %s from %s: %w", r.ID, from, approvals.ErrConflict)
+}
+
+// Append implements approvals.Store.
+func (d *DB) Append(ctx context.Context, e approvals.Event) error {
+	if err := d.inTx(ctx, func(tx *sql.Tx) error { return insertEvent(ctx, tx, e.Request.ID, e) }); err != nil {
+		return fmt.Errorf("record %s event of request %s: %w", e.Kind, e.Request.ID, err)
+	}
+	return nil
+}
+
+// CountByRequester implements approvals.Store.
+func (d *DB) CountByRequester(ctx context.Context, requester string, s approvals.State) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE requester = ? AND state = ?`,
+		requester, string(s)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count %s requests of %s: %w", s, requester, err)
+	}
+	return n, nil
 }
 
 // ListByState implements approvals.Store.
@@ -219,16 +283,18 @@ func expectOne(res sql.Result, id string) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scan(s scanner) (approvals.Request, error) {
+// scan reads a request from the first columns of a row, and any extra
+// columns into extra.
+func scan(s scanner, extra ...any) (approvals.Request, error) {
 	var (
 		r                                   approvals.Request
 		state                               string
 		created, expires, decided, finished int64
 	)
-	err := s.Scan(&r.ID, &r.Revocation.Email, &r.Revocation.Devices, &r.Revocation.WARPReauth, &r.Revocation.UserUID,
+	dest := append([]any{&r.ID, &r.Revocation.Email, &r.Revocation.Devices, &r.Revocation.WARPReauth, &r.Revocation.UserUID,
 		&r.Reason, &r.Requester, &state, &r.DryRun,
-		&created, &expires, &r.DecidedBy, &decided, &r.Outcome, &finished, &r.Channel, &r.MessageTS)
-	if err != nil {
+		&created, &expires, &r.DecidedBy, &decided, &r.Outcome, &finished, &r.Channel, &r.MessageTS, &r.SubmitKey}, extra...)
+	if err := s.Scan(dest...); err != nil {
 		return r, err
 	}
 	r.State = approvals.State(state)

@@ -39,12 +39,17 @@ func newRequest() approvals.Request {
 	}
 }
 
+// eventOf returns an event of kind about r, as it stands after the event.
+func eventOf(kind approvals.EventKind, r approvals.Request) approvals.Event {
+	return approvals.Event{Kind: kind, Request: r, Actor: r.DecidedBy, At: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
 func TestCreateGetRoundTrip(t *testing.T) {
 	t.Parallel()
 	db, _ := MustOpen(t)
 	ctx := context.Background()
 	want := newRequest()
-	if err := db.Create(ctx, want); err != nil {
+	if err := db.Create(ctx, want, eventOf(approvals.EventRequested, want)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Get(ctx, want.ID)
@@ -54,7 +59,7 @@ func TestCreateGetRoundTrip(t *testing.T) {
 	if got != want {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
-	if err := db.Create(ctx, want); err == nil {
+	if err := db.Create(ctx, want, eventOf(approvals.EventRequested, want)); err == nil {
 		t.Fatal("creating the same ID twice succeeded")
 	}
 }
@@ -76,7 +81,7 @@ func TestSetMessageSurvivesReopen(t *testing.T) {
 	db, path := MustOpen(t)
 	ctx := context.Background()
 	r := newRequest()
-	if err := db.Create(ctx, r); err != nil {
+	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.SetMessage(ctx, r.ID, "C123", "1700000000.000100"); err != nil {
@@ -96,8 +101,8 @@ func TestSetMessageSurvivesReopen(t *testing.T) {
 	if got.Channel != "C123" || got.MessageTS != "1700000000.000100" {
 		t.Fatalf("message = %q/%q after reopen", got.Channel, got.MessageTS)
 	}
-	if v, err := again.SchemaVersion(ctx); err != nil || v != 1 {
-		t.Fatalf("schema version = %d, %v; want 1", v, err)
+	if v, err := again.SchemaVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("schema version = %d, %v; want 2", v, err)
 	}
 }
 
@@ -106,18 +111,18 @@ func TestCompareAndSwap(t *testing.T) {
 	db, _ := MustOpen(t)
 	ctx := context.Background()
 	r := newRequest()
-	if err := db.Create(ctx, r); err != nil {
+	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
 		t.Fatal(err)
 	}
 	next := r
 	next.State = approvals.StateExecuting
 	next.DecidedBy = "U2"
 	next.DecidedAt = r.CreatedAt.Add(time.Minute)
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, next); err != nil {
+	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); err != nil {
 		t.Fatal(err)
 	}
 	// The same swap again must fail: the request is no longer pending.
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, next); !errors.Is(err, approvals.ErrConflict) {
+	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); !errors.Is(err, approvals.ErrConflict) {
 		t.Fatalf("second swap err = %v, want ErrConflict", err)
 	}
 	got, _ := db.Get(ctx, r.ID)
@@ -125,7 +130,7 @@ func TestCompareAndSwap(t *testing.T) {
 		t.Fatalf("stored %+v", got)
 	}
 	missing := newRequest()
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, missing); !errors.Is(err, approvals.ErrNotFound) {
+	if err := db.CompareAndSwap(ctx, approvals.StatePending, missing, eventOf(approvals.EventApproved, missing)); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("swap of a missing request: err = %v, want ErrNotFound", err)
 	}
 }
@@ -135,7 +140,7 @@ func TestCompareAndSwapConcurrentExactlyOneWins(t *testing.T) {
 	db, _ := MustOpen(t)
 	ctx := context.Background()
 	r := newRequest()
-	if err := db.Create(ctx, r); err != nil {
+	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
 		t.Fatal(err)
 	}
 	const n = 32
@@ -149,7 +154,7 @@ func TestCompareAndSwapConcurrentExactlyOneWins(t *testing.T) {
 			next := r
 			next.State = approvals.StateExecuting
 			next.DecidedBy = "U" + string(rune('A'+i%26))
-			err := db.CompareAndSwap(ctx, approvals.StatePending, next)
+			err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next))
 			if err == nil {
 				mu.Lock()
 				wins = append(wins, next.DecidedBy)
@@ -167,6 +172,10 @@ func TestCompareAndSwapConcurrentExactlyOneWins(t *testing.T) {
 	if got.DecidedBy != wins[0] {
 		t.Fatalf("stored decider %q, winner %q", got.DecidedBy, wins[0])
 	}
+	// Only the winning swap left an event: requested + one approved.
+	if n, err := db.Backlog(ctx); err != nil || n != 2 {
+		t.Fatalf("events recorded = %d, %v; want 2", n, err)
+	}
 }
 
 func TestListByState(t *testing.T) {
@@ -183,7 +192,7 @@ func TestListByState(t *testing.T) {
 		} else {
 			pendingIDs = append([]string{r.ID}, pendingIDs...)
 		}
-		if err := db.Create(ctx, r); err != nil {
+		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
 			t.Fatal(err)
 		}
 	}

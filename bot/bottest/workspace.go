@@ -5,15 +5,16 @@
 package bottest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,7 +31,7 @@ const (
 
 // Workspace is a fake Slack workspace. All methods are safe for concurrent use.
 type Workspace struct {
-	tb           testing.TB
+	tb           TB
 	srv          *httptest.Server
 	botToken     string
 	appToken     string
@@ -47,8 +48,12 @@ type Workspace struct {
 	groups     map[string][]string
 	failures   map[string][]Failure
 	holds      map[string]chan struct{}
+	held       map[string]int
 	nextTS     int
 	nextID     int
+
+	// channels holds what conversations.info reports (SetChannel).
+	channels map[string]ChannelInfo
 }
 
 // Option configures a Workspace.
@@ -101,11 +106,11 @@ type Failure struct {
 }
 
 // New starts a fake workspace and stops it when the test ends.
-func New(tb testing.TB, opts ...Option) *Workspace {
+func New(tb TB, opts ...Option) *Workspace {
 	tb.Helper()
 	w := &Workspace{
 		tb: tb, botToken: DefaultBotToken, appToken: DefaultAppToken, pingInterval: 100 * time.Millisecond,
-		changed: make(chan struct{}), acks: map[string]Ack{}, groups: map[string][]string{}, failures: map[string][]Failure{}, holds: map[string]chan struct{}{},
+		changed: make(chan struct{}), acks: map[string]Ack{}, groups: map[string][]string{}, failures: map[string][]Failure{}, holds: map[string]chan struct{}{}, held: map[string]int{},
 	}
 	for _, o := range opts {
 		o(w)
@@ -142,7 +147,9 @@ func (w *Workspace) SetGroup(id string, members ...string) {
 }
 
 // Hold makes calls of a Web API method wait, unanswered, until release is
-// called (or the workspace closes), as a slow Slack would.
+// called (or the workspace closes), as a slow Slack would. A held call whose
+// client goes away meanwhile (a killed process) is dropped unanswered and
+// unrecorded, as if it never reached Slack. HeldCalls counts the waiting calls.
 func (w *Workspace) Hold(method string) (release func()) {
 	ch := make(chan struct{})
 	w.mu.Lock()
@@ -159,6 +166,13 @@ func (w *Workspace) Hold(method string) (release func()) {
 	}
 	w.tb.Cleanup(release)
 	return release
+}
+
+// HeldCalls returns how many calls of method are waiting on a Hold.
+func (w *Workspace) HeldCalls(method string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.held[method]
 }
 
 // Fail makes the next calls of a Web API method answer with the failures, in order.
@@ -184,12 +198,14 @@ func (w *Workspace) waitFor(timeout time.Duration, what string, cond func() bool
 }
 
 // Eventually waits until cond returns true, re-checking whenever the workspace
-// records something, and fails the test after timeout. Unlike the other Wait
-// methods, cond runs without the workspace's lock, so it may call Messages,
-// Ephemerals and Calls.
+// records something (and every 20 ms, for conditions on other state), and
+// fails the test after timeout. Unlike the other Wait methods, cond runs
+// without the workspace's lock, so it may call Messages, Ephemerals and Calls.
 func (w *Workspace) Eventually(what string, timeout time.Duration, cond func() bool) {
 	w.tb.Helper()
 	deadline := time.After(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		w.mu.Lock()
 		ch := w.changed
@@ -199,6 +215,7 @@ func (w *Workspace) Eventually(what string, timeout time.Duration, cond func() b
 		}
 		select {
 		case <-ch:
+		case <-tick.C:
 		case <-deadline:
 			w.tb.Fatalf("bottest: timed out after %s waiting for %s\n%s", timeout, what, w.dump())
 		}
@@ -309,9 +326,25 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
 	w.mu.Lock()
 	hold := w.holds[method]
+	if hold != nil {
+		w.held[method]++
+		w.notifyLocked()
+	}
 	w.mu.Unlock()
 	if hold != nil {
-		<-hold
+		// Read the request first, so that a client going away is noticed.
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+		w.mu.Lock()
+		w.held[method]--
+		w.mu.Unlock()
+		if r.Context().Err() != nil {
+			return
+		}
 	}
 	if method == "apps.connections.open" {
 		w.serveConnectionsOpen(rw, r)
@@ -382,6 +415,8 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 			}
 		}
 		slackError(rw, "message_not_found")
+	case "conversations.info":
+		w.serveConversationsInfo(rw, params)
 	case "usergroups.users.list":
 		members, ok := w.groups[params["usergroup"]]
 		if !ok {

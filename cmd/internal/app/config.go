@@ -1,9 +1,10 @@
-package main
+package app
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -28,7 +29,15 @@ type config struct {
 	DryRun          bool
 	LogLevel        slog.Level
 	LogFormat       string
+	// HTTPAddr is where /healthz, /readyz and /metrics listen (host:port);
+	// empty turns the endpoint off.
+	HTTPAddr string
+	// MaxPending is how many pending requests one requester may have.
+	MaxPending int
 }
+
+// defaultSlackAPIURL is Slack's Web API root.
+const defaultSlackAPIURL = "https://slack.com/api/"
 
 var (
 	channelID = regexp.MustCompile(`^[CG][A-Z0-9]{2,20}$`)
@@ -74,7 +83,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	c.SlackAppToken = secret("SLACK_APP_TOKEN", "xapp-", "the app-level token (xapp-…) with connections:write, from your Slack app's Basic Information page")
 	c.SlackBotToken = secret("SLACK_BOT_TOKEN", "xoxb-", "the bot token (xoxb-…) from your Slack app's OAuth & Permissions page")
-	c.SlackAPIURL = "https://slack.com/api/"
+	c.SlackAPIURL = defaultSlackAPIURL
 	if v := get("SLACK_API_URL"); v != "" {
 		if !plainHTTPURL(v) {
 			bad("SLACK_API_URL", "is not an http(s) URL like https://slack.com/api/ (with no user, password, query or fragment)")
@@ -105,6 +114,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 		bad("CLOUDFLARE_ACCOUNT_ID", "%q is not an account ID (letters, digits, - and _)", cf.AccountID)
 	case cf.ZoneID != "" && !cfID.MatchString(cf.ZoneID):
 		bad("CLOUDFLARE_ZONE_ID", "%q is not a zone ID (letters, digits, - and _)", cf.ZoneID)
+	}
+	cf.RateLimit = cloudflare.DefaultRateLimit
+	if v := get("CLOUDFLARE_RATE_LIMIT"); v != "" {
+		rl, err := parseRateLimit(v)
+		if err != nil {
+			bad("CLOUDFLARE_RATE_LIMIT", "%q %v", v, err)
+		} else {
+			cf.RateLimit = rl
+		}
 	}
 	cf.BaseURL = "https://api.cloudflare.com/client/v4"
 	if v := get("CLOUDFLARE_BASE_URL"); v != "" {
@@ -173,6 +191,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.Database = v
 	}
 
+	c.MaxPending = approvals.DefaultMaxPending
+	if v := get("REVOKEBOT_MAX_PENDING_PER_REQUESTER"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			bad("REVOKEBOT_MAX_PENDING_PER_REQUESTER", "%q is not a number from 1 to 1000", v)
+		} else {
+			c.MaxPending = n
+		}
+	}
+
 	if v := get("REVOKEBOT_DRY_RUN"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -194,7 +222,41 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.LogFormat = v
 	}
+
+	if v := get("REVOKEBOT_HTTP_ADDR"); v != "" {
+		if err := checkHTTPAddr(v); err != nil {
+			bad("REVOKEBOT_HTTP_ADDR", "%v", err)
+		}
+		c.HTTPAddr = v
+	}
 	return c, errors.Join(errs...)
+}
+
+// checkHTTPAddr checks that v is host:port with a numeric port, the form of
+// REVOKEBOT_HTTP_ADDR. The host may be empty (every interface).
+func checkHTTPAddr(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port like :8080 or 127.0.0.1:8080", v)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%q: the port must be a number from 1 to 65535", v)
+	}
+	return nil
+}
+
+// parseRateLimit reads a rate limit written as requests/period, like 1200/5m.
+func parseRateLimit(v string) (cloudflare.RateLimit, error) {
+	n, per, ok := strings.Cut(v, "/")
+	requests, err := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err != nil || requests < 1 {
+		return cloudflare.RateLimit{}, errors.New("is not requests/period like 1200/5m (Cloudflare's limit) or 600/5m")
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(per))
+	if err != nil || d < time.Second || d > time.Hour {
+		return cloudflare.RateLimit{}, errors.New("has a period that is not a duration from 1s to 1h, like 5m")
+	}
+	return cloudflare.RateLimit{Requests: requests, Per: d}, nil
 }
 
 // plainHTTPURL reports whether v is an absolute http(s) URL without user

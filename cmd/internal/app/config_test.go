@@ -1,8 +1,9 @@
-package main
+package app
 
 import (
 	"bytes"
 	"context"
+	"github.com/revokebot/revokebot/cloudflare"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.SlackAPIURL != "https://slack.com/api/" || c.Cloudflare.BaseURL != "https://api.cloudflare.com/client/v4" ||
-		c.RequestTTL != 30*time.Minute || c.Database != "revokebot.db" || c.DryRun || c.LogFormat != "json" {
+		c.RequestTTL != 30*time.Minute || c.Database != "revokebot.db" || c.DryRun || c.LogFormat != "json" ||
+		c.HTTPAddr != "" || c.MaxPending != 5 || c.Cloudflare.RateLimit != cloudflare.DefaultRateLimit {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if got := c.Policy.Requesters; len(got.Users) != 2 || got.Users[1] != "W02ENT" || len(got.Groups) != 1 || got.Groups[0] != "S03GROUP" {
@@ -48,12 +50,16 @@ func TestLoadConfigOverrides(t *testing.T) {
 	env["REVOKEBOT_REQUEST_TTL"] = "1h30m"
 	env["REVOKEBOT_DRY_RUN"] = "true"
 	env["REVOKEBOT_APPROVAL_CHANNEL"] = "G0PRIVATE"
+	env["REVOKEBOT_HTTP_ADDR"] = " :8080 "
+	env["REVOKEBOT_MAX_PENDING_PER_REQUESTER"] = "12"
+	env["CLOUDFLARE_RATE_LIMIT"] = "600 / 5m"
 	c, err := loadConfig(getter(env))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.SlackAPIURL != "http://127.0.0.1:9/api/" || c.Cloudflare.ZoneID != "zone1" || c.RequestTTL != 90*time.Minute ||
-		!c.DryRun || c.ApprovalChannel != "G0PRIVATE" {
+		!c.DryRun || c.ApprovalChannel != "G0PRIVATE" || c.HTTPAddr != ":8080" || c.MaxPending != 12 ||
+		c.Cloudflare.RateLimit != (cloudflare.RateLimit{Requests: 600, Per: 5 * time.Minute}) {
 		t.Fatalf("overrides: %+v", c)
 	}
 	env["CLOUDFLARE_API_TOKEN"] = ""
@@ -97,6 +103,17 @@ func TestLoadConfigBadValues(t *testing.T) {
 		{"REVOKEBOT_DRY_RUN", "maybe", "REVOKEBOT_DRY_RUN:"},
 		{"REVOKEBOT_LOG_LEVEL", "loud", "REVOKEBOT_LOG_LEVEL:"},
 		{"REVOKEBOT_LOG_FORMAT", "xml", "REVOKEBOT_LOG_FORMAT:"},
+		{"REVOKEBOT_HTTP_ADDR", "8080", "REVOKEBOT_HTTP_ADDR: \"8080\" is not host:port"},
+		{"REVOKEBOT_HTTP_ADDR", "http://127.0.0.1:8080", "REVOKEBOT_HTTP_ADDR:"},
+		{"REVOKEBOT_HTTP_ADDR", ":http", "REVOKEBOT_HTTP_ADDR: \":http\": the port must be a number"},
+		{"REVOKEBOT_HTTP_ADDR", ":0", "REVOKEBOT_HTTP_ADDR:"},
+		{"REVOKEBOT_HTTP_ADDR", "127.0.0.1:65536", "REVOKEBOT_HTTP_ADDR:"},
+		{"REVOKEBOT_MAX_PENDING_PER_REQUESTER", "0", "REVOKEBOT_MAX_PENDING_PER_REQUESTER: \"0\" is not a number from 1 to 1000"},
+		{"REVOKEBOT_MAX_PENDING_PER_REQUESTER", "many", "REVOKEBOT_MAX_PENDING_PER_REQUESTER:"},
+		{"CLOUDFLARE_RATE_LIMIT", "1200", "CLOUDFLARE_RATE_LIMIT: \"1200\" is not requests/period"},
+		{"CLOUDFLARE_RATE_LIMIT", "0/5m", "CLOUDFLARE_RATE_LIMIT:"},
+		{"CLOUDFLARE_RATE_LIMIT", "1200/5", "CLOUDFLARE_RATE_LIMIT: \"1200/5\" has a period"},
+		{"CLOUDFLARE_RATE_LIMIT", "1200/2h", "CLOUDFLARE_RATE_LIMIT:"},
 	} {
 		env := validEnv()
 		env[tt.name] = tt.value
@@ -116,14 +133,14 @@ func TestLoadConfigBadValues(t *testing.T) {
 func TestRunCommands(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"help"}, getter(nil), &out, &out); err != nil || !strings.Contains(out.String(), "Usage:") {
+	if err := Run(context.Background(), []string{"help"}, getter(nil), &out, &out); err != nil || !strings.Contains(out.String(), "Usage:") {
 		t.Fatalf("help: %v, %q", err, out.String())
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"version"}, getter(nil), &out, &out); err != nil || !strings.HasPrefix(out.String(), "revokebot ") {
+	if err := Run(context.Background(), []string{"version"}, getter(nil), &out, &out); err != nil || !strings.HasPrefix(out.String(), "revokebot ") {
 		t.Fatalf("version: %v, %q", err, out.String())
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, getter(nil), &out, &out); err == nil || !strings.Contains(err.Error(), "frobnicate") {
+	if err := Run(context.Background(), []string{"frobnicate"}, getter(nil), &out, &out); err == nil || !strings.Contains(err.Error(), "frobnicate") {
 		t.Fatalf("unknown command: %v", err)
 	}
 }
@@ -134,7 +151,7 @@ func TestRunWithoutConfigNamesMissingVariables(t *testing.T) {
 	delete(env, "SLACK_BOT_TOKEN")
 	delete(env, "REVOKEBOT_APPROVERS")
 	var out bytes.Buffer
-	err := run(context.Background(), nil, getter(env), &out, &out)
+	err := Run(context.Background(), nil, getter(env), &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") || !strings.Contains(err.Error(), "REVOKEBOT_APPROVERS") {
 		t.Fatalf("err = %v", err)
 	}
@@ -179,7 +196,7 @@ func TestFatalSlackAuthExits(t *testing.T) {
 	h.stop()
 	h.env["SLACK_APP_TOKEN"] = "xapp-revoked"
 	done := make(chan error, 1)
-	go func() { done <- run(context.Background(), nil, getter(h.env), &bytes.Buffer{}, &bytes.Buffer{}) }()
+	go func() { done <- Run(context.Background(), nil, getter(h.env), &bytes.Buffer{}, &bytes.Buffer{}) }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "invalid_auth") || !strings.Contains(err.Error(), "SLACK_APP_TOKEN") {
@@ -229,7 +246,7 @@ func TestRejectedBotTokenExits(t *testing.T) {
 	h := start(t, nil)
 	h.stop()
 	h.env["SLACK_BOT_TOKEN"] = "xoxb-revoked"
-	err := run(context.Background(), nil, getter(h.env), &bytes.Buffer{}, &bytes.Buffer{})
+	err := Run(context.Background(), nil, getter(h.env), &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "invalid_auth") || !strings.Contains(err.Error(), "SLACK_BOT_TOKEN") {
 		t.Fatalf("err = %v", err)
 	}

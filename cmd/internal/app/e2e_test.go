@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"encoding/json"
@@ -428,7 +428,8 @@ func TestExecutingRequestResumedAtStartup(t *testing.T) {
 	h.boot()
 	h.cf.WaitCalls(t, 1, wait)
 	h.waitMessageState(m, "Revoked")
-	h.waitAudit(id, "requested", "revoked")
+	// The approval recorded before the crash is delivered after it.
+	h.waitAudit(id, "requested", "approved", "revoked")
 	if rec := h.auditRecord(id, "revoked"); !strings.Contains(rec, "resumed after a restart") {
 		t.Fatalf("revoked record does not say it was resumed: %s", rec)
 	}
@@ -440,7 +441,7 @@ func TestRejectedCloudflareTokenStopsStart(t *testing.T) {
 	cf := cftest.NewServer(t, cftest.WithAPIToken("the-right-token"))
 	env := baseEnv(ws, cf, t.TempDir()+"/r.db")
 	env["CLOUDFLARE_API_TOKEN"] = "a-wrong-token"
-	err := run(t.Context(), nil, getter(env), &strings.Builder{}, &strings.Builder{})
+	err := Run(t.Context(), nil, getter(env), &strings.Builder{}, &strings.Builder{})
 	if err == nil || !strings.Contains(err.Error(), "CLOUDFLARE_API_TOKEN") || strings.Contains(err.Error(), "a-wrong-token") {
 		t.Fatalf("err = %v", err)
 	}

@@ -1,8 +1,9 @@
-package main
+package app
 
 import (
 	"bytes"
 	"context"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -51,8 +52,10 @@ type harness struct {
 	cf     *cftest.Server
 	env    map[string]string
 	logs   *syncBuffer
-	cancel context.CancelFunc
-	done   chan error
+	cancel context.CancelFunc // stops the bot, as SIGTERM would
+	done   chan error         // run's result
+	// proc is the bot's process when it runs in a child process (spawn).
+	proc *exec.Cmd
 }
 
 func baseEnv(ws *bottest.Workspace, cf *cftest.Server, db string) map[string]string {
@@ -94,7 +97,7 @@ func (h *harness) boot() {
 	h.cancel, h.done, h.logs = cancel, make(chan error, 1), &syncBuffer{}
 	connected := h.slack.Connections()
 	go func() {
-		h.done <- run(ctx, nil, func(k string) string { return h.env[k] }, &bytes.Buffer{}, h.logs)
+		h.done <- Run(ctx, nil, func(k string) string { return h.env[k] }, &bytes.Buffer{}, h.logs)
 	}()
 	h.t.Cleanup(h.stop)
 	h.slack.WaitConnected(connected+1, wait)
@@ -116,6 +119,9 @@ func (h *harness) stop() {
 		}
 	case <-time.After(wait):
 		h.t.Errorf("revokebot did not stop within %s", wait)
+		if h.proc != nil {
+			h.proc.Process.Kill()
+		}
 	}
 	logs := h.logs.String()
 	for _, secret := range []string{h.env["SLACK_APP_TOKEN"], h.env["SLACK_BOT_TOKEN"], h.env["CLOUDFLARE_API_TOKEN"]} {
@@ -219,8 +225,8 @@ func requestID(t testing.TB, m bottest.Message) string {
 	return ""
 }
 
-// markExecuting moves request id to executing in the database at path, as
-// a crash right after approval would leave it.
+// markExecuting moves request id to executing in the database at path, with
+// its approved event, as a crash right after approval would leave it.
 func markExecuting(t testing.TB, path, id, by string) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), path)
@@ -234,7 +240,8 @@ func markExecuting(t testing.TB, path, id, by string) {
 	}
 	next := r
 	next.State, next.DecidedBy, next.DecidedAt = approvals.StateExecuting, by, time.Now()
-	if err := db.CompareAndSwap(context.Background(), approvals.StatePending, next); err != nil {
+	e := approvals.Event{Kind: approvals.EventApproved, Request: next, Actor: by, At: next.DecidedAt}
+	if err := db.CompareAndSwap(context.Background(), approvals.StatePending, next, e); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,265 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/approvals/sqlite"
+)
+
+func kindsOf(ds []approvals.Delivery) []approvals.EventKind {
+	var out []approvals.EventKind
+	for _, d := range ds {
+		out = append(out, d.Event.Kind)
+	}
+	return out
+}
+
+func TestOutboxOrderAndMarks(t *testing.T) {
+	t.Parallel()
+	db, path := MustOpen(t)
+	ctx := context.Background()
+	r := newRequest()
+	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetMessage(ctx, r.ID, "C1", "1.1"); err != nil {
+		t.Fatal(err)
+	}
+	refused := eventOf(approvals.EventRefused, r)
+	refused.Actor, refused.Detail = "U9", "user is not an approver"
+	if err := db.Append(ctx, refused); err != nil {
+		t.Fatal(err)
+	}
+	next := r
+	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
+	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); err != nil {
+		t.Fatal(err)
+	}
+
+	audits, err := db.Undelivered(ctx, approvals.AuditRecord, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := kindsOf(audits); len(k) != 3 || k[0] != approvals.EventRequested || k[1] != approvals.EventRefused || k[2] != approvals.EventApproved {
+		t.Fatalf("audit kinds %v", k)
+	}
+	if !(audits[0].Seq < audits[1].Seq && audits[1].Seq < audits[2].Seq) {
+		t.Fatalf("seqs not increasing: %d %d %d", audits[0].Seq, audits[1].Seq, audits[2].Seq)
+	}
+	for i, d := range audits {
+		if d.Current.State != approvals.StateExecuting || d.Current.Channel != "C1" {
+			t.Errorf("delivery %d: current %+v", i, d.Current)
+		}
+	}
+	// The event keeps the request as it stood after the event.
+	if audits[0].Event.Request.State != approvals.StatePending || audits[1].Event.Actor != "U9" ||
+		audits[1].Event.Detail != "user is not an approver" || audits[2].Event.Request.State != approvals.StateExecuting {
+		t.Fatalf("events %+v", audits)
+	}
+	if audits[0].Event.Request.Revocation != r.Revocation || audits[0].Event.Request.Reason != r.Reason {
+		t.Fatalf("event request %+v", audits[0].Event.Request)
+	}
+	// Only a state change redraws the message.
+	messages, err := db.Undelivered(ctx, approvals.MessageUpdate, 10)
+	if err != nil || len(messages) != 1 || messages[0].Seq != audits[2].Seq {
+		t.Fatalf("message updates %+v, %v", messages, err)
+	}
+
+	for _, seq := range []int64{audits[0].Seq, audits[2].Seq} {
+		if err := db.MarkDelivered(ctx, seq, approvals.AuditRecord); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.MarkDelivered(ctx, 9999, approvals.AuditRecord); err == nil {
+		t.Fatal("marking a missing event succeeded")
+	}
+	if err := db.MarkDelivered(ctx, audits[0].Seq, approvals.Part(9)); err == nil {
+		t.Fatal("marking an unknown part succeeded")
+	}
+	db.Close()
+
+	// What is left survives a restart.
+	again, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	left, err := again.Undelivered(ctx, approvals.AuditRecord, 10)
+	if err != nil || len(left) != 1 || left[0].Event.Kind != approvals.EventRefused {
+		t.Fatalf("audits left after reopen: %+v, %v", left, err)
+	}
+	if n, err := again.Backlog(ctx); err != nil || n != 2 {
+		t.Fatalf("backlog = %d, %v; want 2 (the refused record, the approved message)", n, err)
+	}
+	if err := again.MarkDelivered(ctx, left[0].Seq, approvals.AuditRecord); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.MarkDelivered(ctx, messages[0].Seq, approvals.MessageUpdate); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := again.Backlog(ctx); err != nil || n != 0 {
+		t.Fatalf("backlog = %d, %v; want 0", n, err)
+	}
+	for _, part := range []approvals.Part{approvals.AuditRecord, approvals.MessageUpdate} {
+		if rest, _ := again.Undelivered(ctx, part, 10); len(rest) != 0 {
+			t.Fatalf("undelivered %s after marking all: %+v", part, rest)
+		}
+	}
+}
+
+func TestUndeliveredLimit(t *testing.T) {
+	t.Parallel()
+	db, _ := MustOpen(t)
+	ctx := context.Background()
+	for range 5 {
+		r := newRequest()
+		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.Undelivered(ctx, approvals.AuditRecord, 3)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("got %d, %v; want 3", len(got), err)
+	}
+}
+
+func TestCreateIsAtomicWithItsEvent(t *testing.T) {
+	t.Parallel()
+	db, _ := MustOpen(t)
+	ctx := context.Background()
+	r := newRequest()
+	// An event the log refuses must take the request down with it.
+	if err := db.Create(ctx, r, eventOf("bogus", r)); err == nil {
+		t.Fatal("create with an invalid event succeeded")
+	}
+	if _, err := db.Get(ctx, r.ID); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("request stored without its event: %v", err)
+	}
+	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+		t.Fatal(err)
+	}
+	next := r
+	next.State = approvals.StateExecuting
+	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf("bogus", next)); err == nil {
+		t.Fatal("swap with an invalid event succeeded")
+	}
+	if got, _ := db.Get(ctx, r.ID); got.State != approvals.StatePending {
+		t.Fatalf("state changed without its event: %s", got.State)
+	}
+}
+
+func TestSubmitKeyIsUnique(t *testing.T) {
+	t.Parallel()
+	db, _ := MustOpen(t)
+	ctx := context.Background()
+	first := newRequest()
+	first.SubmitKey = "envelope-1"
+	if err := db.Create(ctx, first, eventOf(approvals.EventRequested, first)); err != nil {
+		t.Fatal(err)
+	}
+	again := newRequest()
+	again.SubmitKey = "envelope-1"
+	if err := db.Create(ctx, again, eventOf(approvals.EventRequested, again)); !errors.Is(err, approvals.ErrDuplicate) {
+		t.Fatalf("err = %v, want ErrDuplicate", err)
+	}
+	if n, _ := db.Backlog(ctx); n != 1 {
+		t.Fatalf("%d events, want 1: the duplicate left one", n)
+	}
+	// Requests without a key never collide.
+	for range 2 {
+		r := newRequest()
+		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCountByRequester(t *testing.T) {
+	t.Parallel()
+	db, _ := MustOpen(t)
+	ctx := context.Background()
+	for i, who := range []string{"U1", "U1", "U2", "U1"} {
+		r := newRequest()
+		r.Requester = who
+		if i == 3 {
+			r.State = approvals.StateRefused
+		}
+		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := db.CountByRequester(ctx, "U1", approvals.StatePending); err != nil || n != 2 {
+		t.Fatalf("U1 pending = %d, %v; want 2", n, err)
+	}
+	if n, _ := db.CountByRequester(ctx, "U3", approvals.StatePending); n != 0 {
+		t.Fatalf("U3 pending = %d", n)
+	}
+}
+
+// TestMigrateFromFirstRelease opens a database written by revokebot's first
+// release (schema version 1) and checks that the upgrade keeps its requests
+// and that the new schema works on them.
+func TestMigrateFromFirstRelease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	schema, err := os.ReadFile("testdata/schema_v1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, string(schema)); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("schema version = %d, %v; want 2", v, err)
+	}
+	const id = "7d4f8e9a-1c2b-4d3e-8f5a-6b7c8d9e0f1a"
+	old, err := db.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.State != approvals.StatePending || old.Revocation.Email != "alice@example.com" || !old.Revocation.Devices ||
+		old.MessageTS != "1764158400.000100" || old.SubmitKey != "" {
+		t.Fatalf("old request after upgrade: %+v", old)
+	}
+	next := old
+	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
+	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Undelivered(ctx, approvals.MessageUpdate, 10); err != nil || len(got) != 1 || got[0].Current.ID != id {
+		t.Fatalf("undelivered = %+v, %v", got, err)
+	}
+	db.Close()
+	// Opening again applies nothing twice.
+	again, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+}
+
+func TestMigrateFromEmpty(t *testing.T) {
+	t.Parallel()
+	db, _ := MustOpen(t)
+	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 2 {
+		t.Fatalf("schema version = %d, %v; want 2", v, err)
+	}
+}

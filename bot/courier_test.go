@@ -1,0 +1,210 @@
+package bot_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/approvals/sqlite"
+	"github.com/revokebot/revokebot/bot"
+	"github.com/revokebot/revokebot/bot/bottest"
+	"github.com/slack-go/slack"
+)
+
+const auditChannel = "CAUDIT"
+
+// courierFixture is a Courier on a real database, talking to a fake Slack.
+type courierFixture struct {
+	db      *sqlite.DB
+	ws      *bottest.Workspace
+	courier *bot.Courier
+	stop    func()
+}
+
+func newCourierFixture(t *testing.T) *courierFixture {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ws := bottest.New(t)
+	api := slack.New(ws.BotToken(), slack.OptionAPIURL(ws.APIURL()))
+	c := bot.NewCourier(api, db, auditChannel, nil)
+	c.MinBackoff, c.MaxBackoff, c.Poll = time.Millisecond, 20*time.Millisecond, 20*time.Millisecond
+	return &courierFixture{db: db, ws: ws, courier: c}
+}
+
+func (f *courierFixture) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.courier.Run(ctx) }()
+	f.stop = func() { cancel(); <-done }
+	t.Cleanup(f.stop)
+}
+
+// record stores a request with a message in channel C1 and moves it through
+// the given events, as the service would.
+func (f *courierFixture) record(t *testing.T, kinds ...approvals.EventKind) approvals.Request {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	r := approvals.Request{ID: uuid.NewString(), Revocation: approvals.Revocation{Email: "a@example.com"},
+		Requester: "U1", State: approvals.StatePending, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := f.db.Create(ctx, r, approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: now}); err != nil {
+		t.Fatal(err)
+	}
+	_, ts, err := slack.New(f.ws.BotToken(), slack.OptionAPIURL(f.ws.APIURL())).PostMessage("C1", slack.MsgOptionText("request", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.SetMessage(ctx, r.ID, "C1", ts); err != nil {
+		t.Fatal(err)
+	}
+	r.Channel, r.MessageTS = "C1", ts
+	next := map[approvals.EventKind]approvals.State{approvals.EventApproved: approvals.StateExecuting,
+		approvals.EventRevoked: approvals.StateRevoked, approvals.EventDenied: approvals.StateDenied}
+	for _, k := range kinds {
+		if k == approvals.EventRefused {
+			if err := f.db.Append(ctx, approvals.Event{Kind: k, Request: r, Actor: "U9", At: now}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		to := r
+		to.State = next[k]
+		if err := f.db.CompareAndSwap(ctx, r.State, to, approvals.Event{Kind: k, Request: to, At: now}); err != nil {
+			t.Fatal(err)
+		}
+		r = to
+	}
+	return r
+}
+
+func (f *courierFixture) waitEmpty(t *testing.T) {
+	t.Helper()
+	f.ws.Eventually("outbox empty", 10*time.Second, func() bool {
+		n, err := f.db.Backlog(context.Background())
+		return err == nil && n == 0
+	})
+}
+
+// audit returns "event request" of each audit record, in posting order.
+func (f *courierFixture) audit() []string {
+	var out []string
+	for _, m := range f.ws.Messages(auditChannel) {
+		word, rest, _ := strings.Cut(m.Text, " request=")
+		id, _, _ := strings.Cut(rest, " ")
+		out = append(out, word+" "+id)
+	}
+	return out
+}
+
+func TestCourierDeliversInOrderThroughOutage(t *testing.T) {
+	t.Parallel()
+	f := newCourierFixture(t)
+	var want []string
+	for range 3 {
+		r := f.record(t, approvals.EventRefused, approvals.EventApproved, approvals.EventRevoked)
+		for _, k := range []string{"requested", "refused", "approved", "revoked"} {
+			want = append(want, k+" "+r.ID)
+		}
+	}
+	// Slack fails in every way for a while, longer than any retry budget of
+	// a single call, then recovers.
+	var failures []bottest.Failure
+	for i := range 12 {
+		failures = append(failures, []bottest.Failure{{Error: "internal_error"}, {Status: 503}, {Error: "not_in_channel"}}[i%3])
+	}
+	f.ws.Fail("chat.postMessage", failures...)
+	f.ws.Fail("chat.update", bottest.Failure{Status: 500}, bottest.Failure{Error: "service_unavailable"})
+	f.run(t)
+	f.waitEmpty(t)
+	if got := f.audit(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Every request message shows its final state.
+	for _, m := range f.ws.Messages("C1") {
+		if !strings.Contains(m.Text, "revoked") {
+			t.Errorf("message %s: %q", m.TS, m.Text)
+		}
+	}
+}
+
+func TestCourierHonoursRateLimit(t *testing.T) {
+	t.Parallel()
+	f := newCourierFixture(t)
+	f.record(t)
+	f.ws.Fail("chat.postMessage", bottest.Failure{RetryAfter: 1})
+	f.run(t)
+	f.waitEmpty(t)
+	calls := f.ws.Calls("chat.postMessage")
+	var audits []bottest.Call
+	for _, c := range calls {
+		if c.Params["channel"] == auditChannel {
+			audits = append(audits, c)
+		}
+	}
+	if len(audits) != 2 {
+		t.Fatalf("%d audit posts, want 2", len(audits))
+	}
+	if gap := audits[1].At.Sub(audits[0].At); gap < time.Second {
+		t.Fatalf("retried after %v, before Slack's Retry-After of 1s", gap)
+	}
+}
+
+func TestCourierMessageFailureDoesNotHoldAudit(t *testing.T) {
+	t.Parallel()
+	f := newCourierFixture(t)
+	release := f.ws.Hold("chat.update")
+	r := f.record(t, approvals.EventApproved, approvals.EventRevoked)
+	f.run(t)
+	f.ws.Eventually("audit records while chat.update hangs", 10*time.Second, func() bool { return len(f.audit()) == 3 })
+	release()
+	f.waitEmpty(t)
+
+	// A message Slack will never update is given up on; the audit goes on.
+	gone := f.record(t, approvals.EventDenied)
+	f.ws.Fail("chat.update", bottest.Failure{Error: "message_not_found"})
+	f.waitEmpty(t)
+	if got := f.audit(); len(got) != 5 || got[0] != "requested "+r.ID || got[4] != "denied "+gone.ID {
+		t.Fatalf("audit %v", got)
+	}
+}
+
+func TestCourierRedrawsEachMessageOncePerBatch(t *testing.T) {
+	t.Parallel()
+	f := newCourierFixture(t)
+	f.record(t, approvals.EventApproved, approvals.EventRevoked)
+	f.run(t)
+	f.waitEmpty(t)
+	if n := len(f.ws.Calls("chat.update")); n != 1 {
+		t.Fatalf("%d chat.update calls for one message with two state changes, want 1", n)
+	}
+}
+
+func TestCourierFlushLeavesTheRestForNextStart(t *testing.T) {
+	t.Parallel()
+	f := newCourierFixture(t)
+	f.record(t, approvals.EventApproved)
+	var failures []bottest.Failure
+	for range 1000 {
+		failures = append(failures, bottest.Failure{Error: "internal_error"})
+	}
+	f.ws.Fail("chat.postMessage", failures...)
+	f.run(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := f.courier.Flush(ctx)
+	if err == nil || !strings.Contains(err.Error(), "2 events not yet delivered") {
+		t.Fatalf("Flush = %v", err)
+	}
+	f.stop()
+	if n, _ := f.db.Backlog(context.Background()); n != 2 {
+		t.Fatalf("backlog %d after a failed flush, want 2", n)
+	}
+}

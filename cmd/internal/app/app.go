@@ -1,0 +1,332 @@
+// Package app is the revokebot program: its commands, its configuration, the
+// start-up checks and the wiring of the store, the Cloudflare client, the
+// Slack bot and the operations endpoint. cmd/revokebot runs it as a process;
+// cmd/revokebot-demo runs it against the fake Slack and Cloudflare.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/joho/godotenv"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/approvals/sqlite"
+	"github.com/revokebot/revokebot/bot"
+	"github.com/revokebot/revokebot/cloudflare"
+	"github.com/revokebot/revokebot/cmd/internal/ops"
+	"github.com/slack-go/slack"
+	"golang.org/x/sync/errgroup"
+)
+
+// version is the program's version, given to Main (cmd/revokebot sets it at
+// build time); empty means the module version, or "dev".
+var version = ""
+
+const usage = `revokebot: revoke a user's Cloudflare Access sessions from Slack, with a second person's approval.
+
+Usage:
+  revokebot            run the bot in the foreground (configuration from the environment and ./.env)
+  revokebot help       show this help
+  revokebot check      test the configuration, Slack, Cloudflare and the database; exit 1 if anything fails
+  revokebot healthcheck
+                       ask the running bot's /healthz on REVOKEBOT_HTTP_ADDR; exit 1 unless it answers 200
+  revokebot version    print the version
+
+Configuration: see README.md ("Configuration reference").
+`
+
+// Main runs revokebot as a process: with its arguments and environment, until
+// SIGINT or SIGTERM. It returns the exit status. v is the version to report.
+func Main(v string) int {
+	version = v
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, a second one kills the process at once.
+	context.AfterFunc(ctx, stop)
+	if err := Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "revokebot:", err)
+		return 1
+	}
+	return 0
+}
+
+// Run is revokebot's whole program: args are the command line after the
+// program name, getenv reads the environment (./.env fills in what it
+// lacks). It serves until ctx ends, and returns nil after a clean stop.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "help", "-h", "--help", "-help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		case "version", "--version":
+			fmt.Fprintln(stdout, "revokebot", versionString())
+			return nil
+		case "check":
+			return check(ctx, getenv, stdout)
+		case "healthcheck":
+			return healthcheck(ctx, getenv, stdout)
+		default:
+			fmt.Fprint(stderr, usage)
+			return fmt.Errorf("unknown command %q", args[0])
+		}
+	}
+
+	getenv, err := withDotEnv(getenv, ".env")
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration (see README.md, \"Configuration reference\"):\n%w", err)
+	}
+	log := newLogger(cfg, stderr)
+	return serve(ctx, cfg, log)
+}
+
+// serve wires the store, the Cloudflare client, the bot and the operations
+// endpoint, and runs them until ctx ends.
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	// Bind the endpoint first: a busy port stops the start at once, and
+	// /healthz answers while the rest starts.
+	var ln net.Listener
+	if cfg.HTTPAddr != "" {
+		var err error
+		if ln, err = ops.Listen(cfg.HTTPAddr); err != nil {
+			return err
+		}
+		defer ln.Close()
+	}
+	registry := prometheus.NewRegistry()
+	metrics := ops.NewMetrics(registry)
+
+	db, err := sqlite.Open(ctx, cfg.Database)
+	if err != nil {
+		return fmt.Errorf("REVOKEBOT_DATABASE: %w", err)
+	}
+	defer db.Close()
+
+	cfOpts := cfg.Cloudflare
+	cfOpts.WrapTransport = metrics.InstrumentRoundTripper
+	cf, err := cloudflare.New(cfOpts)
+	if err != nil {
+		return fmt.Errorf("CLOUDFLARE_* configuration: %w", err)
+	}
+
+	api := slack.New(cfg.SlackBotToken,
+		slack.OptionAppLevelToken(cfg.SlackAppToken),
+		slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionHTTPClient(&http.Client{Timeout: 15 * time.Second}))
+
+	// The workspace's team ID is needed to refuse payloads from any other;
+	// a wrong bot token would otherwise only show at the first /revoke.
+	auth, err := api.AuthTestContext(ctx)
+	if err != nil {
+		if bot.IsFatalAuthError(err) {
+			return fmt.Errorf("slack auth.test: %w (check SLACK_BOT_TOKEN: the Bot User OAuth Token, xoxb-…, of the installed app)", err)
+		}
+		return fmt.Errorf("slack auth.test: %w (is Slack reachable from here? revokebot needs its workspace's team ID before it serves)", err)
+	}
+
+	if err := checkCloudflare(ctx, cf, cfg, log); err != nil {
+		return err
+	}
+
+	courier := bot.NewCourier(api, db, cfg.AuditChannel, log)
+	svc := &approvals.Service{
+		Store:      db,
+		Revoker:    cf,
+		Notifier:   eventSink{courier: courier, metrics: metrics},
+		Directory:  bot.NewGroupCache(api, time.Minute),
+		Policy:     cfg.Policy,
+		TTL:        cfg.RequestTTL,
+		DryRun:     cfg.DryRun,
+		MaxPending: cfg.MaxPending,
+		Logger:     log,
+	}
+	b := bot.New(api, svc, bot.Config{
+		ApprovalChannel:  cfg.ApprovalChannel,
+		TeamID:           auth.TeamID,
+		ResponseURLHosts: responseURLHosts(cfg.SlackAPIURL),
+		Logger:           log,
+	})
+	metrics.Watch(ops.Gauges{
+		OutboxBacklog: db.Backlog,
+		PendingRequests: func(ctx context.Context) (int, error) {
+			pending, err := db.ListByState(ctx, approvals.StatePending)
+			return len(pending), err
+		},
+		SocketConnected: b.Connected,
+	})
+
+	log.Info("starting revokebot", "version", versionString(), "dry_run", cfg.DryRun, "team_id", auth.TeamID,
+		"database", cfg.Database, "request_ttl", cfg.RequestTTL.String(), "http_addr", cfg.HTTPAddr)
+
+	// The courier delivers the audit outbox (including what a previous run
+	// left), and the endpoint answers, until everything else has stopped and
+	// the rest is flushed.
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	var bg errgroup.Group
+	bg.Go(func() error {
+		courier.Run(background)
+		return nil
+	})
+	if ln != nil {
+		handler := ops.Handler(registry, func(ctx context.Context) error {
+			if !b.Connected() {
+				return errors.New("the Slack Socket Mode connection is down")
+			}
+			if err := db.Ping(ctx); err != nil {
+				return errors.New("the database does not answer")
+			}
+			return nil
+		})
+		bg.Go(func() error { return ops.Serve(background, ln, handler, log) })
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		// Requests approved before a crash or kill are finished, once each;
+		// revocations are detached from gctx, so shutdown waits for them.
+		if err := svc.Resume(gctx); err != nil {
+			log.Error("resume interrupted revocations", "err", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		svc.RunExpirer(gctx, expiryInterval(cfg.RequestTTL))
+		return nil
+	})
+	g.Go(func() error { return b.Run(gctx) })
+	err = g.Wait()
+	// Every event is in the outbox by now: deliver what Slack will take in time.
+	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditDrainTimeout)
+	defer cancel()
+	if ferr := courier.Flush(drain); ferr != nil {
+		log.Warn("audit outbox not empty at shutdown", "err", ferr)
+	}
+	stopBackground()
+	if berr := bg.Wait(); berr != nil {
+		log.Error("http endpoint", "err", berr)
+	}
+	log.Info("stopped")
+	return err
+}
+
+// responseURLHosts are the hosts private replies may go to: Slack's, and the
+// Slack API's host when SLACK_API_URL points elsewhere (a test double serves
+// both there).
+func responseURLHosts(apiURL string) []string {
+	hosts := []string{bot.DefaultResponseURLHost}
+	if u, err := url.Parse(apiURL); err == nil && apiURL != defaultSlackAPIURL {
+		hosts = append(hosts, u.Host)
+	}
+	return hosts
+}
+
+// eventSink is told of every recorded event: it counts it for the metrics
+// and wakes the courier that delivers it.
+type eventSink struct {
+	courier *bot.Courier
+	metrics *ops.Metrics
+}
+
+func (s eventSink) Notify(ctx context.Context, e approvals.Event) {
+	s.metrics.Event(string(e.Kind))
+	s.courier.Notify(ctx, e)
+}
+
+// auditDrainTimeout bounds how long shutdown waits for Slack to take the
+// audit records still in the outbox; the rest are delivered at the next start.
+const auditDrainTimeout = 10 * time.Second
+
+// checkCloudflare verifies the API token, so that a wrong one shows at start-up
+// rather than as a failed revocation in an incident. A token Cloudflare
+// rejects stops the start (in dry run, only a warning); if Cloudflare cannot
+// be reached, it warns and goes on.
+func checkCloudflare(ctx context.Context, cf *cloudflare.Client, cfg config, log *slog.Logger) error {
+	if cfg.Cloudflare.APIToken == "" {
+		return nil // the legacy global key has no verify endpoint
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	status, err := cf.VerifyToken(ctx)
+	if err != nil && cfg.Cloudflare.AccountID != "" {
+		// Account-owned tokens verify under the account instead.
+		status, err = cf.VerifyAccountToken(ctx)
+	}
+	var apiErr *cloudflare.APIError
+	switch {
+	case err == nil && status.Status == "active":
+		log.Info("cloudflare token verified", "token_id", status.ID)
+		return nil
+	case err == nil:
+		err = fmt.Errorf("token status is %q, not active", status.Status)
+	case !errors.As(err, &apiErr):
+		log.Warn("cloudflare token not verified: API unreachable; starting anyway", "err", err)
+		return nil
+	}
+	err = fmt.Errorf("CLOUDFLARE_API_TOKEN: Cloudflare does not accept it: %w", err)
+	if cfg.DryRun {
+		log.Warn("dry run: starting with a Cloudflare token that does not verify", "err", err)
+		return nil
+	}
+	return err
+}
+
+// expiryInterval is how often pending requests are checked for expiry: often
+// enough that a request expires within a tenth of its lifetime.
+func expiryInterval(ttl time.Duration) time.Duration {
+	return min(max(ttl/10, 100*time.Millisecond), 30*time.Second)
+}
+
+// withDotEnv returns a getenv that falls back to the values in path, if that
+// file exists. The real environment wins over the file.
+func withDotEnv(getenv func(string) string, path string) (func(string) string, error) {
+	values, err := godotenv.Read(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return getenv, nil
+	}
+	if err != nil {
+		// The parser's message quotes the file, secrets included: withhold it.
+		return nil, fmt.Errorf("%s is not a valid .env file: write one KEY=value per line, and close every quote (details withheld: they may contain secrets)", path)
+	}
+	return func(name string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return values[name]
+	}, nil
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}

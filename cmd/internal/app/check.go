@@ -1,0 +1,559 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/gorilla/websocket"
+	"github.com/revokebot/revokebot/approvals/sqlite"
+	"github.com/revokebot/revokebot/bot"
+	"github.com/revokebot/revokebot/cloudflare"
+	"github.com/slack-go/slack"
+)
+
+// checkOptions bounds the waits of `revokebot check`.
+type checkOptions struct {
+	// CallTimeout bounds each Slack and Cloudflare API call.
+	CallTimeout time.Duration
+	// HelloTimeout bounds the wait for Slack's hello on the Socket Mode websocket.
+	HelloTimeout time.Duration
+}
+
+var defaultCheckOptions = checkOptions{CallTimeout: 15 * time.Second, HelloTimeout: 10 * time.Second}
+
+// check is `revokebot check`: it loads the configuration as the bot would
+// (environment, then ./.env) and tries everything the bot depends on, printing
+// one line per check to stdout. It returns an error if any check failed.
+func check(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	return runCheck(ctx, getenv, stdout, defaultCheckOptions)
+}
+
+// runCheck is check with explicit waits, for tests.
+func runCheck(ctx context.Context, getenv func(string) string, stdout io.Writer, opts checkOptions) error {
+	r := &checkReport{w: stdout}
+	fmt.Fprintf(stdout, "revokebot %s: checking the configuration, Slack, Cloudflare and the database\n", versionString())
+
+	getenv, err := withDotEnv(getenv, ".env")
+	if err == nil {
+		var cfg config
+		if cfg, err = loadConfig(getenv); err == nil {
+			c := &checker{cfg: cfg, opts: opts, r: r}
+			c.run(ctx)
+			return r.finish()
+		}
+	}
+	for _, e := range splitErrors(err) {
+		r.fail("configuration", "%v", e)
+	}
+	r.skip("Slack, Cloudflare and database", "not checked: fix the configuration first (see README.md, \"Configuration reference\")")
+	return r.finish()
+}
+
+// splitErrors undoes errors.Join, so each problem gets its own line.
+func splitErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// checkStatus is the outcome of one check.
+type checkStatus int
+
+const (
+	checkOK checkStatus = iota
+	checkWarn
+	checkFail
+	checkSkip
+)
+
+var checkLabels = [...]string{checkOK: "ok", checkWarn: "WARN", checkFail: "FAIL", checkSkip: "skip"}
+
+// checkReport prints check results, one line each, and counts them. Every
+// line passes through redact, so no secret is printed even if an error quotes one.
+type checkReport struct {
+	w       io.Writer
+	secrets []string
+	counts  [len(checkLabels)]int
+}
+
+// ok, warn, fail and skip print a line about what with that status.
+func (r *checkReport) ok(what, format string, args ...any) {
+	r.line(checkOK, what, format, args...)
+}
+
+func (r *checkReport) warn(what, format string, args ...any) {
+	r.line(checkWarn, what, format, args...)
+}
+
+func (r *checkReport) fail(what, format string, args ...any) {
+	r.line(checkFail, what, format, args...)
+}
+
+func (r *checkReport) skip(what, format string, args ...any) {
+	r.line(checkSkip, what, format, args...)
+}
+
+// line prints "<status> <what>: <detail>", with the status padded to 4 columns.
+func (r *checkReport) line(s checkStatus, what, format string, args ...any) {
+	r.counts[s]++
+	text := r.redact(fmt.Sprintf(format, args...))
+	fmt.Fprintf(r.w, "%-4s %s: %s\n", checkLabels[s], what, text)
+}
+
+// redact replaces every configured secret in s, and makes s one printable line.
+func (r *checkReport) redact(s string) string {
+	for _, secret := range r.secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "REDACTED")
+		}
+	}
+	return printable(s)
+}
+
+// finish prints the summary and returns an error if any check failed.
+func (r *checkReport) finish() error {
+	total := 0
+	for _, n := range r.counts {
+		total += n
+	}
+	failed := r.counts[checkFail]
+	summary := fmt.Sprintf("%d checks: %d ok, %d failed, %d warnings, %d skipped", total,
+		r.counts[checkOK], failed, r.counts[checkWarn], r.counts[checkSkip])
+	if failed > 0 {
+		fmt.Fprintf(r.w, "%s. Fix the FAIL lines, then run revokebot check again.\n", summary)
+		return fmt.Errorf("check: %d of %d checks failed", failed, total)
+	}
+	if r.counts[checkWarn] > 0 {
+		fmt.Fprintf(r.w, "%s. Nothing failed; read the WARN lines.\n", summary)
+		return nil
+	}
+	fmt.Fprintf(r.w, "%s. Ready to run.\n", summary)
+	return nil
+}
+
+// printable keeps text from Slack, Cloudflare or errors on one printable line.
+func printable(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	return strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// checker runs the checks of one valid configuration, in a fixed order.
+type checker struct {
+	cfg  config
+	opts checkOptions
+	r    *checkReport
+
+	api     *slack.Client
+	botName string // the bot's user name, for "/invite @…"
+}
+
+// run runs every check in order. A check that needs another one to pass (the
+// channels and groups need the bot token; the account needs the Cloudflare
+// token) is skipped when that one fails.
+func (c *checker) run(ctx context.Context) {
+	c.r.secrets = []string{c.cfg.SlackAppToken, c.cfg.SlackBotToken, c.cfg.Cloudflare.APIToken, c.cfg.Cloudflare.APIKey}
+	c.r.ok("configuration", "valid: %s", c.describeConfig())
+
+	c.api = slack.New(c.cfg.SlackBotToken,
+		slack.OptionAppLevelToken(c.cfg.SlackAppToken),
+		slack.OptionAPIURL(c.cfg.SlackAPIURL),
+		slack.OptionHTTPClient(&http.Client{Timeout: c.opts.CallTimeout}))
+	botOK := c.checkBotToken(ctx)
+	c.checkSocketMode(ctx)
+	c.checkChannel(ctx, botOK, "audit channel", c.cfg.AuditChannel)
+	if c.cfg.ApprovalChannel != "" {
+		c.checkChannel(ctx, botOK, "approval channel", c.cfg.ApprovalChannel)
+	} else {
+		c.r.ok("approval channel", "not set: approval messages go to the channel where /revoke is typed, so invite the bot to each such channel")
+	}
+	c.checkAudiences(ctx, botOK)
+
+	// One retry at most: a check should answer quickly.
+	cfOpts := c.cfg.Cloudflare
+	cfOpts.Retry = cloudflare.RetryPolicy{MaxAttempts: 2, MaxElapsed: c.opts.CallTimeout, CallTimeout: c.opts.CallTimeout}
+	cf, err := cloudflare.New(cfOpts)
+	if err != nil {
+		c.r.fail("Cloudflare", "%v", err)
+		c.r.skip(c.scopeName(), "not checked: fix the Cloudflare configuration first")
+	} else if c.checkCloudflareToken(ctx, cf) {
+		c.checkCloudflareScope(ctx, cf)
+	}
+	c.checkDatabase(ctx)
+}
+
+// describeConfig summarizes the configuration, without secrets.
+func (c *checker) describeConfig() string {
+	scope := "Cloudflare account " + c.cfg.Cloudflare.AccountID
+	if c.cfg.Cloudflare.ZoneID != "" {
+		scope = "Cloudflare zone " + c.cfg.Cloudflare.ZoneID
+	}
+	dry := "dry run off"
+	if c.cfg.DryRun {
+		dry = "DRY RUN on: Cloudflare is never called"
+	}
+	return fmt.Sprintf("%s, requests expire after %s, %s", scope, c.cfg.RequestTTL, dry)
+}
+
+// callCtx bounds one API call.
+func (c *checker) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opts.CallTimeout)
+}
+
+// checkBotToken calls auth.test with the bot token and reports whether it works.
+func (c *checker) checkBotToken(ctx context.Context) bool {
+	const what = "Slack bot token"
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	resp, err := c.api.AuthTestContext(ctx)
+	switch {
+	case err == nil:
+		c.botName = resp.User
+		c.r.ok(what, "auth.test: team %q (%s), bot user @%s (%s)", resp.Team, resp.TeamID, resp.User, resp.UserID)
+		return true
+	case bot.IsFatalAuthError(err):
+		c.r.fail(what, "Slack refuses SLACK_BOT_TOKEN (auth.test: %v): use the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page, and reinstall the app if it was removed", err)
+	default:
+		c.r.fail(what, "auth.test failed: %s", slackProblem(err))
+	}
+	return false
+}
+
+// checkSocketMode opens a Socket Mode connection with the app token, as the
+// bot does, waits for Slack's hello, and closes it again.
+func (c *checker) checkSocketMode(ctx context.Context) {
+	const what = "Slack app token"
+	octx, cancel := c.callCtx(ctx)
+	defer cancel()
+	_, wsURL, err := c.api.StartSocketModeContext(octx)
+	switch {
+	case err == nil:
+	case bot.IsFatalAuthError(err):
+		c.r.fail(what, "Slack refuses SLACK_APP_TOKEN (apps.connections.open: %v): use an app-level token (xapp-…) with the connections:write scope, from your Slack app's Basic Information page", err)
+		return
+	default:
+		c.r.fail(what, "apps.connections.open failed: %s: check that Socket Mode is on (Settings → Socket Mode) and that SLACK_APP_TOKEN is this app's app-level token with connections:write", slackProblem(err))
+		return
+	}
+	// The URL carries a connection ticket: keep it out of the output.
+	c.r.secrets = append(c.r.secrets, wsURL)
+	hello, err := awaitHello(ctx, wsURL, c.opts.HelloTimeout)
+	if err != nil {
+		c.r.fail(what, "Socket Mode: %v: check that this machine may open outbound websockets (wss://) to Slack, through any proxy", err)
+		return
+	}
+	others := ""
+	if hello.NumConnections > 1 {
+		others = fmt.Sprintf("; %d connections were open, so another one (a running revokebot?) shares the app", hello.NumConnections)
+	}
+	c.r.ok(what, "Socket Mode connected and Slack said hello (app %s%s)", hello.ConnectionInfo.AppID, others)
+}
+
+// socketHello is the first message Slack sends on a Socket Mode websocket.
+type socketHello struct {
+	Type           string `json:"type"`
+	Reason         string `json:"reason"` // of a "disconnect"
+	NumConnections int    `json:"num_connections"`
+	ConnectionInfo struct {
+		AppID string `json:"app_id"`
+	} `json:"connection_info"`
+}
+
+// errNoHello reports a websocket on which Slack said nothing in time.
+var errNoHello = errors.New("the websocket opened, but Slack sent no hello")
+
+// awaitHello dials the Socket Mode websocket at wsURL, waits up to timeout
+// for Slack's hello, and closes the connection. The connection is closed at
+// once: any envelope Slack sent to it instead of to a running bot would not
+// be answered.
+func awaitHello(ctx context.Context, wsURL string, timeout time.Duration) (*socketHello, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dialer := websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: timeout}
+	conn, resp, err := dialer.DialContext(ctx, wsURL, http.Header{"Origin": {"https://api.slack.com"}})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the websocket: %w", err)
+	}
+	defer conn.Close()
+	defer conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	// An interrupt ends the wait at once.
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetReadDeadline(deadline)
+	}
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if cerr := context.Cause(ctx); cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
+					return nil, cerr
+				}
+				return nil, fmt.Errorf("%w within %s", errNoHello, timeout)
+			}
+			return nil, fmt.Errorf("the websocket closed before Slack said hello: %w", err)
+		}
+		var m socketHello
+		if json.Unmarshal(data, &m) != nil {
+			continue
+		}
+		switch m.Type {
+		case "hello":
+			return &m, nil
+		case "disconnect":
+			return nil, fmt.Errorf("Slack sent disconnect (%s) instead of hello", m.Reason)
+		}
+	}
+}
+
+// checkChannel checks with conversations.info that channel exists and the bot
+// is a member.
+func (c *checker) checkChannel(ctx context.Context, botOK bool, role, channel string) {
+	what := role + " " + channel
+	if !botOK {
+		c.r.skip(what, "not checked: needs a working SLACK_BOT_TOKEN")
+		return
+	}
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	ch, err := c.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
+	invite := fmt.Sprintf("/invite @%s", cmp.Or(c.botName, "revokebot"))
+	switch {
+	case err == nil && ch.IsArchived:
+		c.r.fail(what, "#%s is archived: unarchive it, or use another channel", ch.Name)
+	case err == nil && !ch.IsMember:
+		c.r.fail(what, "the bot is not a member of #%s: invite it by typing %s in #%s", ch.Name, invite, ch.Name)
+	case err == nil:
+		kind := "public"
+		if ch.IsPrivate {
+			kind = "private"
+		}
+		c.r.ok(what, "#%s (%s), the bot is a member", ch.Name, kind)
+	case slackCode(err) == "channel_not_found":
+		c.r.fail(what, "Slack finds no channel %s that the bot can see (channel_not_found): check the ID (channel details → About, at the bottom); if it is a private channel, invite the bot by typing %s in it", channel, invite)
+	case slackCode(err) == "missing_scope":
+		c.r.warn(what, "not checked: the bot token lacks the %s scope (missing_scope). Only revokebot check uses channels:read (public channels) and groups:read (private ones): add them as in slack-app-manifest.yaml and reinstall the app, or make sure yourself that the bot is in the channel", cmp.Or(slackNeeded(err), "channels:read or groups:read"))
+	default:
+		c.r.fail(what, "conversations.info failed: %s", slackProblem(err))
+	}
+}
+
+// checkAudiences reports who may request and approve, and resolves each
+// configured user group once.
+func (c *checker) checkAudiences(ctx context.Context, botOK bool) {
+	var groups []string
+	roles := map[string][]string{}
+	for _, a := range []struct {
+		role string
+		ids  []string
+		grps []string
+	}{
+		{"requesters", c.cfg.Policy.Requesters.Users, c.cfg.Policy.Requesters.Groups},
+		{"approvers", c.cfg.Policy.Approvers.Users, c.cfg.Policy.Approvers.Groups},
+	} {
+		c.r.ok(a.role, "%s, %s (user IDs are checked for their format only)", plural(len(a.ids), "user"), plural(len(a.grps), "user group"))
+		for _, g := range a.grps {
+			if !slices.Contains(groups, g) {
+				groups = append(groups, g)
+			}
+			roles[g] = append(roles[g], a.role)
+		}
+	}
+	for _, g := range groups {
+		c.checkGroup(ctx, botOK, g, strings.Join(roles[g], " and "))
+	}
+}
+
+// checkGroup resolves one user group with usergroups.users.list, as the bot does.
+func (c *checker) checkGroup(ctx context.Context, botOK bool, group, roles string) {
+	what := fmt.Sprintf("user group %s (%s)", group, roles)
+	if !botOK {
+		c.r.skip(what, "not checked: needs a working SLACK_BOT_TOKEN")
+		return
+	}
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	members, err := c.api.GetUserGroupMembersContext(ctx, group)
+	switch {
+	case err == nil && len(members) == 0:
+		c.r.warn(what, "has no members: nobody is one of the %s through it", roles)
+	case err == nil:
+		c.r.ok(what, "%s", plural(len(members), "member"))
+	case slackCode(err) == "no_such_subteam":
+		c.r.fail(what, "Slack has no user group %s (no_such_subteam): check the ID (README.md, \"Slack app setup\", user group ID)", group)
+	case slackCode(err) == "missing_scope":
+		c.r.fail(what, "the bot token lacks the usergroups:read scope (missing_scope): add it and reinstall the app; without it the bot refuses every member of the group")
+	case slackCode(err) == "plan_upgrade_required":
+		c.r.fail(what, "your Slack plan has no user groups (plan_upgrade_required): list user IDs instead")
+	default:
+		c.r.fail(what, "usergroups.users.list failed: %s", slackProblem(err))
+	}
+}
+
+// checkCloudflareToken verifies the API token as serve's checkCloudflare does,
+// and reports whether the scope check may go on.
+func (c *checker) checkCloudflareToken(ctx context.Context, cf *cloudflare.Client) bool {
+	const what = "Cloudflare token"
+	if c.cfg.Cloudflare.APIToken == "" {
+		c.r.skip(what, "not checked: the legacy global API key (CLOUDFLARE_EMAIL, CLOUDFLARE_API_KEY) cannot be verified on its own; the next check uses it")
+		return true
+	}
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	status, err := cf.VerifyToken(ctx)
+	kind := "a user token (GET /user/tokens/verify)"
+	var userErr error
+	var apiErr *cloudflare.APIError
+	if errors.As(err, &apiErr) && c.cfg.Cloudflare.AccountID != "" {
+		// Account-owned tokens verify under the account instead. (When
+		// Cloudflare cannot be reached at all, there is no point.)
+		userErr = err
+		status, err = cf.VerifyAccountToken(ctx)
+		kind = "an account-owned token (GET /accounts/{account_id}/tokens/verify)"
+	}
+	switch {
+	case err == nil && status.Status == "active":
+		c.r.ok(what, "token %s is active: %s", status.ID, kind)
+		return true
+	case err == nil:
+		c.r.fail(what, "token %s is %s, not active: create a new token with \"Access: Organizations, Identity Providers, and Groups Write\" and put it in CLOUDFLARE_API_TOKEN", status.ID, status.Status)
+	case errors.As(err, &apiErr):
+		detail := apiErr.Error()
+		if userErr != nil {
+			detail = fmt.Sprintf("as a user token: %s; as an account-owned token: %s", cfProblem(userErr), detail)
+		}
+		c.r.fail(what, "Cloudflare does not accept CLOUDFLARE_API_TOKEN (%s): it is wrong, expired or revoked; create a token with \"Access: Organizations, Identity Providers, and Groups Write\"", detail)
+	default:
+		c.r.fail(what, "cannot reach Cloudflare at %s: %v", c.cfg.Cloudflare.BaseURL, err)
+	}
+	c.r.skip(c.scopeName(), "not checked: needs a working Cloudflare token")
+	return false
+}
+
+// scopeName names the account or zone that revocations go to.
+func (c *checker) scopeName() string {
+	if c.cfg.Cloudflare.ZoneID != "" {
+		return "Cloudflare zone " + c.cfg.Cloudflare.ZoneID
+	}
+	return "Cloudflare account " + c.cfg.Cloudflare.AccountID
+}
+
+// checkCloudflareScope reads the account's (or zone's) Zero Trust
+// organization: the same Access API, with the same permission, as revoke_user.
+func (c *checker) checkCloudflareScope(ctx context.Context, cf *cloudflare.Client) {
+	what := c.scopeName()
+	variable, kind := "CLOUDFLARE_ACCOUNT_ID", "account"
+	if c.cfg.Cloudflare.ZoneID != "" {
+		variable, kind = "CLOUDFLARE_ZONE_ID", "zone"
+	}
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	org, err := cf.AccessOrganization(ctx)
+	var apiErr *cloudflare.APIError
+	switch {
+	case err == nil:
+		c.r.ok(what, "Access API reachable: Zero Trust organization %q (%s)", org.Name, org.AuthDomain)
+	case !errors.As(err, &apiErr):
+		c.r.fail(what, "cannot reach Cloudflare at %s: %v", c.cfg.Cloudflare.BaseURL, err)
+	case apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden:
+		c.r.fail(what, "Cloudflare refuses GET …/access/organizations (%s): give the token the permission \"Access: Organizations, Identity Providers, and Groups Write\" for this %s, and check that %s is right", cfProblem(err), kind, variable)
+	case apiErr.StatusCode == http.StatusNotFound:
+		c.r.fail(what, "Cloudflare finds no such %s (%s): check %s (the ID in your dashboard's URL), and that Zero Trust is set up for it", kind, cfProblem(err), variable)
+	default:
+		c.r.fail(what, "GET …/access/organizations failed (%s): check %s, and that Zero Trust is set up for this %s", cfProblem(err), variable, kind)
+	}
+}
+
+// checkDatabase opens the database as the bot does, which creates the file and
+// applies the migrations if needed.
+func (c *checker) checkDatabase(ctx context.Context) {
+	const what = "database"
+	path := c.cfg.Database
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		// sqlite's error names the path already.
+		c.r.fail(what, "%v: make sure its directory exists and this user may write there (REVOKEBOT_DATABASE; the Docker image runs as UID 65532)", err)
+		return
+	}
+	defer db.Close()
+	v, err := db.SchemaVersion(ctx)
+	switch {
+	case err != nil:
+		c.r.fail(what, "%s: opened, but %v", path, err)
+	case created:
+		c.r.ok(what, "%s did not exist: created it and applied the migrations (schema version %d)", path, v)
+	default:
+		c.r.ok(what, "%s: opened and migrated (schema version %d)", path, v)
+	}
+}
+
+// slackCode is Slack's error code in err, or "".
+func slackCode(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return ""
+}
+
+// slackNeeded is the scope Slack says a missing_scope error needs, or "".
+func slackNeeded(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Needed
+	}
+	return ""
+}
+
+// slackProblem describes a failed Slack call and what to do about it.
+func slackProblem(err error) string {
+	var rl *slack.RateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		return fmt.Sprintf("Slack is rate limiting: try again in %s", rl.RetryAfter)
+	case slackCode(err) != "":
+		return fmt.Sprintf("Slack says %s (see the method's page on api.slack.com)", slackCode(err))
+	default:
+		return fmt.Sprintf("%v: check that this machine can reach Slack (SLACK_API_URL, proxies, firewall)", err)
+	}
+}
+
+// cfProblem is the Cloudflare answer inside err, without the call's wrapping.
+func cfProblem(err error) string {
+	var apiErr *cloudflare.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Error()
+	}
+	return err.Error()
+}
+
+// plural is "1 user" or "2 users".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

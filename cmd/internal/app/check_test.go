@@ -1,0 +1,418 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/revokebot/revokebot/bot/bottest"
+	"github.com/revokebot/revokebot/cloudflare/cftest"
+)
+
+// checkFakes are a fake Slack and a fake Cloudflare set up as a correct
+// deployment would be, and the environment that points at them.
+type checkFakes struct {
+	slack *bottest.Workspace
+	cf    *cftest.Server
+	env   map[string]string
+}
+
+func newCheckFakes(t *testing.T, cfOpts ...cftest.Option) *checkFakes {
+	t.Helper()
+	ws := bottest.New(t)
+	ws.SetGroup("SAPPROVERS", groupie, approver)
+	ws.SetGroup("SREQUESTERS", requester)
+	ws.SetChannel(auditChannel, bottest.ChannelInfo{Name: "revokebot-audit", Private: true, IsMember: true})
+	ws.SetChannel(secChannel, bottest.ChannelInfo{Name: "security", IsMember: true})
+	cf := cftest.NewServer(t, cfOpts...)
+	env := baseEnv(ws, cf, filepath.Join(t.TempDir(), "revokebot.db"))
+	env["REVOKEBOT_APPROVAL_CHANNEL"] = secChannel
+	env["REVOKEBOT_REQUESTERS"] = requester + ",SREQUESTERS"
+	if cf.ZoneID() != "" {
+		env["CLOUDFLARE_ACCOUNT_ID"], env["CLOUDFLARE_ZONE_ID"] = "", cf.ZoneID()
+	}
+	return &checkFakes{slack: ws, cf: cf, env: env}
+}
+
+// checkResult is the outcome of one `revokebot check`.
+type checkResult struct {
+	out string
+	err error
+}
+
+// run runs `revokebot check` through run, as main does, and checks
+// that no secret shows in its output.
+func (f *checkFakes) run(t *testing.T) checkResult {
+	t.Helper()
+	return f.runWith(t, func(stdout, stderr *bytes.Buffer) error {
+		return Run(context.Background(), []string{"check"}, getter(f.env), stdout, stderr)
+	})
+}
+
+// runWith runs check through call and checks its output for secrets.
+func (f *checkFakes) runWith(t *testing.T, call func(stdout, stderr *bytes.Buffer) error) checkResult {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := call(&stdout, &stderr)
+	t.Logf("revokebot check (err %v):\n%s", err, stdout.String())
+	if stderr.Len() > 0 {
+		t.Errorf("check wrote to stderr: %s", stderr.String())
+	}
+	secrets := []string{f.slack.BotToken(), f.slack.AppToken(), f.cf.APIToken(),
+		f.env["SLACK_BOT_TOKEN"], f.env["SLACK_APP_TOKEN"], f.env["CLOUDFLARE_API_TOKEN"], f.env["CLOUDFLARE_API_KEY"]}
+	for _, s := range secrets {
+		if s != "" && (strings.Contains(stdout.String(), s) || strings.Contains(stderr.String(), s)) {
+			t.Errorf("check printed a secret (%d characters)", len(s))
+		}
+	}
+	return checkResult{out: stdout.String(), err: err}
+}
+
+// line returns the status label and the detail of the line about what.
+func (r checkResult) line(t *testing.T, what string) (status, detail string) {
+	t.Helper()
+	for _, l := range strings.Split(r.out, "\n") {
+		status, rest, _ := strings.Cut(l, " ")
+		if d, ok := strings.CutPrefix(strings.TrimLeft(rest, " "), what+": "); ok {
+			return status, d
+		}
+	}
+	t.Fatalf("no line about %q in:\n%s", what, r.out)
+	return "", ""
+}
+
+// want checks that the line about what has status and contains every substring.
+func (r checkResult) want(t *testing.T, what, status string, substrings ...string) {
+	t.Helper()
+	got, detail := r.line(t, what)
+	if got != status {
+		t.Errorf("%s: status %s, want %s (%s)", what, got, status, detail)
+	}
+	for _, s := range substrings {
+		if !strings.Contains(detail, s) {
+			t.Errorf("%s: %q does not contain %q", what, detail, s)
+		}
+	}
+}
+
+// statuses counts the result lines by status label.
+func (r checkResult) statuses() map[string]int {
+	n := map[string]int{}
+	for _, l := range strings.Split(r.out, "\n") {
+		if s, _, _ := strings.Cut(l, " "); s == "ok" || s == "WARN" || s == "FAIL" || s == "skip" {
+			n[s]++
+		}
+	}
+	return n
+}
+
+// allChecks are the lines of a passing check with newCheckFakes, in order.
+var allChecks = []string{
+	"configuration", "Slack bot token", "Slack app token", "audit channel " + auditChannel,
+	"approval channel " + secChannel, "requesters", "approvers", "user group SREQUESTERS (requesters)",
+	"user group SAPPROVERS (approvers)", "Cloudflare token", "Cloudflare account " + cftest.DefaultAccountID, "database",
+}
+
+func TestCheckAllPass(t *testing.T) {
+	t.Parallel()
+	f := newCheckFakes(t)
+	r := f.run(t)
+	if r.err != nil {
+		t.Fatalf("check failed: %v", r.err)
+	}
+	pos := -1
+	for _, what := range allChecks {
+		r.want(t, what, "ok")
+		i := strings.Index(r.out, " "+what+": ")
+		if i < pos {
+			t.Errorf("%q is out of order", what)
+		}
+		pos = i
+	}
+	if n := r.statuses(); n["ok"] != len(allChecks) || len(n) != 1 {
+		t.Errorf("statuses %v, want %d ok", n, len(allChecks))
+	}
+	r.want(t, "Slack bot token", "ok", bottest.DefaultTeamID, bottest.BotUserID)
+	r.want(t, "Slack app token", "ok", "hello", bottest.DefaultAppID)
+	r.want(t, "audit channel "+auditChannel, "ok", "#revokebot-audit (private)")
+	r.want(t, "user group SAPPROVERS (approvers)", "ok", "2 members")
+	r.want(t, "Cloudflare token", "ok", cftest.TokenID, "active", "user token")
+	r.want(t, "Cloudflare account "+cftest.DefaultAccountID, "ok", cftest.OrganizationName)
+	r.want(t, "database", "ok", f.env["REVOKEBOT_DATABASE"], "created", "schema version ")
+	if !strings.Contains(r.out, "Ready to run.") {
+		t.Errorf("no success summary")
+	}
+	if f.slack.Connections() != 1 {
+		t.Errorf("%d Socket Mode connections, want 1", f.slack.Connections())
+	}
+
+	// A second run finds the database in place.
+	r = f.run(t)
+	r.want(t, "database", "ok", "opened and migrated", "schema version ")
+}
+
+func TestCheckZone(t *testing.T) {
+	t.Parallel()
+	f := newCheckFakes(t, cftest.WithZoneID("zone-test"))
+	r := f.run(t)
+	if r.err != nil {
+		t.Fatalf("check failed: %v", r.err)
+	}
+	r.want(t, "Cloudflare zone zone-test", "ok", cftest.OrganizationAuthDomain)
+}
+
+func TestCheckGlobalKey(t *testing.T) {
+	t.Parallel()
+	f := newCheckFakes(t, cftest.WithGlobalKey("ops@example.com", "global-secret-key"))
+	f.env["CLOUDFLARE_API_TOKEN"] = ""
+	f.env["CLOUDFLARE_EMAIL"], f.env["CLOUDFLARE_API_KEY"] = "ops@example.com", "global-secret-key"
+	r := f.run(t)
+	if r.err != nil {
+		t.Fatalf("check failed: %v", r.err)
+	}
+	r.want(t, "Cloudflare token", "skip", "global API key")
+	r.want(t, "Cloudflare account "+cftest.DefaultAccountID, "ok", cftest.OrganizationName)
+}
+
+func TestCheckWarnings(t *testing.T) {
+	t.Parallel()
+	f := newCheckFakes(t)
+	f.slack.SetGroup("SREQUESTERS")
+	f.slack.Fail("conversations.info", bottest.Failure{Error: "missing_scope"})
+	r := f.run(t)
+	if r.err != nil {
+		t.Fatalf("warnings made check fail: %v", r.err)
+	}
+	r.want(t, "user group SREQUESTERS (requesters)", "WARN", "no members")
+	r.want(t, "audit channel "+auditChannel, "WARN", "channels:read", "groups:read", "reinstall")
+	r.want(t, "approval channel "+secChannel, "ok")
+	if !strings.Contains(r.out, "read the WARN lines") {
+		t.Errorf("summary does not point at the warnings")
+	}
+}
+
+func TestCheckFailures(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, f *checkFakes)
+		// fail is the check that fails; skipped are those skipped because of it.
+		fail, status string
+		detail       []string
+		skipped      []string
+	}{
+		{
+			name:   "bad bot token",
+			setup:  func(t *testing.T, f *checkFakes) { f.env["SLACK_BOT_TOKEN"] = "xoxb-wrong-secret" },
+			fail:   "Slack bot token",
+			detail: []string{"invalid_auth", "SLACK_BOT_TOKEN", "OAuth & Permissions"},
+			skipped: []string{"audit channel " + auditChannel, "approval channel " + secChannel,
+				"user group SREQUESTERS (requesters)", "user group SAPPROVERS (approvers)"},
+		},
+		{
+			name: "app token refused",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.slack.Fail("apps.connections.open", bottest.Failure{Error: "invalid_auth"})
+			},
+			fail:   "Slack app token",
+			detail: []string{"invalid_auth", "SLACK_APP_TOKEN", "connections:write"},
+		},
+		{
+			name: "Socket Mode off",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.slack.Fail("apps.connections.open", bottest.Failure{Error: "internal_error"})
+			},
+			fail:   "Slack app token",
+			detail: []string{"internal_error", "Socket Mode is on"},
+		},
+		{
+			name: "bot not in the audit channel",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.slack.SetChannel(auditChannel, bottest.ChannelInfo{Name: "audit", IsMember: false})
+			},
+			fail:   "audit channel " + auditChannel,
+			detail: []string{"not a member of #audit", "/invite @revokebot"},
+		},
+		{
+			name: "bot not in a private approval channel",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.slack.SetChannel(secChannel, bottest.ChannelInfo{Name: "sec", Private: true})
+			},
+			fail:   "approval channel " + secChannel,
+			detail: []string{"channel_not_found", "/invite @revokebot"},
+		},
+		{
+			name:   "unknown group",
+			setup:  func(t *testing.T, f *checkFakes) { f.env["REVOKEBOT_APPROVERS"] = approver + ",SUNKNOWN" },
+			fail:   "user group SUNKNOWN (approvers)",
+			detail: []string{"no_such_subteam", "check the ID"},
+		},
+		{
+			name: "no usergroups:read",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.slack.Fail("usergroups.users.list", bottest.Failure{Error: "missing_scope"})
+			},
+			fail:   "user group SREQUESTERS (requesters)",
+			detail: []string{"usergroups:read"},
+		},
+		{
+			name:    "Cloudflare token invalid",
+			setup:   func(t *testing.T, f *checkFakes) { f.env["CLOUDFLARE_API_TOKEN"] = "cf-wrong-secret" },
+			fail:    "Cloudflare token",
+			detail:  []string{"does not accept CLOUDFLARE_API_TOKEN", "Invalid API Token", "as an account-owned token"},
+			skipped: []string{"Cloudflare account " + cftest.DefaultAccountID},
+		},
+		{
+			name: "account unreachable",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.cf.ScriptOrganization(cftest.Fail(http.StatusForbidden, 10000, "Authentication error"))
+			},
+			fail:   "Cloudflare account " + cftest.DefaultAccountID,
+			detail: []string{"403 Forbidden", "[10000] Authentication error", "Access: Organizations, Identity Providers, and Groups Write", "CLOUDFLARE_ACCOUNT_ID"},
+		},
+		{
+			name:   "wrong account ID",
+			setup:  func(t *testing.T, f *checkFakes) { f.env["CLOUDFLARE_ACCOUNT_ID"] = "acc-other" },
+			fail:   "Cloudflare account acc-other",
+			detail: []string{"404 Not Found", "check CLOUDFLARE_ACCOUNT_ID"},
+		},
+		{
+			name: "Cloudflare down",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.env["CLOUDFLARE_BASE_URL"] = "http://127.0.0.1:1/client/v4"
+			},
+			fail:    "Cloudflare token",
+			detail:  []string{"cannot reach Cloudflare"},
+			skipped: []string{"Cloudflare account " + cftest.DefaultAccountID},
+		},
+		{
+			name: "database path unwritable",
+			setup: func(t *testing.T, f *checkFakes) {
+				// A path under a regular file fails even for root.
+				file := filepath.Join(t.TempDir(), "file")
+				if err := os.WriteFile(file, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				f.env["REVOKEBOT_DATABASE"] = filepath.Join(file, "revokebot.db")
+			},
+			fail:   "database",
+			detail: []string{"unable to open database file", "make sure its directory exists"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newCheckFakes(t)
+			tc.setup(t, f)
+			r := f.run(t)
+			if r.err == nil || !strings.Contains(r.err.Error(), "1 of") {
+				t.Errorf("check returned %v, want 1 failed check", r.err)
+			}
+			r.want(t, tc.fail, "FAIL", tc.detail...)
+			for _, what := range tc.skipped {
+				r.want(t, what, "skip")
+			}
+			if n := r.statuses(); n["FAIL"] != 1 || n["skip"] != len(tc.skipped) || n["WARN"] != 0 {
+				t.Errorf("statuses %v, want exactly 1 FAIL and %d skip", n, len(tc.skipped))
+			}
+			if !strings.Contains(r.out, "Fix the FAIL lines") {
+				t.Errorf("no failure summary")
+			}
+		})
+	}
+}
+
+// TestCheckNoHello points check at a Slack whose websocket never says hello:
+// apps.connections.open is answered by a stand-in, everything else by the fake.
+func TestCheckNoHello(t *testing.T) {
+	t.Parallel()
+	f := newCheckFakes(t)
+	f.env["SLACK_API_URL"] = silentSocketSlack(t, f.slack)
+	r := f.runWith(t, func(stdout, _ *bytes.Buffer) error {
+		return runCheck(context.Background(), getter(f.env), stdout, checkOptions{CallTimeout: 5 * time.Second, HelloTimeout: 200 * time.Millisecond})
+	})
+	if r.err == nil {
+		t.Fatal("check passed without a hello")
+	}
+	r.want(t, "Slack app token", "FAIL", "Slack sent no hello within 200ms")
+	r.want(t, "Slack bot token", "ok")
+	if n := r.statuses(); n["FAIL"] != 1 {
+		t.Errorf("statuses %v, want 1 FAIL", n)
+	}
+}
+
+// silentSocketSlack serves apps.connections.open with a websocket that never
+// speaks, and forwards every other Web API call to ws. It returns its API URL.
+func silentSocketSlack(t *testing.T, ws *bottest.Workspace) string {
+	t.Helper()
+	fake, err := url.Parse(ws.APIURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	var srv *httptest.Server
+	mux.HandleFunc("POST /api/apps.connections.open", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"ok": true, "url": "ws://" + srv.Listener.Addr().String() + "/silent"})
+	})
+	upgrader := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	mux.HandleFunc("GET /silent", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	mux.Handle("/", httputil.NewSingleHostReverseProxy(&url.URL{Scheme: fake.Scheme, Host: fake.Host}))
+	srv = httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/api/"
+}
+
+func TestCheckInvalidConfig(t *testing.T) {
+	t.Parallel()
+	f := newCheckFakes(t)
+	delete(f.env, "SLACK_APP_TOKEN")
+	f.env["REVOKEBOT_AUDIT_CHANNEL"] = "#audit"
+	r := f.run(t)
+	if r.err == nil || !strings.Contains(r.err.Error(), "2 of 3 checks failed") {
+		t.Errorf("check returned %v, want 2 of 3 failed", r.err)
+	}
+	for _, want := range []string{
+		"FAIL configuration: SLACK_APP_TOKEN: is required",
+		`FAIL configuration: REVOKEBOT_AUDIT_CHANNEL: "#audit" is not a channel ID`,
+		"skip Slack, Cloudflare and database: not checked: fix the configuration first",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if calls := f.slack.Calls("auth.test"); len(calls) != 0 {
+		t.Errorf("Slack was called with an invalid configuration")
+	}
+	if _, err := os.Stat(f.env["REVOKEBOT_DATABASE"]); err == nil {
+		t.Errorf("the database was created with an invalid configuration")
+	}
+}
+
+func TestCheckUsage(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"help"}, getter(nil), &out, &out); err != nil || !strings.Contains(out.String(), "revokebot check") {
+		t.Fatalf("help does not mention check: %v\n%s", err, out.String())
+	}
+}
