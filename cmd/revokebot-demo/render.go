@@ -1,0 +1,399 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/revokebot/revokebot/bot/bottest"
+	"github.com/revokebot/revokebot/cloudflare/cftest"
+)
+
+// console is the terminal: the REPL and the watcher write through it, a
+// whole block at a time, so that their lines never mix.
+type console struct {
+	mu sync.Mutex
+	w  io.Writer
+	// interactive shows a "> " prompt while the REPL waits for a line; echo
+	// repeats each line read, so that a piped transcript shows what was typed.
+	interactive, prompting bool
+}
+
+// print writes text, ending it with a newline if it lacks one.
+func (c *console) print(text string) {
+	if text == "" {
+		return
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prompting {
+		io.WriteString(c.w, "\r") // the output overwrites the prompt, which comes back below
+	}
+	io.WriteString(c.w, text)
+	if c.prompting {
+		io.WriteString(c.w, "> ")
+	}
+}
+
+func (c *console) printf(format string, args ...any) { c.print(fmt.Sprintf(format, args...)) }
+
+// prompt shows the prompt (interactive only) before the REPL reads a line.
+func (c *console) prompt() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.interactive && !c.prompting {
+		io.WriteString(c.w, "> ")
+		c.prompting = true
+	}
+}
+
+// typed marks the prompt as answered by line; piped input is echoed after
+// "> ", so that a transcript shows what was typed.
+func (c *console) typed(line string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.interactive {
+		fmt.Fprintf(c.w, "> %s\n", line)
+	}
+	c.prompting = false
+}
+
+// closed ends the prompt when input ends.
+func (c *console) closed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prompting {
+		io.WriteString(c.w, "\n")
+	}
+	c.prompting = false
+}
+
+// names turns Slack IDs into what Slack shows: @handle for users and groups,
+// #name for channels.
+type names map[string]string
+
+func (n names) of(id string) string {
+	if name, ok := n[id]; ok {
+		return name
+	}
+	if strings.HasPrefix(id, "C") || strings.HasPrefix(id, "G") {
+		return "#" + id
+	}
+	return "@" + id
+}
+
+var (
+	slackToken = regexp.MustCompile(`<([^<>]*)>`)
+	emojiCode  = regexp.MustCompile(`:[a-z0-9_+-]+:`)
+	// fieldLabel is a Block Kit field as the bot writes it: *Label*\nvalue.
+	fieldLabel = regexp.MustCompile(`^\*([^*\n]+)\*\n([^\n]*)$`)
+	unescape   = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+)
+
+// emoji are the emoji codes revokebot uses, as a terminal shows them;
+// others stay as :code:.
+var emoji = map[string]string{
+	":rotating_light:":            "🚨",
+	":hourglass:":                 "⌛",
+	":hourglass_flowing_sand:":    "⏳",
+	":white_check_mark:":          "✅",
+	":x:":                         "❌",
+	":no_entry:":                  "⛔",
+	":warning:":                   "⚠️",
+	":test_tube:":                 "🧪",
+	":leftwards_arrow_with_hook:": "↩️",
+}
+
+// text renders Slack mrkdwn (or plain text) as a person reads it in Slack:
+// mentions as @name, channels as #name, dates as their fallback, links as
+// their label, emoji codes as emoji, and &lt; &gt; &amp; unescaped.
+func (n names) text(s string) string {
+	s = slackToken.ReplaceAllStringFunc(s, func(tok string) string {
+		inner := tok[1 : len(tok)-1]
+		body, label, hasLabel := strings.Cut(inner, "|")
+		switch {
+		case strings.HasPrefix(body, "@"), strings.HasPrefix(body, "#"):
+			if hasLabel && label != "" {
+				return body[:1] + strings.TrimPrefix(label, body[:1])
+			}
+			return n.of(body[1:])
+		case strings.HasPrefix(body, "!subteam^"):
+			if hasLabel && label != "" {
+				return label
+			}
+			return n.of(strings.TrimPrefix(body, "!subteam^"))
+		case body == "!here" || body == "!channel" || body == "!everyone":
+			return "@" + body[1:]
+		case strings.HasPrefix(body, "!"): // !date^…|fallback and the like
+			if hasLabel {
+				return label
+			}
+			return body[1:]
+		case hasLabel:
+			return label
+		}
+		return strings.TrimPrefix(body, "mailto:")
+	})
+	s = emojiCode.ReplaceAllStringFunc(s, func(code string) string {
+		if e, ok := emoji[code]; ok {
+			return e
+		}
+		return code
+	})
+	return unescape.Replace(s)
+}
+
+// block is the part of a Block Kit block this renderer reads.
+type block struct {
+	Type     string     `json:"type"`
+	Text     *textObj   `json:"text"`
+	Fields   []textObj  `json:"fields"`
+	Elements []elemJSON `json:"elements"`
+}
+
+type textObj struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type elemJSON struct {
+	Type string          `json:"type"`
+	Text json.RawMessage `json:"text"` // a string in context elements, an object in buttons
+}
+
+// field renders a section text or field, as "Label: value" when it is a
+// bold label over a one-line value.
+func (n names) field(t textObj) string {
+	if m := fieldLabel.FindStringSubmatch(t.Text); m != nil {
+		return n.text(m[1]) + ": " + n.text(m[2])
+	}
+	return n.text(t.Text)
+}
+
+// blocks renders a message's Block Kit blocks as lines of text: sections and
+// their fields one per line, context elements on one line, and buttons as
+// [Approve] [Deny]. It returns nil if blocks is empty or not blocks.
+func (n names) blocks(raw string) []string {
+	var blocks []block
+	if raw == "" || json.Unmarshal([]byte(raw), &blocks) != nil {
+		return nil
+	}
+	var lines []string
+	add := func(s string) { lines = append(lines, strings.Split(s, "\n")...) }
+	for _, b := range blocks {
+		switch b.Type {
+		case "section", "header":
+			if b.Text != nil {
+				add(n.field(*b.Text))
+			}
+			for _, f := range b.Fields {
+				add(n.field(f))
+			}
+		case "context":
+			var parts []string
+			for _, e := range b.Elements {
+				var s string
+				if json.Unmarshal(e.Text, &s) == nil {
+					parts = append(parts, n.text(s))
+				}
+			}
+			add(strings.Join(parts, "  "))
+		case "actions":
+			var buttons []string
+			for _, e := range b.Elements {
+				var t textObj
+				if e.Type == "button" && json.Unmarshal(e.Text, &t) == nil {
+					buttons = append(buttons, "["+n.text(t.Text)+"]")
+				}
+			}
+			add(strings.Join(buttons, " "))
+		case "divider":
+			add("──────────")
+		}
+	}
+	return lines
+}
+
+// lines renders a Slack message from its chat.postMessage or chat.update
+// parameters: its blocks, or its text if it has none.
+func (n names) lines(params map[string]string) []string {
+	if lines := n.blocks(params["blocks"]); len(lines) > 0 {
+		return lines
+	}
+	return strings.Split(n.text(params["text"]), "\n")
+}
+
+// edited shows an edit of a message as its first line, the lines the edit
+// left unchanged collapsed but the last, and the rest: revokebot's edits
+// change the end of a message.
+func edited(old, cur []string) []string {
+	k := 0
+	for k < len(old) && k < len(cur) && old[k] == cur[k] {
+		k++
+	}
+	if k < 3 {
+		return cur
+	}
+	out := []string{cur[0], fmt.Sprintf("⋮ (%d lines unchanged)", k-2)}
+	return append(out, cur[k-1:]...)
+}
+
+// private renders a reply only user sees, in channel.
+func (n names) private(channel, user, text string) string {
+	return layout(fmt.Sprintf("%s  revokebot, only visible to %s:", n.of(channel), n.of(user)),
+		strings.Split(n.text(text), "\n"))
+}
+
+// layout puts a one-line body after its lead, and a longer one below it, indented.
+func layout(lead string, lines []string) string {
+	if len(lines) == 1 {
+		return lead + " " + lines[0]
+	}
+	var b strings.Builder
+	b.WriteString(lead)
+	for _, l := range lines {
+		b.WriteString("\n    ")
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// cloudflareCall renders one call the fake Cloudflare API received:
+// method, path, query, JSON body and the status it answered.
+func cloudflareCall(c cftest.Call) string {
+	target := c.Path
+	if q := c.Query.Encode(); q != "" {
+		target += "?" + q
+	}
+	body := bytes.TrimSpace(c.RawBody)
+	var compact bytes.Buffer
+	if json.Compact(&compact, body) == nil {
+		body = compact.Bytes()
+	}
+	return fmt.Sprintf("cloudflare  %s %s %s → %d %s", c.Method, target, body, c.Status, http.StatusText(c.Status))
+}
+
+// watcher prints what happens in the fakes, in order: each message revokebot
+// posts or edits, each private reply, each Cloudflare call.
+type watcher struct {
+	ws    *bottest.Workspace
+	cf    *cftest.Server
+	names names
+	con   *console
+
+	mu                    sync.Mutex // one poll at a time
+	slackN, privateN, cfN int        // how many of each were printed
+	// shown holds each approval message as last printed, by request ID.
+	shown map[string][]string
+}
+
+// message renders a post or an edit, led by its channel and author:
+//
+//	#security  revokebot: …
+func (w *watcher) message(params map[string]string, edit bool) string {
+	lines := w.names.lines(params)
+	var id string
+	for _, l := range lines {
+		if m := requestIDText.FindStringSubmatch(l); m != nil {
+			id = m[1]
+		}
+	}
+	lead := w.names.of(params["channel"]) + "  revokebot:"
+	if edit {
+		lead = w.names.of(params["channel"]) + "  revokebot edited its message:"
+	}
+	shown := lines
+	if old, ok := w.shown[id]; ok && edit && id != "" {
+		shown = edited(old, lines)
+	}
+	if id != "" {
+		if w.shown == nil {
+			w.shown = map[string][]string{}
+		}
+		w.shown[id] = lines
+	}
+	return layout(lead, shown)
+}
+
+// poll prints what happened since the last poll.
+func (w *watcher) poll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	type entry struct {
+		at   time.Time
+		text string
+	}
+	var out []entry
+	// The Web API calls are the log of posts and edits, with what each said.
+	calls := w.ws.AllCalls()
+	for _, c := range calls[min(w.slackN, len(calls)):] {
+		switch c.Method {
+		case "chat.postMessage":
+			out = append(out, entry{c.At, w.message(c.Params, false)})
+		case "chat.update":
+			out = append(out, entry{c.At, w.message(c.Params, true)})
+		}
+	}
+	w.slackN = len(calls)
+	cfCalls := w.cf.Calls()
+	for _, c := range cfCalls[min(w.cfN, len(cfCalls)):] {
+		out = append(out, entry{c.At, cloudflareCall(c)})
+	}
+	w.cfN = len(cfCalls)
+	slices.SortStableFunc(out, func(a, b entry) int { return a.at.Compare(b.at) })
+	// Private replies carry no time: they come last, in their own order.
+	replies := w.ws.AllEphemerals()
+	for _, e := range replies[min(w.privateN, len(replies)):] {
+		out = append(out, entry{text: w.names.private(e.Channel, e.User, e.Text)})
+	}
+	w.privateN = len(replies)
+	for _, e := range out {
+		w.con.print(e.text)
+	}
+}
+
+// run polls every interval until stop is closed.
+func (w *watcher) run(stop <-chan struct{}, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			w.poll()
+		}
+	}
+}
+
+// pad left-aligns the columns of rows, two spaces apart.
+func pad(rows [][]string) string {
+	widths := map[int]int{}
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		var line strings.Builder
+		for i, c := range r {
+			line.WriteString(c)
+			if i < len(r)-1 {
+				line.WriteString(strings.Repeat(" ", widths[i]-len([]rune(c))+2))
+			}
+		}
+		b.WriteString("  " + strings.TrimRight(line.String(), " ") + "\n")
+	}
+	return b.String()
+}
