@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -207,4 +208,42 @@ func TestCourierFlushLeavesTheRestForNextStart(t *testing.T) {
 	if n, _ := f.db.Backlog(context.Background()); n != 2 {
 		t.Fatalf("backlog %d after a failed flush, want 2", n)
 	}
+}
+
+// BenchmarkCourierDelivery measures delivering one event from the outbox:
+// its audit record posted to the fake Slack and marked in a real database
+// file, and its message redraw.
+func BenchmarkCourierDelivery(b *testing.B) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "r.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ws := bottest.New(b)
+	api := slack.New(ws.BotToken(), slack.OptionAPIURL(ws.APIURL()))
+	c := bot.NewCourier(api, db, auditChannel, slog.New(slog.DiscardHandler))
+	c.Poll = time.Millisecond
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for range b.N {
+		r := approvals.Request{ID: uuid.NewString(), Revocation: approvals.Revocation{Email: "a@example.com"},
+			Requester: "U1", State: approvals.StatePending, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.Create(ctx, r, approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: now}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(runCtx) }()
+	for {
+		if n, _ := db.Backlog(ctx); n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	<-done
 }

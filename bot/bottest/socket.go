@@ -175,13 +175,20 @@ func (w *Workspace) envelopeID() string {
 func (w *Workspace) SlashCommand(user, channel, text string) string {
 	w.tb.Helper()
 	id := w.envelopeID()
-	w.SendEnvelope(id, "slash_commands", map[string]any{
+	w.SendEnvelope(id, "slash_commands", w.SlashPayload(user, channel, text), 0)
+	return id
+}
+
+// SlashPayload builds the slash_commands payload of `/revoke text` typed by
+// user in channel, as Slack sends it, for tests that change or replay it.
+// Its response_url records replies for user.
+func (w *Workspace) SlashPayload(user, channel, text string) map[string]any {
+	return map[string]any{
 		"token": "deprecated", "team_id": DefaultTeamID, "team_domain": "test", "channel_id": channel,
 		"channel_name": "security", "user_id": user, "user_name": strings.ToLower(user), "command": "/revoke",
 		"text": text, "api_app_id": DefaultAppID, "is_enterprise_install": "false",
-		"response_url": w.responseURL(user, channel), "trigger_id": "trigger-" + id,
-	}, 0)
-	return id
+		"response_url": w.responseURL(user, channel), "trigger_id": "trigger-" + user,
+	}
 }
 
 // Click sends a block_actions envelope: user clicking the button actionID on

@@ -352,9 +352,7 @@ func TestRedeliveredEnvelopesHandledOnce(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
 	// Slack redelivers a slash command whose ack it did not see in time.
-	payload := map[string]any{"team_id": bottest.DefaultTeamID, "channel_id": secChannel, "user_id": requester,
-		"command": "/revoke", "text": "alice@example.com", "api_app_id": bottest.DefaultAppID,
-		"response_url": h.slack.APIURL() + "../respond/" + requester + "/" + secChannel}
+	payload := h.slack.SlashPayload(requester, secChannel, "alice@example.com")
 	h.slack.SendEnvelope("env-dup-cmd", "slash_commands", payload, 0)
 	h.slack.WaitAck("env-dup-cmd", wait)
 	m := h.slack.WaitMessage(secChannel, func(m bottest.Message) bool { return m.HasButton("revoke_approve") }, wait)

@@ -71,9 +71,7 @@ func TestPassingConnectErrorIsRetried(t *testing.T) {
 func TestRedeliveredCommandAfterRestart(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
-	payload := map[string]any{"team_id": bottest.DefaultTeamID, "channel_id": secChannel, "user_id": requester,
-		"command": "/revoke", "text": "alice@example.com", "api_app_id": bottest.DefaultAppID,
-		"response_url": h.slack.APIURL() + "../respond/" + requester + "/" + secChannel}
+	payload := h.slack.SlashPayload(requester, secChannel, "alice@example.com")
 	h.slack.SendEnvelope("env-restart-cmd", "slash_commands", payload, 0)
 	h.slack.WaitAck("env-restart-cmd", wait)
 	h.slack.WaitMessage(secChannel, func(m bottest.Message) bool { return m.HasButton("revoke_approve") }, wait)
@@ -91,13 +89,19 @@ func TestRedeliveredCommandAfterRestart(t *testing.T) {
 func TestForeignPayloadsRefused(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
-	for i, p := range []map[string]any{
-		{"team_id": "TOTHER", "api_app_id": bottest.DefaultAppID},
-		{"team_id": bottest.DefaultTeamID, "api_app_id": "AOTHER"},
-		{"team_id": bottest.DefaultTeamID},
+	for i, forge := range []map[string]any{
+		{"team_id": "TOTHER"},
+		{"api_app_id": "AOTHER"},
+		{"api_app_id": nil},
 	} {
-		p["channel_id"], p["user_id"], p["command"], p["text"] = secChannel, requester, "/revoke", "alice@example.com"
-		p["response_url"] = h.slack.APIURL() + "../respond/" + requester + "/" + secChannel
+		p := h.slack.SlashPayload(requester, secChannel, "alice@example.com")
+		for k, v := range forge {
+			if v == nil {
+				delete(p, k)
+			} else {
+				p[k] = v
+			}
+		}
 		id := "env-foreign-" + string(rune('a'+i))
 		h.slack.SendEnvelope(id, "slash_commands", p, 0)
 		if ack := h.slack.WaitAck(id, wait); ack.AckText() != "" {
