@@ -265,8 +265,7 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 	if timeout <= 0 {
 		timeout = DefaultExecTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
+	detached := context.WithoutCancel(ctx)
 	var (
 		to      = StateRevoked
 		kind    = EventRevoked
@@ -275,7 +274,9 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 	if r.DryRun || s.DryRun {
 		outcome = "dry run: Cloudflare was not called"
 	} else {
-		summary, err := s.Revoker.Revoke(ctx, r.Revocation)
+		revokeCtx, cancel := context.WithTimeout(detached, timeout)
+		summary, err := s.Revoker.Revoke(revokeCtx, r.Revocation)
+		cancel()
 		if err != nil {
 			to, kind, outcome = StateFailed, EventFailed, err.Error()
 			s.logger().ErrorContext(ctx, "revoke", "request_id", r.ID, "err", err)
@@ -286,8 +287,15 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 	if note != "" {
 		outcome = note + "; " + outcome
 	}
-	return s.swap(ctx, r, to, "", outcome, kind, outcome)
+	// The outcome is recorded with a deadline of its own: a revocation that
+	// used up its time must still end as failed, not stay executing.
+	recordCtx, cancel := context.WithTimeout(detached, recordTimeout)
+	defer cancel()
+	return s.swap(recordCtx, r, to, "", outcome, kind, outcome)
 }
+
+// recordTimeout bounds the recording of a revocation's outcome.
+const recordTimeout = 30 * time.Second
 
 // ExpireDue expires every pending request whose expiry time has passed and
 // returns how many it expired. It stops early, between requests, when ctx ends.

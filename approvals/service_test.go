@@ -551,3 +551,29 @@ func TestResumeRunsConcurrently(t *testing.T) {
 		t.Fatalf("%d revocations at once, want 2 to 8", p)
 	}
 }
+
+// blockingRevoker waits until its context ends, as a hung Cloudflare would.
+type blockingRevoker struct{}
+
+func (blockingRevoker) Revoke(ctx context.Context, _ approvals.Revocation) (string, error) {
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+func TestRevocationOutOfTimeStillRecordsItsOutcome(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.Revoker = blockingRevoker{}
+	f.svc.ExecTimeout = 20 * time.Millisecond
+	r := f.submit(t)
+	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
+	if err != nil || got.State != approvals.StateFailed || !strings.Contains(got.Outcome, "deadline exceeded") {
+		t.Fatalf("got %s %q, %v; want failed on the deadline", got.State, got.Outcome, err)
+	}
+	if stored, _ := f.store.Get(context.Background(), r.ID); stored.State != approvals.StateFailed {
+		t.Fatalf("stored state %s", stored.State)
+	}
+	if k := f.outboxKinds(t); !equalKinds(k, approvals.EventRequested, approvals.EventApproved, approvals.EventFailed) {
+		t.Fatalf("recorded events %v", k)
+	}
+}

@@ -83,7 +83,9 @@ func (p Part) String() string {
 type Delivery struct {
 	// Seq orders all events; it identifies the delivery.
 	Seq int64
-	// Event is the event as recorded; its Request is as it stood after the event.
+	// Event is the event as recorded. Its Request is the request's current
+	// row with State as it stood after the event; the other fields that
+	// change (DecidedBy, Outcome, …) are current, not historical.
 	Event Event
 	// Current is the request as it stands now, to draw its message from.
 	Current Request

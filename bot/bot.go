@@ -26,8 +26,9 @@ type Config struct {
 	// ApprovalChannel, if set, receives every approval request; otherwise the
 	// request goes to the channel where the command was typed.
 	ApprovalChannel string
-	// WorkTimeout bounds the handling of one command or click, including the
-	// revocation; the work is not cut short by shutdown. Zero means 2 minutes.
+	// WorkTimeout bounds the handling of one command or click; the work is
+	// not cut short by shutdown. A revocation, once approved, runs under the
+	// service's own ExecTimeout instead. Zero means 2 minutes.
 	WorkTimeout time.Duration
 	// MaxConcurrent bounds how many commands and clicks are handled at once.
 	// Zero means 16.
@@ -400,8 +401,10 @@ func (b *Bot) handleCommand(ctx context.Context, envelope string, cmd slack.Slas
 			req.ID, Escape(channel), Escape(err.Error())))
 		return
 	}
-	if err := b.svc.AttachMessage(ctx, req.ID, channel, ts); err != nil {
-		log.Error("attach approval message", "err", err)
+	// Without the message's place on record, its buttons would never be
+	// redrawn: try hard, and say where it is if that still fails.
+	if err := withRetry(context.WithoutCancel(ctx), func() error { return b.svc.AttachMessage(ctx, req.ID, channel, ts) }); err != nil {
+		log.Error("approval message not recorded: it will not be updated", "channel", channel, "message_ts", ts, "err", err)
 	}
 	log.Info("approval requested", "channel", channel, "target", req.Revocation.Email)
 	b.reply(ctx, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for an approver in <#%s>. It expires %s.",

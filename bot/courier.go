@@ -33,6 +33,10 @@ type Courier struct {
 	log     *slog.Logger
 	wake    map[approvals.Part]chan struct{}
 
+	// posted holds the audit records posted but not yet marked delivered.
+	postedMu sync.Mutex
+	posted   map[int64]bool
+
 	// Poll is how often the outbox is read when nothing wakes the Courier.
 	Poll time.Duration
 	// MinBackoff and MaxBackoff bound the wait after a failed delivery; it
@@ -63,6 +67,7 @@ func NewCourier(api *slack.Client, outbox approvals.Outbox, auditChannel string,
 	c := &Courier{
 		api: api, outbox: outbox, channel: auditChannel, log: log,
 		wake:       map[approvals.Part]chan struct{}{},
+		posted:     map[int64]bool{},
 		Poll:       defaultPoll,
 		MinBackoff: defaultMinBackoff,
 		MaxBackoff: defaultMaxBackoff,
@@ -179,10 +184,14 @@ func (c *Courier) deliver(ctx context.Context, part approvals.Part, d approvals.
 	ctx = context.WithoutCancel(ctx)
 	switch part {
 	case approvals.AuditRecord:
+		if c.postedUnmarked(d.Seq, false) {
+			break // posted before; only the mark failed
+		}
 		if err := c.postAudit(ctx, d.Event, d.Seq); err != nil {
 			log.Error("audit record not delivered yet; will retry", "err", err, "hint", hint(err))
 			return err
 		}
+		c.postedUnmarked(d.Seq, true)
 		log.Info("audited", "target", d.Event.Request.Revocation.Email, "actor", d.Event.Actor)
 	case approvals.MessageUpdate:
 		if !last {
@@ -197,10 +206,31 @@ func (c *Courier) deliver(ctx context.Context, part approvals.Part, d approvals.
 		}
 	}
 	if err := c.outbox.MarkDelivered(ctx, d.Seq, part); err != nil {
-		log.Error("delivered but not marked: it may be delivered again", "part", part.String(), "err", err)
+		log.Error("delivered but not marked; will retry the mark (a restart meanwhile would deliver it again)", "part", part.String(), "err", err)
 		return err
 	}
+	if part == approvals.AuditRecord {
+		c.forgetPosted(d.Seq)
+	}
 	return nil
+}
+
+// postedUnmarked reports whether audit record seq was posted but not yet
+// marked delivered; with remember, it notes that it now was. A mark that
+// fails is retried without posting the record again.
+func (c *Courier) postedUnmarked(seq int64, remember bool) bool {
+	c.postedMu.Lock()
+	defer c.postedMu.Unlock()
+	if remember {
+		c.posted[seq] = true
+	}
+	return c.posted[seq]
+}
+
+func (c *Courier) forgetPosted(seq int64) {
+	c.postedMu.Lock()
+	defer c.postedMu.Unlock()
+	delete(c.posted, seq)
 }
 
 func (c *Courier) postAudit(ctx context.Context, e approvals.Event, seq int64) error {

@@ -2,9 +2,11 @@ package bot_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,9 +171,13 @@ func TestCourierMessageFailureDoesNotHoldAudit(t *testing.T) {
 	f.waitEmpty(t)
 
 	// A message Slack will never update is given up on; the audit goes on.
-	gone := f.record(t, approvals.EventDenied)
 	f.ws.Fail("chat.update", bottest.Failure{Error: "message_not_found"})
+	updates := len(f.ws.Calls("chat.update"))
+	gone := f.record(t, approvals.EventDenied)
 	f.waitEmpty(t)
+	if n := len(f.ws.Calls("chat.update")) - updates; n != 1 {
+		t.Fatalf("%d chat.update calls for a message that is gone, want 1 (then give up)", n)
+	}
 	if got := f.audit(); len(got) != 5 || got[0] != "requested "+r.ID || got[4] != "denied "+gone.ID {
 		t.Fatalf("audit %v", got)
 	}
@@ -246,4 +252,36 @@ func BenchmarkCourierDelivery(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	<-done
+}
+
+// flakyMarks is an outbox whose first marks of audit records fail.
+type flakyMarks struct {
+	*sqlite.DB
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *flakyMarks) MarkDelivered(ctx context.Context, seq int64, part approvals.Part) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if part == approvals.AuditRecord && f.fails > 0 {
+		f.fails--
+		return errors.New("database is locked")
+	}
+	return f.DB.MarkDelivered(ctx, seq, part)
+}
+
+func TestCourierRetriesAFailedMarkWithoutPostingAgain(t *testing.T) {
+	t.Parallel()
+	f := newCourierFixture(t)
+	outbox := &flakyMarks{DB: f.db, fails: 3}
+	api := slack.New(f.ws.BotToken(), slack.OptionAPIURL(f.ws.APIURL()))
+	f.courier = bot.NewCourier(api, outbox, auditChannel, nil)
+	f.courier.MinBackoff, f.courier.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	r := f.record(t)
+	f.run(t)
+	f.waitEmpty(t)
+	if got := f.audit(); len(got) != 1 || got[0] != "requested "+r.ID {
+		t.Fatalf("audit %v: a record whose mark failed was posted again", got)
+	}
 }

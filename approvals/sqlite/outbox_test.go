@@ -197,6 +197,9 @@ func TestCountByRequester(t *testing.T) {
 	if n, err := db.CountByRequester(ctx, "U1", approvals.StatePending); err != nil || n != 2 {
 		t.Fatalf("U1 pending = %d, %v; want 2", n, err)
 	}
+	if n, err := db.CountByState(ctx, approvals.StatePending); err != nil || n != 3 {
+		t.Fatalf("pending = %d, %v; want 3", n, err)
+	}
 	if n, _ := db.CountByRequester(ctx, "U3", approvals.StatePending); n != 0 {
 		t.Fatalf("U3 pending = %d", n)
 	}

@@ -139,7 +139,7 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event)
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		if r.SubmitKey != "" {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE submit_key = ?`, r.SubmitKey).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE submit_key = ? AND submit_key != ''`, r.SubmitKey).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -245,6 +245,15 @@ func (d *DB) CountByRequester(ctx context.Context, requester string, s approvals
 		requester, string(s)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count %s requests of %s: %w", s, requester, err)
+	}
+	return n, nil
+}
+
+// CountByState returns how many requests are in state s.
+func (d *DB) CountByState(ctx context.Context, s approvals.State) (int, error) {
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE state = ?`, string(s)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s requests: %w", s, err)
 	}
 	return n, nil
 }

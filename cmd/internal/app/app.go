@@ -56,11 +56,15 @@ func Main(v string) int {
 	defer stop()
 	// After the first signal, a second one kills the process at once.
 	context.AfterFunc(ctx, stop)
-	if err := Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "revokebot:", err)
-		return 1
+	err := Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+		return 0
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return 0 // stopped by a signal while starting: that is a clean stop
 	}
-	return 0
+	fmt.Fprintln(os.Stderr, "revokebot:", err)
+	return 1
 }
 
 // Run is revokebot's whole program: args are the command line after the
@@ -166,8 +170,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	metrics.Watch(ops.Gauges{
 		OutboxBacklog: db.Backlog,
 		PendingRequests: func(ctx context.Context) (int, error) {
-			pending, err := db.ListByState(ctx, approvals.StatePending)
-			return len(pending), err
+			return db.CountByState(ctx, approvals.StatePending)
 		},
 		SocketConnected: b.Connected,
 	})
@@ -195,7 +198,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			}
 			return nil
 		})
-		bg.Go(func() error { return ops.Serve(background, ln, handler, log) })
+		bg.Go(func() error {
+			err := ops.Serve(background, ln, handler, log)
+			if err != nil {
+				log.Error("the HTTP endpoint stopped; /healthz and /readyz no longer answer", "err", err)
+			}
+			return err
+		})
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -220,9 +229,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Warn("audit outbox not empty at shutdown", "err", ferr)
 	}
 	stopBackground()
-	if berr := bg.Wait(); berr != nil {
-		log.Error("http endpoint", "err", berr)
-	}
+	bg.Wait() // an endpoint failure was logged when it happened
 	log.Info("stopped")
 	return err
 }

@@ -39,11 +39,9 @@ func startProcess(t *testing.T, overrides map[string]string) *harness {
 	return h
 }
 
-// spawn starts revokebot as a child process with h.env (and nothing of the
-// test's own environment), and waits for its Socket Mode connection.
-func (h *harness) spawn() {
-	h.t.Helper()
-	connected := h.slack.Connections()
+// child returns the command that runs revokebot as a child process with
+// h.env (and nothing of the test's own environment), its output in h.logs.
+func (h *harness) child() *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Dir = h.t.TempDir() // no .env there
 	cmd.Env = []string{childEnv + "=1", "PATH=" + os.Getenv("PATH"), "TMPDIR=" + os.TempDir()}
@@ -52,6 +50,15 @@ func (h *harness) spawn() {
 	}
 	h.logs = &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = h.logs, h.logs
+	return cmd
+}
+
+// spawn starts revokebot as a child process (see child), and waits for its
+// Socket Mode connection.
+func (h *harness) spawn() {
+	h.t.Helper()
+	connected := h.slack.Connections()
+	cmd := h.child()
 	if err := cmd.Start(); err != nil {
 		h.t.Fatalf("start revokebot: %v", err)
 	}
@@ -250,5 +257,22 @@ func TestKillAtRandomMoments(t *testing.T) {
 				return len(nums) == 3 && len(nums["requested"]) == 1 && len(nums["approved"]) == 1 && len(nums["revoked"]) == 1
 			})
 		}
+	}
+}
+
+func TestSignalDuringStartExitsCleanly(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	h.stop()
+	release := h.slack.Hold("auth.test") // revokebot is still starting
+	defer release()
+	cmd := h.child()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.slack.Eventually("revokebot asking auth.test", wait, func() bool { return h.slack.HeldCalls("auth.test") > 0 })
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("SIGTERM while starting: %v, want exit 0\n%s", err, h.logs.String())
 	}
 }

@@ -146,12 +146,15 @@ func TestDoubleClickRevokesOnce(t *testing.T) {
 	}
 	h.waitMessageState(m, "Revoked")
 	h.waitAudit(id, "requested", "approved", "revoked")
-	time.Sleep(200 * time.Millisecond) // let any stray duplicate reach the fake
+	// Every losing click has been answered once all three replies are in.
+	h.slack.Eventually("3 'already decided' replies", wait, func() bool {
+		return len(h.slack.Ephemerals(approver))+len(h.slack.Ephemerals(groupie)) >= 3
+	})
+	time.Sleep(200 * time.Millisecond) // let any stray duplicate reach the fakes
 	if n := len(h.cf.Calls()); n != 1 {
 		t.Fatalf("%d cloudflare calls, want exactly 1", n)
 	}
-	losers := len(h.slack.Ephemerals(approver)) + len(h.slack.Ephemerals(groupie))
-	if losers != 3 {
+	if losers := len(h.slack.Ephemerals(approver)) + len(h.slack.Ephemerals(groupie)); losers != 3 {
 		t.Fatalf("%d 'already decided' replies, want 3", losers)
 	}
 }
@@ -363,7 +366,11 @@ func TestRedeliveredEnvelopesHandledOnce(t *testing.T) {
 	h.slack.SendEnvelope("env-dup-click", "interactive", click, 1)
 	h.waitMessageState(m, "Revoked")
 	h.waitAudit(requestID(t, m), "requested", "approved", "revoked")
-	time.Sleep(300 * time.Millisecond) // give a wrongly handled duplicate time to show
+	// Both redeliveries were seen (and ignored), so any wrong effect is under way.
+	h.slack.Eventually("both redeliveries ignored", wait, func() bool {
+		return strings.Count(h.logs.String(), "ignoring redelivered envelope") == 2
+	})
+	time.Sleep(200 * time.Millisecond) // and has had time to show
 	if n := len(h.slack.Messages(secChannel)); n != 1 {
 		t.Fatalf("%d approval messages for one command delivered twice", n)
 	}

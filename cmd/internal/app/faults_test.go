@@ -80,7 +80,10 @@ func TestRedeliveredCommandAfterRestart(t *testing.T) {
 	h.boot()
 	h.slack.SendEnvelope("env-restart-cmd", "slash_commands", payload, 1)
 	h.slack.WaitAck("env-restart-cmd", wait)
-	h.request("bob@example.com") // handled after the duplicate, so the duplicate had its chance
+	h.slack.Eventually("the redelivered command recognised", wait, func() bool {
+		return strings.Contains(h.logs.String(), "ignoring redelivered command: already submitted")
+	})
+	h.request("bob@example.com")
 	if n := len(h.slack.Messages(secChannel)); n != 2 {
 		t.Fatalf("%d approval messages, want 2 (alice once, bob)", n)
 	}
@@ -113,8 +116,7 @@ func TestForeignPayloadsRefused(t *testing.T) {
 	click := bottest.ClickPayload(approver, m, "revoke_approve", requestID(t, m), h.slack.APIURL()+"../respond/"+approver+"/"+secChannel)
 	click["team"] = map[string]any{"id": "TOTHER"}
 	h.slack.SendEnvelope("env-foreign-click", "interactive", click, 0)
-	h.slack.WaitAck("env-foreign-click", wait)
-	time.Sleep(300 * time.Millisecond) // a wrongly handled payload would show by now
+	h.slack.WaitAck("env-foreign-click", wait) // refused before its ack: nothing is under way
 	if n := len(h.slack.Messages(secChannel)); n != 1 {
 		t.Fatalf("%d approval messages, want 1", n)
 	}
@@ -179,14 +181,15 @@ func TestBurstStaysUnderCloudflareLimit(t *testing.T) {
 	h := &harness{t: t, slack: ws, cf: cf, env: env}
 	h.boot()
 	cf.WaitCalls(t, burst, time.Minute)
-	ws.Eventually("every request revoked and audited", time.Minute, func() bool {
-		var revoked []approvals.Request
-		var backlog int
-		h.withDB(func(db *sqlite.DB) {
-			revoked, _ = db.ListByState(context.Background(), approvals.StateRevoked)
-			backlog, _ = db.Backlog(context.Background())
-		})
-		return len(revoked) == burst && backlog == 0
+	ws.Eventually("every event audited", 2*time.Minute, func() bool { return len(ws.Messages(auditChannel)) >= 3*burst })
+	h.stop()
+	h.withDB(func(db *sqlite.DB) {
+		if n, err := db.CountByState(context.Background(), approvals.StateRevoked); err != nil || n != burst {
+			t.Errorf("%d requests revoked, %v; want %d", n, err, burst)
+		}
+		if n, err := db.Backlog(context.Background()); err != nil || n != 0 {
+			t.Errorf("backlog %d, %v; want 0", n, err)
+		}
 	})
 	if n := cf.RateLimitedCount(); n != 0 {
 		t.Fatalf("Cloudflare answered 429 %d times", n)
