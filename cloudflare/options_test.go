@@ -40,6 +40,14 @@ func TestNew_validation(t *testing.T) {
 		{"negative attempts", func(o *cloudflare.Options) { o.Retry.MaxAttempts = -1 }, []string{"Options.Retry.MaxAttempts"}},
 		{"negative timeout", func(o *cloudflare.Options) { o.Retry.CallTimeout = -time.Second }, []string{"Options.Retry.CallTimeout"}},
 		{"negative budget", func(o *cloudflare.Options) { o.Retry.MaxElapsed = -time.Second }, []string{"Options.Retry.MaxElapsed"}},
+		{"custom pacing", func(o *cloudflare.Options) {
+			o.RateLimit, o.MaxInFlight = cloudflare.RateLimit{Requests: 1, Per: time.Nanosecond}, 1
+		}, nil},
+		{"negative requests", func(o *cloudflare.Options) { o.RateLimit = cloudflare.RateLimit{Requests: -1, Per: time.Second} }, []string{"Options.RateLimit.Requests", "negative"}},
+		{"negative per", func(o *cloudflare.Options) { o.RateLimit = cloudflare.RateLimit{Requests: 10, Per: -time.Second} }, []string{"Options.RateLimit.Per", "negative"}},
+		{"requests only", func(o *cloudflare.Options) { o.RateLimit.Requests = 10 }, []string{"Options.RateLimit.Requests", "Options.RateLimit.Per", "together"}},
+		{"per only", func(o *cloudflare.Options) { o.RateLimit.Per = time.Second }, []string{"Options.RateLimit.Requests", "Options.RateLimit.Per", "together"}},
+		{"negative max in flight", func(o *cloudflare.Options) { o.MaxInFlight = -1 }, []string{"Options.MaxInFlight", "negative"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -294,47 +294,6 @@ func TestMaxInFlight_waitForSlotRespectsContext(t *testing.T) {
 	}
 }
 
-func TestNew_pacingValidation(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name   string
-		modify func(*cloudflare.Options)
-		want   []string // substrings of the error; nil means no error
-	}{
-		{"defaults", func(o *cloudflare.Options) {}, nil},
-		{"custom", func(o *cloudflare.Options) {
-			o.RateLimit, o.MaxInFlight = cloudflare.RateLimit{Requests: 1, Per: time.Nanosecond}, 1
-		}, nil},
-		{"negative requests", func(o *cloudflare.Options) { o.RateLimit = cloudflare.RateLimit{Requests: -1, Per: time.Second} }, []string{"Options.RateLimit.Requests", "negative"}},
-		{"negative per", func(o *cloudflare.Options) { o.RateLimit = cloudflare.RateLimit{Requests: 10, Per: -time.Second} }, []string{"Options.RateLimit.Per", "negative"}},
-		{"requests only", func(o *cloudflare.Options) { o.RateLimit.Requests = 10 }, []string{"Options.RateLimit.Requests", "Options.RateLimit.Per", "together"}},
-		{"per only", func(o *cloudflare.Options) { o.RateLimit.Per = time.Second }, []string{"Options.RateLimit.Requests", "Options.RateLimit.Per", "together"}},
-		{"negative max in flight", func(o *cloudflare.Options) { o.MaxInFlight = -1 }, []string{"Options.MaxInFlight", "negative"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			opts := cloudflare.Options{APIToken: testToken, AccountID: "abc"}
-			tt.modify(&opts)
-			c, err := cloudflare.New(opts)
-			if tt.want == nil {
-				if err != nil || c == nil {
-					t.Fatalf("New: %v, want a client", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("New succeeded, want an error naming %v", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("err = %q, want it to contain %q", err, w)
-				}
-			}
-		})
-	}
-}
-
 func TestRateLimit_String(t *testing.T) {
 	t.Parallel()
 	if got, want := cloudflare.DefaultRateLimit.String(), "1200 requests per 5m0s"; got != want {

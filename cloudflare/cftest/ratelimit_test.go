@@ -90,20 +90,7 @@ func TestRateLimitBurst(t *testing.T) {
 	t.Parallel()
 	const n, limit = 50, 10
 	s := cftest.NewServer(t, cftest.WithRateLimit(limit, time.Minute))
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodPost, revokeURL(s), strings.NewReader(body))
-			req.Header = bearer(s.APIToken())
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-		})
-	}
-	wg.Wait()
+	revokeConcurrently(t, s, n)
 	count := map[int]int{}
 	for _, c := range s.Calls() {
 		count[c.Status]++
