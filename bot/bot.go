@@ -379,7 +379,7 @@ func (b *Bot) handleCommand(ctx context.Context, envelope string, cmd slack.Slas
 	}
 	if err != nil {
 		b.log.Info("request not accepted", "request_id", req.ID, "user", cmd.UserID, "code", approvals.ErrorCode(err), "err", err)
-		b.reply(ctx, cmd.ResponseURL, ":no_entry: "+userMessage(err))
+		b.reply(ctx, b.log.With("request_id", req.ID), cmd.ResponseURL, ":no_entry: "+userMessage(err))
 		return
 	}
 	log := b.log.With("request_id", req.ID)
@@ -397,7 +397,7 @@ func (b *Bot) handleCommand(ctx context.Context, envelope string, cmd slack.Slas
 	})
 	if err != nil {
 		log.Error("post approval request", "channel", channel, "err", err)
-		b.reply(ctx, cmd.ResponseURL, fmt.Sprintf(":x: Request `%s` was recorded but its approval message could not be posted in <#%s> (%s). Invite revokebot to that channel, then ask again; this request will expire unused.",
+		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":x: Request `%s` was recorded but its approval message could not be posted in <#%s> (%s). Invite revokebot to that channel, then ask again; this request will expire unused.",
 			req.ID, Escape(channel), Escape(err.Error())))
 		return
 	}
@@ -407,7 +407,7 @@ func (b *Bot) handleCommand(ctx context.Context, envelope string, cmd slack.Slas
 		log.Error("approval message not recorded: it will not be updated", "channel", channel, "message_ts", ts, "err", err)
 	}
 	log.Info("approval requested", "channel", channel, "target", req.Revocation.Email)
-	b.reply(ctx, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for an approver in <#%s>. It expires %s.",
+	b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for an approver in <#%s>. It expires %s.",
 		req.ID, Escape(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
 }
 
@@ -439,7 +439,7 @@ func (b *Bot) handleDecision(ctx context.Context, cb slack.InteractionCallback, 
 	req, err := b.svc.Decide(ctx, id, cb.User.ID, d)
 	if err != nil {
 		b.log.Info("decision not applied", "request_id", id, "user", cb.User.ID, "code", approvals.ErrorCode(err), "err", err)
-		b.reply(ctx, cb.ResponseURL, ":no_entry: "+userMessage(err))
+		b.reply(ctx, b.log.With("request_id", id), cb.ResponseURL, ":no_entry: "+userMessage(err))
 		return
 	}
 	b.log.Info("decision applied", "request_id", req.ID, "user", cb.User.ID, "state", string(req.State))
@@ -470,20 +470,21 @@ func userMessage(err error) string {
 
 // reply sends a private (ephemeral) message through a response_url. It
 // refuses a response_url that does not point at Config.ResponseURLHosts.
-func (b *Bot) reply(ctx context.Context, responseURL, text string) {
+// log is the logger of the request the reply is about.
+func (b *Bot) reply(ctx context.Context, log *slog.Logger, responseURL, text string) {
 	// A response_url is a credential: neither it nor url.Parse's error
 	// (which quotes it) goes in the log; its host does.
 	if responseURL == "" {
-		b.log.Warn("no response_url; private reply dropped", "text", text)
+		log.Warn("no response_url; private reply dropped", "text", text)
 		return
 	}
 	u, err := url.Parse(responseURL)
 	if err != nil {
-		b.log.Warn("unparsable response_url; private reply dropped", "text", text)
+		log.Warn("unparsable response_url; private reply dropped", "text", text)
 		return
 	}
 	if err := b.checkResponseURL(u); err != nil {
-		b.log.Warn("refusing a response_url; private reply dropped", "reason", err.Error(), "host", u.Host, "text", text)
+		log.Warn("refusing a response_url; private reply dropped", "reason", err.Error(), "host", u.Host, "text", text)
 		return
 	}
 	msg := &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: text, ReplaceOriginal: false}
@@ -491,7 +492,7 @@ func (b *Bot) reply(ctx context.Context, responseURL, text string) {
 		if uerr, ok := errors.AsType[*url.Error](err); ok {
 			err = fmt.Errorf("%s response_url: %w", uerr.Op, uerr.Err)
 		}
-		b.log.Error("private reply failed", "host", u.Host, "err", strings.ReplaceAll(err.Error(), responseURL, "<response_url>"), "text", text)
+		log.Error("private reply failed", "host", u.Host, "err", strings.ReplaceAll(err.Error(), responseURL, "<response_url>"), "text", text)
 	}
 }
 

@@ -112,7 +112,7 @@ func TestReplyOnlyToAllowedHosts(t *testing.T) {
 		mu.Lock()
 		before := len(hits)
 		mu.Unlock()
-		b.reply(context.Background(), tt.url, "hello")
+		b.reply(context.Background(), b.log, tt.url, "hello")
 		mu.Lock()
 		sent := len(hits) > before
 		mu.Unlock()
