@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -252,8 +253,18 @@ func (c *checker) checkSocketMode(ctx context.Context) {
 		c.r.fail(what, "apps.connections.open failed: %s: check that Socket Mode is on (Settings → Socket Mode) and that SLACK_APP_TOKEN is this app's app-level token with connections:write", slackProblem(err))
 		return
 	}
-	// The URL carries a connection ticket: keep it out of the output.
+	// The URL carries a connection ticket: keep it, and the ticket alone
+	// (an error may quote it escaped or in part), out of the output.
 	c.r.secrets = append(c.r.secrets, wsURL)
+	if u, err := url.Parse(wsURL); err == nil {
+		for _, values := range u.Query() {
+			for _, v := range values {
+				if len(v) >= 8 {
+					c.r.secrets = append(c.r.secrets, v, url.QueryEscape(v))
+				}
+			}
+		}
+	}
 	hello, err := awaitHello(ctx, wsURL, c.opts.HelloTimeout)
 	if err != nil {
 		c.r.fail(what, "Socket Mode: %v: check that this machine may open outbound websockets (wss://) to Slack, through any proxy", err)
