@@ -8,6 +8,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 const (
@@ -92,21 +94,76 @@ func Listen(addr string) (net.Listener, error) {
 	}
 }
 
-// Serve serves h on ln until ctx ends, then shuts down: it stops accepting
-// connections and waits up to five seconds for requests in flight. It closes
-// ln. It returns nil after a shutdown, or the error that stopped the server
-// before ctx ended. log may be nil.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	srv := &http.Server{
-		Handler:           h,
+// Limits bound what the endpoint's clients can hold, so that a slow, idle or
+// hostile client cannot tie up revokebot's memory, file descriptors or
+// goroutines. A zero field takes its value from DefaultLimits.
+type Limits struct {
+	// ReadHeaderTimeout is how long a client may take to send a request's
+	// headers; a client that never finishes them is disconnected.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a kept-alive connection may wait for its next
+	// request before it is closed.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers (net/http reads
+	// up to 4 KiB more); a larger request gets 431 Request Header Fields
+	// Too Large.
+	MaxHeaderBytes int
+	// MaxConns is how many connections are served at once. Further ones
+	// wait in the listen backlog, not served, until one of them closes.
+	MaxConns int
+}
+
+// DefaultLimits returns the limits Serve applies: generous for health checks
+// and a Prometheus scraper, small enough that holding them costs little.
+func DefaultLimits() Limits {
+	return Limits{
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
+		MaxConns:          32,
+	}
+}
+
+// withDefaults fills the zero fields of l from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	l.ReadHeaderTimeout = cmp.Or(l.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	l.ReadTimeout = cmp.Or(l.ReadTimeout, d.ReadTimeout)
+	l.WriteTimeout = cmp.Or(l.WriteTimeout, d.WriteTimeout)
+	l.IdleTimeout = cmp.Or(l.IdleTimeout, d.IdleTimeout)
+	l.MaxHeaderBytes = cmp.Or(l.MaxHeaderBytes, d.MaxHeaderBytes)
+	l.MaxConns = cmp.Or(l.MaxConns, d.MaxConns)
+	return l
+}
+
+// Serve serves h on ln until ctx ends, within DefaultLimits, then shuts
+// down: it stops accepting connections and waits up to five seconds for
+// requests in flight. It closes ln. It returns nil after a shutdown, or the
+// error that stopped the server before ctx ended. log may be nil.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	return ServeLimits(ctx, ln, h, log, Limits{})
+}
+
+// ServeLimits is Serve within the given limits (zero fields: DefaultLimits).
+func ServeLimits(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, limits Limits) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	limits = limits.withDefaults()
+	ln = netutil.LimitListener(ln, limits.MaxConns)
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: limits.ReadHeaderTimeout,
+		ReadTimeout:       limits.ReadTimeout,
+		WriteTimeout:      limits.WriteTimeout,
+		IdleTimeout:       limits.IdleTimeout,
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	done := make(chan error, 1)

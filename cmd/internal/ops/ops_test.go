@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -299,6 +300,175 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 	}
 	if err := ops.HealthCheck(context.Background(), addr); err == nil {
 		t.Fatal("health check passed after Serve stopped")
+	}
+}
+
+// serveLimits runs ServeLimits on a loopback port until the test ends and
+// returns its address.
+func serveLimits(t *testing.T, limits ops.Limits) string {
+	t.Helper()
+	ln, err := ops.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ops.ServeLimits(ctx, ln, ops.Handler(prometheus.NewRegistry(), nil), nil, limits) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeLimits = %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// dial opens a raw connection to addr, closed when the test ends.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// healthz sends GET /healthz on c, kept alive, and reads the answer.
+func healthz(t *testing.T, c net.Conn, r *bufio.Reader) *http.Response {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("GET /healthz: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// waitClosed fails the test unless the server closes c; whatever it sends
+// first (an error status, say) is read and ignored.
+func waitClosed(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(wait))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("%s: the server kept the connection open for %s", what, wait)
+	}
+}
+
+// The timeouts below are cut short so the test need not wait for the
+// defaults; every other limit is set far beyond the test's patience, so
+// only the limit under test can end the connection.
+const (
+	wait  = 10 * time.Second
+	never = time.Hour
+)
+
+func TestDefaultLimitsBoundEverything(t *testing.T) {
+	t.Parallel()
+	l := ops.DefaultLimits()
+	for name, v := range map[string]time.Duration{
+		"ReadHeaderTimeout": l.ReadHeaderTimeout, "ReadTimeout": l.ReadTimeout,
+		"WriteTimeout": l.WriteTimeout, "IdleTimeout": l.IdleTimeout,
+	} {
+		if v <= 0 || v > 2*time.Minute {
+			t.Errorf("%s = %v, want a bound from 1ns to 2m", name, v)
+		}
+	}
+	if l.MaxHeaderBytes <= 0 || l.MaxHeaderBytes > 64<<10 {
+		t.Errorf("MaxHeaderBytes = %d, want at most 64 KiB", l.MaxHeaderBytes)
+	}
+	if l.MaxConns <= 0 || l.MaxConns > 256 {
+		t.Errorf("MaxConns = %d, want 1 to 256", l.MaxConns)
+	}
+}
+
+func TestServeDisconnectsClientThatNeverFinishesHeaders(t *testing.T) {
+	t.Parallel()
+	addr := serveLimits(t, ops.Limits{ReadHeaderTimeout: 100 * time.Millisecond, ReadTimeout: never, IdleTimeout: never})
+	c := dial(t, addr)
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, c, "headers never finished")
+}
+
+func TestServeClosesIdleConnections(t *testing.T) {
+	t.Parallel()
+	addr := serveLimits(t, ops.Limits{IdleTimeout: 100 * time.Millisecond, ReadHeaderTimeout: never, ReadTimeout: never})
+	c := dial(t, addr)
+	if resp := healthz(t, c, bufio.NewReader(c)); resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("GET /healthz: %s, close=%v", resp.Status, resp.Close)
+	}
+	waitClosed(t, c, "kept alive and idle")
+}
+
+func TestServeRefusesOversizedHeaders(t *testing.T) {
+	t.Parallel()
+	// The production limits: nothing set.
+	addr := serveLimits(t, ops.Limits{})
+	c := dial(t, addr)
+	big := strings.Repeat("a", 64<<10)
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "+big+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB of headers: %s, want 431", resp.Status)
+	}
+	// An ordinary request still passes.
+	c2 := dial(t, addr)
+	if resp := healthz(t, c2, bufio.NewReader(c2)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %s", resp.Status)
+	}
+}
+
+func TestServeCapsOpenConnections(t *testing.T) {
+	t.Parallel()
+	const limit = 2
+	addr := serveLimits(t, ops.Limits{MaxConns: limit, ReadHeaderTimeout: never, ReadTimeout: never, IdleTimeout: never})
+	var held []net.Conn
+	for range limit {
+		c := dial(t, addr)
+		if resp := healthz(t, c, bufio.NewReader(c)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /healthz: %s", resp.Status)
+		}
+		held = append(held, c) // kept alive, idle
+	}
+
+	extra := dial(t, addr) // the kernel completes the handshake; nobody serves it
+	r := bufio.NewReader(extra)
+	if _, err := io.WriteString(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// A negative check needs some patience: an answer within this time
+	// means the cap is missing. (A slow machine can only make it pass.)
+	extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := r.Peek(1); err == nil {
+		t.Fatalf("connection %d was served while %d were open", limit+1, limit)
+	}
+
+	// One closes: the waiting connection is served.
+	held[0].Close()
+	extra.SetReadDeadline(time.Now().Add(wait))
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("connection %d after one closed: %v", limit+1, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %s", resp.Status)
 	}
 }
 
