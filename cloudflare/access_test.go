@@ -226,7 +226,7 @@ func TestRevokeUser_unexpectedResult(t *testing.T) {
 
 func TestRevokeUser_clientErrorsAreNotRetried(t *testing.T) {
 	t.Parallel()
-	for _, status := range []int{400, 401, 403, 404, 405, 409, 422} {
+	for _, status := range []int{400, 401, 402, 403, 404, 405, 406, 410, 411, 412, 413, 415, 418, 422, 451} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			t.Parallel()
 			srv := cftest.NewServer(t)

@@ -165,7 +165,11 @@ func newLimiter(l RateLimit) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(float64(refill)/(l.Per.Seconds()+slack.Seconds())), burst)
 }
 
-// RetryPolicy bounds how a Client retries 429, 5xx and network failures.
+// RetryPolicy bounds how a Client retries. It retries what Cloudflare's own
+// SDKs retry: network failures and answers 408 Request Timeout, 409
+// Conflict, 429 Too Many Requests and 5xx, waiting as long as the answer's
+// Retry-After asks (seconds or an HTTP date) when it has one. Every other
+// answer is returned at once.
 // Zero fields take the Default* constants; negative ones are rejected by New.
 type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, including the first.
@@ -499,21 +503,20 @@ func (c *Client) do(ctx context.Context, r request) (*Response, int, error) {
 			return nil, attempt - 1, err
 		}
 		deadline = deadline.Add(queued)
-		resp, retryable, err := c.attempt(ctx, r, min(c.retry.CallTimeout, time.Until(deadline)))
+		resp, v, err := c.attempt(ctx, r, min(c.retry.CallTimeout, time.Until(deadline)))
 		<-c.slots
 		if err == nil {
 			resp.Attempts = attempt
 			return resp, attempt, nil
 		}
 		lastErr = err
-		if ctx.Err() != nil || !retryable || attempt >= c.retry.MaxAttempts {
+		if ctx.Err() != nil || !v.retry || attempt >= c.retry.MaxAttempts {
 			return nil, attempt, err
 		}
 
 		wait := c.backoff(attempt)
-		var rl *RateLimitError
-		if errors.As(err, &rl) && rl.RetryAfter > 0 {
-			wait = rl.RetryAfter
+		if v.after > 0 {
+			wait = v.after
 		}
 		if left := time.Until(deadline); wait > left {
 			return nil, attempt, fmt.Errorf("%w; giving up: next wait %s exceeds the remaining retry budget %s",
@@ -560,27 +563,55 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-// attempt makes one try at r within timeout. retryable reports whether a
-// failure may succeed when tried again.
-func (c *Client) attempt(ctx context.Context, r request, timeout time.Duration) (resp *Response, retryable bool, err error) {
+// verdict says whether a failed attempt may succeed when tried again, and
+// how long the server asked to wait first.
+type verdict struct {
+	retry bool
+	// after is the server's Retry-After, or 0 when it sent none (then the
+	// client backs off on its own).
+	after time.Duration
+}
+
+// retryableStatus reports whether an answer with this status is worth trying
+// again. It is the rule of Cloudflare's own SDKs: 408 Request Timeout,
+// 409 Conflict, 429 Too Many Requests and every 5xx. Every other status,
+// 4xx or not, is final.
+func retryableStatus(code int) bool {
+	return code == http.StatusRequestTimeout ||
+		code == http.StatusConflict ||
+		code == http.StatusTooManyRequests ||
+		code >= http.StatusInternalServerError
+}
+
+// attempt makes one try at r within timeout, and says whether a failure may
+// be retried.
+func (c *Client) attempt(ctx context.Context, r request, timeout time.Duration) (*Response, verdict, error) {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	req, err := c.newRequest(actx, r)
 	if err != nil {
-		return nil, false, err
+		return nil, verdict{}, err
 	}
 	hresp, err := c.http.Do(req)
 	if err != nil {
-		return nil, ctx.Err() == nil, c.transportError(ctx, actx, r, timeout, err)
+		return nil, verdict{retry: ctx.Err() == nil}, c.transportError(ctx, actx, r, timeout, err)
 	}
 	defer hresp.Body.Close()
 
 	body, err := io.ReadAll(io.LimitReader(hresp.Body, maxBodyBytes+1))
 	if err != nil {
-		return nil, ctx.Err() == nil, c.transportError(ctx, actx, r, timeout, fmt.Errorf("reading response: %w", err))
+		return nil, verdict{retry: ctx.Err() == nil}, c.transportError(ctx, actx, r, timeout, fmt.Errorf("reading response: %w", err))
 	}
-	return c.checkResponse(r, hresp, body)
+	resp, err := c.checkResponse(r, hresp, body)
+	if err == nil {
+		return resp, verdict{}, nil
+	}
+	v := verdict{retry: retryableStatus(hresp.StatusCode)}
+	if v.retry {
+		v.after = parseRetryAfter(hresp.Header.Get("Retry-After"), time.Now())
+	}
+	return nil, v, err
 }
 
 // transportError wraps a failure to exchange a request and its response.
@@ -630,7 +661,7 @@ func (c *Client) newRequest(ctx context.Context, r request) (*http.Request, erro
 }
 
 // checkResponse turns an HTTP answer into a Response or a typed error.
-func (c *Client) checkResponse(r request, hresp *http.Response, body []byte) (*Response, bool, error) {
+func (c *Client) checkResponse(r request, hresp *http.Response, body []byte) (*Response, error) {
 	apiErr := &APIError{StatusCode: hresp.StatusCode, Method: r.method, Path: r.path}
 
 	var env envelope
@@ -651,9 +682,9 @@ func (c *Client) checkResponse(r request, hresp *http.Response, body []byte) (*R
 			apiErr.Detail = c.excerpt(body)
 		}
 		if hresp.StatusCode == http.StatusTooManyRequests {
-			return nil, true, &RateLimitError{RetryAfter: parseRetryAfter(hresp.Header.Get("Retry-After"), time.Now()), APIError: *apiErr}
+			return nil, &RateLimitError{RetryAfter: parseRetryAfter(hresp.Header.Get("Retry-After"), time.Now()), APIError: *apiErr}
 		}
-		return nil, hresp.StatusCode >= 500, apiErr
+		return nil, apiErr
 	}
 
 	if parseErr != nil {
@@ -661,14 +692,14 @@ func (c *Client) checkResponse(r request, hresp *http.Response, body []byte) (*R
 		if ex := c.excerpt(body); ex != "" {
 			apiErr.Detail += ": " + ex
 		}
-		return nil, false, apiErr
+		return nil, apiErr
 	}
 	if env.Success == nil || !*env.Success {
 		apiErr.Errors, apiErr.Messages = env.Errors, env.Messages
 		if len(env.Errors) == 0 {
 			apiErr.Detail = "success is not true"
 		}
-		return nil, false, apiErr
+		return nil, apiErr
 	}
 	return &Response{
 		StatusCode: hresp.StatusCode,
@@ -677,7 +708,7 @@ func (c *Client) checkResponse(r request, hresp *http.Response, body []byte) (*R
 		Result:     env.Result,
 		Errors:     env.Errors,
 		Messages:   env.Messages,
-	}, false, nil
+	}, nil
 }
 
 // parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.

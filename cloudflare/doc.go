@@ -2,9 +2,11 @@
 // revokebot uses: "Revoke all Access tokens for a user" and the token check.
 //
 // A Client is made once with New and is safe for concurrent use. Every call
-// retries rate limits (429), server errors (5xx) and network failures with
-// capped, jittered exponential backoff inside a bounded budget (see
-// RetryPolicy); other 4xx answers are returned at once.
+// retries what Cloudflare's own SDKs retry: network failures and the answers
+// 408, 409, 429 and 5xx, waiting as the answer's Retry-After asks or else
+// with capped, jittered exponential backoff, inside a bounded budget (see
+// RetryPolicy). Every other answer (400, 401, 403, 404, 422, …) is returned
+// at once.
 //
 // All HTTP attempts of a Client, first tries and retries of every method,
 // share one token-bucket limiter (Options.RateLimit, by default Cloudflare's

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -293,5 +294,64 @@ func TestRevokeUser_connectionRefused(t *testing.T) {
 	var apiErr *cloudflare.APIError
 	if errors.As(err, &apiErr) {
 		t.Errorf("network error matched *APIError: %v", apiErr)
+	}
+}
+
+// TestRevokeUser_retriesWhatTheSDKRetries checks the statuses Cloudflare's
+// own SDKs retry (408, 409, 429, 5xx): each is tried again, then succeeds.
+func TestRevokeUser_retriesWhatTheSDKRetries(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{408, 409, 429, 500, 502, 503, 504, 520, 524} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			t.Parallel()
+			srv := cftest.NewServer(t)
+			srv.Script(cftest.Response{Status: status})
+			resp, err := newFakeClient(t, srv).RevokeUser(ctxT(t), cloudflare.RevokeUserParams{Email: "a@b.c"})
+			if err != nil {
+				t.Fatalf("RevokeUser: %v", err)
+			}
+			if resp.Attempts != 2 {
+				t.Errorf("Attempts = %d, want 2", resp.Attempts)
+			}
+			calls := srv.Calls()
+			if len(calls) != 2 || calls[0].Status != status || calls[1].Status != http.StatusOK {
+				t.Errorf("calls = %d, want %d then 200", len(calls), status)
+			}
+		})
+	}
+}
+
+// TestRevokeUser_retryAfterOnEveryRetryableStatus checks that Retry-After is
+// honoured on every retryable answer, not only 429: a wait beyond the retry
+// budget makes the client give up at once, after one attempt, instead of
+// backing off on its own (or not retrying at all).
+func TestRevokeUser_retryAfterOnEveryRetryableStatus(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{408, 409, 429, 503} {
+		for name, retryAfter := range map[string]string{
+			"seconds":   "60",
+			"http date": time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat),
+		} {
+			t.Run(fmt.Sprint(status, " ", name), func(t *testing.T) {
+				t.Parallel()
+				srv := cftest.NewServer(t)
+				r := cftest.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}}
+				srv.Script(r, r, r)
+				client := newFakeClient(t, srv, func(o *cloudflare.Options) { o.Retry.MaxElapsed = 5 * time.Second })
+				_, err := client.RevokeUser(ctxT(t), cloudflare.RevokeUserParams{Email: "a@b.c"})
+				for _, want := range []string{"after 1 attempt:", fmt.Sprint(status), "giving up: next wait 1m", "exceeds the remaining retry budget"} {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("err = %v, want it to contain %q", err, want)
+					}
+				}
+				var apiErr *cloudflare.APIError
+				if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+					t.Errorf("errors.As(*APIError) = %v, want status %d", apiErr, status)
+				}
+				if got := len(srv.Calls()); got != 1 {
+					t.Errorf("calls = %d, want 1", got)
+				}
+			})
+		}
 	}
 }
