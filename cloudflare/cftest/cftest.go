@@ -1,6 +1,7 @@
 // Package cftest is a fake Cloudflare API for tests. It serves
-// "Revoke all Access tokens for a user" and the token checks on 127.0.0.1,
-// records every revoke_user call, and can be scripted to fail.
+// "Revoke all Access tokens for a user", "Get your Zero Trust organization"
+// and the token checks on 127.0.0.1, records every revoke_user call, and can
+// be scripted to fail, hang or answer otherwise.
 //
 //	srv := cftest.NewServer(t)
 //	srv.Script(cftest.Fail(500, 10001, "Internal server error")) // then success
@@ -91,6 +92,8 @@ type Server struct {
 
 	// orgScript holds answers to GET …/access/organizations (ScriptOrganization).
 	orgScript []Response
+	// verifyScript holds answers to the token checks (ScriptVerify).
+	verifyScript []Response
 }
 
 // Option configures a Server.
@@ -130,7 +133,8 @@ func WithRateLimit(n int, window time.Duration) Option {
 	return func(s *Server) { s.rateN, s.rateWindow = n, window }
 }
 
-// Response is a scripted answer to one revoke_user call.
+// Response is a scripted answer to one call (see Script, ScriptOrganization
+// and ScriptVerify).
 type Response struct {
 	// Status is the HTTP status; 0 means 200.
 	Status int
@@ -355,16 +359,88 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ScriptVerify queues answers to the token checks, GET /user/tokens/verify
+// and GET /accounts/{id}/tokens/verify, consumed one per request that carries
+// the right token (and, for the account route, the server's account ID). When
+// the queue is empty, the token is reported active, with no expiry. A Response
+// with a 2xx Status and no Body reports the token active too; see VerifyResult
+// for other statuses and dates. These requests are not recorded in Calls.
+func (s *Server) ScriptVerify(responses ...Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.verifyScript = append(s.verifyScript, responses...)
+}
+
+// VerifyResult returns a successful answer to a token check reporting the
+// token TokenID with status ("active", "disabled" or "expired") and, unless
+// they are zero, its expires_on and not_before, in RFC 3339 as Cloudflare
+// sends them.
+func VerifyResult(status string, expiresOn, notBefore time.Time) Response {
+	return Response{Body: verifyBody(status, expiresOn, notBefore)}
+}
+
+// verifyBody is the success envelope of a token check.
+func verifyBody(status string, expiresOn, notBefore time.Time) string {
+	result := map[string]any{"id": TokenID, "status": status}
+	if !expiresOn.IsZero() {
+		result["expires_on"] = expiresOn.UTC().Format(time.RFC3339)
+	}
+	if !notBefore.IsZero() {
+		result["not_before"] = notBefore.UTC().Format(time.RFC3339)
+	}
+	b, err := json.Marshal(map[string]any{
+		"success":  true,
+		"errors":   []any{},
+		"messages": []any{map[string]any{"code": 10000, "message": "This API Token is valid and active", "type": nil}},
+		"result":   result,
+	})
+	if err != nil {
+		panic(err) // cannot happen: the map holds only JSON types
+	}
+	return string(b)
+}
+
 func (s *Server) serveVerify(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		writeJSON(w, http.StatusMethodNotAllowed, nil, errorEnvelope(10405, "Method not allowed"))
-		return
+	var resp Response
+	switch {
+	case r.Method != http.MethodGet:
+		resp = Fail(http.StatusMethodNotAllowed, 10405, "Method not allowed")
+	case s.globalKey || r.Header.Get("Authorization") != "Bearer "+s.token:
+		resp = Fail(http.StatusUnauthorized, 1000, "Invalid API Token")
+	default:
+		s.mu.Lock()
+		if len(s.verifyScript) > 0 {
+			resp, s.verifyScript = s.verifyScript[0], s.verifyScript[1:]
+		}
+		s.mu.Unlock()
 	}
-	if s.globalKey || r.Header.Get("Authorization") != "Bearer "+s.token {
-		writeJSON(w, http.StatusUnauthorized, nil, errorEnvelope(1000, "Invalid API Token"))
-		return
+	if resp.Status == 0 {
+		resp.Status = http.StatusOK
 	}
-	writeJSON(w, http.StatusOK, nil, fmt.Sprintf(`{"result":{"id":%q,"status":"active"},"success":true,"errors":[],"messages":[{"code":10000,"message":"This API Token is valid and active","type":null}]}`, TokenID))
+	if resp.Body == "" {
+		resp.Body = defaultBody(resp.Status)
+		if resp.Status >= 200 && resp.Status <= 299 {
+			resp.Body = verifyBody("active", time.Time{}, time.Time{})
+		}
+	}
+	s.reply(w, r, resp)
+}
+
+// reply sends resp after its Delay, or nothing if the client goes away or
+// the server closes first.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, resp Response) {
+	if resp.Delay > 0 {
+		t := time.NewTimer(resp.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		case <-s.closing:
+			return
+		}
+	}
+	writeJSON(w, resp.Status, resp.Header, resp.Body)
 }
 
 // enter and leave track how many requests are being handled at once.
@@ -475,19 +551,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, scope, id s
 	}
 	call.Status = resp.Status
 	s.record(call)
-
-	if resp.Delay > 0 {
-		t := time.NewTimer(resp.Delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return
-		case <-s.closing:
-			return
-		}
-	}
-	writeJSON(w, resp.Status, resp.Header, resp.Body)
+	s.reply(w, r, resp)
 }
 
 func (s *Server) authOK(r *http.Request) bool {

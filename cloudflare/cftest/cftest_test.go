@@ -286,6 +286,55 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+func TestScriptVerify(t *testing.T) {
+	t.Parallel()
+	s := cftest.NewServer(t)
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	notBefore := time.Date(2024, 6, 1, 0, 0, 0, 0, time.FixedZone("CEST", 2*3600))
+	s.ScriptVerify(
+		cftest.VerifyResult("expired", expires, notBefore),
+		cftest.Fail(http.StatusServiceUnavailable, 10001, "try later"),
+		cftest.Response{Status: http.StatusOK},
+	)
+	user, account := s.URL()+"/user/tokens/verify", s.URL()+"/accounts/acc-test/tokens/verify"
+
+	// A wrong token and a wrong account do not consume the script.
+	if a := send(t, http.MethodGet, user, bearer("nope"), ""); a.Status != 401 {
+		t.Errorf("wrong token: %d %s", a.Status, a.Body)
+	}
+	if a := send(t, http.MethodGet, s.URL()+"/accounts/other/tokens/verify", bearer(s.APIToken()), ""); a.Status != 404 {
+		t.Errorf("wrong account: %d %s", a.Status, a.Body)
+	}
+	a := send(t, http.MethodGet, user, bearer(s.APIToken()), "")
+	if want := `{"expires_on":"2030-01-02T03:04:05Z","id":"tok-test","not_before":"2024-05-31T22:00:00Z","status":"expired"}`; a.Status != 200 || string(a.Env.Result) != want {
+		t.Errorf("first: %d %s, want result %s", a.Status, a.Body, want)
+	}
+	if a := send(t, http.MethodGet, account, bearer(s.APIToken()), ""); a.Status != 503 || a.Env.Errors[0].Message != "try later" {
+		t.Errorf("second: %d %s, want the scripted 503", a.Status, a.Body)
+	}
+	for _, name := range []string{"third (2xx without a body)", "fourth (script empty)"} {
+		if a := send(t, http.MethodGet, user, bearer(s.APIToken()), ""); a.Status != 200 || string(a.Env.Result) != `{"id":"tok-test","status":"active"}` {
+			t.Errorf("%s: %d %s, want active", name, a.Status, a.Body)
+		}
+	}
+	if n := len(s.Calls()); n != 0 {
+		t.Errorf("%d token checks recorded as revoke_user calls", n)
+	}
+}
+
+func TestScriptVerifyDelay(t *testing.T) {
+	t.Parallel()
+	s := cftest.NewServer(t)
+	s.ScriptVerify(cftest.Response{Delay: time.Minute})
+	client := &http.Client{Timeout: 100 * time.Millisecond}
+	req, _ := http.NewRequest(http.MethodGet, s.URL()+"/user/tokens/verify", nil)
+	req.Header = bearer(s.APIToken())
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("delayed answer arrived before the client timeout")
+	}
+}
+
 func TestCallsAreCopies(t *testing.T) {
 	t.Parallel()
 	s := cftest.NewServer(t)

@@ -3,7 +3,6 @@ package cftest
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 )
 
 // Name and auth domain of the Zero Trust organization the fake reports.
@@ -57,16 +56,7 @@ func (s *Server) serveOrganization(w http.ResponseWriter, r *http.Request, scope
 			resp.Body = organizationBody()
 		}
 	}
-	if resp.Delay > 0 {
-		select {
-		case <-time.After(resp.Delay):
-		case <-r.Context().Done():
-			return
-		case <-s.closing:
-			return
-		}
-	}
-	writeJSON(w, resp.Status, resp.Header, resp.Body)
+	s.reply(w, r, resp)
 }
 
 // organizationBody is the success envelope of "Get your Zero Trust organization".
