@@ -133,7 +133,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	api := slack.New(cfg.SlackBotToken,
 		slack.OptionAppLevelToken(cfg.SlackAppToken),
 		slack.OptionAPIURL(cfg.SlackAPIURL),
-		slack.OptionHTTPClient(&http.Client{Timeout: 15 * time.Second}))
+		slack.OptionHTTPClient(slackHTTPClient(slackCallTimeout)))
 
 	// The workspace's team ID is needed to refuse payloads from any other;
 	// a wrong bot token would otherwise only show at the first /revoke.
@@ -232,6 +232,23 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	bg.Wait() // an endpoint failure was logged when it happened
 	log.Info("stopped")
 	return err
+}
+
+// slackCallTimeout bounds one call to Slack's Web API.
+const slackCallTimeout = 15 * time.Second
+
+// slackHTTPClient returns the HTTP client every Slack Web API client in
+// revokebot uses (slack.OptionHTTPClient): each call gives up after timeout,
+// and no redirect is followed. slack-go sends the bot token in the form body
+// of its posts, and net/http would send that body again on a 307 or 308, to
+// whatever host the redirect names; Slack's API never redirects.
+func slackHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			return fmt.Errorf("refusing to follow a redirect to %s: the request carries the Slack token (is SLACK_API_URL right?)", req.URL.Host)
+		},
+	}
 }
 
 // responseURLHosts are the hosts private replies may go to: Slack's, and the

@@ -36,8 +36,12 @@ type config struct {
 	MaxPending int
 }
 
-// defaultSlackAPIURL is Slack's Web API root.
-const defaultSlackAPIURL = "https://slack.com/api/"
+// The API roots revokebot talks to unless SLACK_API_URL or
+// CLOUDFLARE_BASE_URL say otherwise.
+const (
+	defaultSlackAPIURL       = "https://slack.com/api/"
+	defaultCloudflareBaseURL = "https://api.cloudflare.com/client/v4"
+)
 
 var (
 	channelID = regexp.MustCompile(`^[CG][A-Z0-9]{2,20}$`)
@@ -85,8 +89,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.SlackBotToken = secret("SLACK_BOT_TOKEN", "xoxb-", "the bot token (xoxb-…) from your Slack app's OAuth & Permissions page")
 	c.SlackAPIURL = defaultSlackAPIURL
 	if v := get("SLACK_API_URL"); v != "" {
-		if !plainHTTPURL(v) {
-			bad("SLACK_API_URL", "is not an http(s) URL like https://slack.com/api/ (with no user, password, query or fragment)")
+		if err := checkAPIURL(v, defaultSlackAPIURL, "the bot and app tokens"); err != nil {
+			bad("SLACK_API_URL", "%v", err)
 		} else {
 			c.SlackAPIURL = strings.TrimSuffix(v, "/") + "/"
 		}
@@ -124,10 +128,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 			cf.RateLimit = rl
 		}
 	}
-	cf.BaseURL = "https://api.cloudflare.com/client/v4"
+	cf.BaseURL = defaultCloudflareBaseURL
 	if v := get("CLOUDFLARE_BASE_URL"); v != "" {
-		if !plainHTTPURL(v) {
-			bad("CLOUDFLARE_BASE_URL", "is not an http(s) URL like https://api.cloudflare.com/client/v4 (with no user, password, query or fragment)")
+		if err := checkAPIURL(v, defaultCloudflareBaseURL, "the Cloudflare token or key"); err != nil {
+			bad("CLOUDFLARE_BASE_URL", "%v", err)
 		} else {
 			cf.BaseURL = v
 		}
@@ -257,6 +261,32 @@ func parseRateLimit(v string) (cloudflare.RateLimit, error) {
 		return cloudflare.RateLimit{}, errors.New("has a period that is not a duration from 1s to 1h, like 5m")
 	}
 	return cloudflare.RateLimit{Requests: requests, Per: d}, nil
+}
+
+// checkAPIURL checks v as the root of an API that carries secrets with every
+// call (they are named by what): an http(s) URL like example, and plain http
+// only to this machine, where a local fake serves it, so that a secret never
+// crosses a network unencrypted. Its error is for after the variable's name.
+func checkAPIURL(v, example, what string) error {
+	if !plainHTTPURL(v) {
+		return fmt.Errorf("is not an http(s) URL like %s (with no user, password, query or fragment)", example)
+	}
+	u, _ := url.Parse(v)
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("uses plain http:// to %s, which is not this machine, so %s would cross the network unencrypted: "+
+			"use https:// (like %s); http:// is only for a local test server on 127.0.0.1, ::1 or localhost", u.Host, what, example)
+	}
+	return nil
+}
+
+// isLoopback reports whether host names this machine: localhost, or an
+// address in 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // plainHTTPURL reports whether v is an absolute http(s) URL without user

@@ -1,14 +1,23 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"github.com/revokebot/revokebot/cloudflare"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/joho/godotenv"
+	"github.com/revokebot/revokebot/cloudflare"
+	"github.com/slack-go/slack"
 )
 
 func validEnv() map[string]string {
@@ -252,5 +261,190 @@ func TestRejectedBotTokenExits(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "xoxb-revoked") {
 		t.Fatal("error shows the token")
+	}
+}
+
+func TestLoadConfigRefusesPlainHTTPToAnotherHost(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value string
+		ok    bool
+	}{
+		{"https://slack.example.com/api/", true},
+		{"http://127.0.0.1:9/api/", true},
+		{"http://127.9.8.7:9/api/", true},
+		{"http://[::1]:9/api/", true},
+		{"http://localhost:9/api/", true},
+		{"HTTP://LocalHost/api/", true},
+		{"http://slack.com/api/", false},
+		{"http://10.0.0.5:8080/api/", false},
+		{"http://0.0.0.0:8080/api/", false},
+		{"http://[::2]:8080/api/", false},
+		{"http://localhost.example.com/api/", false},
+		{"http://127.0.0.1.example.com/api/", false},
+	} {
+		for _, name := range []string{"SLACK_API_URL", "CLOUDFLARE_BASE_URL"} {
+			env := validEnv()
+			env[name] = tt.value
+			_, err := loadConfig(getter(env))
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("%s=%s: %v", name, tt.value, err)
+			case !tt.ok && err == nil:
+				t.Errorf("%s=%s accepted", name, tt.value)
+			case !tt.ok:
+				// The error names the variable and says how to fix it.
+				msg := err.Error()
+				for _, want := range []string{name + ": uses plain http:// to ", "use https://", "127.0.0.1, ::1 or localhost"} {
+					if !strings.Contains(msg, want) {
+						t.Errorf("%s=%s: error lacks %q: %s", name, tt.value, want, msg)
+					}
+				}
+			}
+		}
+	}
+}
+
+// redirector is a Slack API that answers every call with a 307 to another
+// server, which records whatever reaches it.
+type redirector struct {
+	first, second *httptest.Server
+	mu            sync.Mutex
+	reached       []string // what reached the second server: method and path
+}
+
+func newRedirector(t *testing.T) *redirector {
+	t.Helper()
+	r := &redirector{}
+	r.second = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		what := req.Method + " " + req.URL.Path
+		if strings.Contains(string(body), "token=") || req.Header.Get("Authorization") != "" {
+			what += ", carrying the token"
+		}
+		r.mu.Lock()
+		r.reached = append(r.reached, what)
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true,"team_id":"TSTOLEN","user_id":"USTOLEN","channel":"C1","ts":"1.2"}`)
+	}))
+	t.Cleanup(r.second.Close)
+	r.first = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, r.second.URL+req.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(r.first.Close)
+	return r
+}
+
+func (r *redirector) checkNothingReached(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.reached) > 0 {
+		t.Errorf("a redirect was followed; the other server got:\n%s", strings.Join(r.reached, "\n"))
+	}
+}
+
+// slack-go posts the token in the form body; a followed 307 would post it
+// again to the server the redirect names.
+func TestSlackHTTPClientFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	r := newRedirector(t)
+	api := slack.New("xoxb-secret-bot", slack.OptionAPIURL(r.first.URL+"/api/"), slack.OptionHTTPClient(slackHTTPClient(wait)))
+	_, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionText("hello", false))
+	if err == nil || !strings.Contains(err.Error(), "redirect") || !strings.Contains(err.Error(), "SLACK_API_URL") {
+		t.Errorf("chat.postMessage: err = %v, want a refused redirect naming SLACK_API_URL", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "secret") {
+		t.Errorf("the error shows the token: %v", err)
+	}
+	r.checkNothingReached(t)
+}
+
+// The bot's own Slack client (serve's auth.test, its first call) follows no
+// redirect either.
+func TestServeFollowsNoSlackRedirect(t *testing.T) {
+	t.Parallel()
+	r := newRedirector(t)
+	env := validEnv()
+	env["SLACK_API_URL"] = r.first.URL + "/api/"
+	env["CLOUDFLARE_BASE_URL"] = r.first.URL + "/client/v4" // never reached: auth.test fails first
+	env["REVOKEBOT_DATABASE"] = filepath.Join(t.TempDir(), "revokebot.db")
+	err := Run(context.Background(), nil, getter(env), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "slack auth.test") || !strings.Contains(err.Error(), "redirect") {
+		t.Fatalf("Run = %v, want auth.test to fail on the redirect", err)
+	}
+	r.checkNothingReached(t)
+}
+
+// identities are the variables whose value names something of the operator's:
+// a secret, an account, a channel, people. In .env.example each holds a
+// placeholder, commented out or not, so that no example can pass for a real
+// value.
+var identities = map[string]bool{
+	"SLACK_APP_TOKEN": true, "SLACK_BOT_TOKEN": true,
+	"CLOUDFLARE_API_TOKEN": true, "CLOUDFLARE_EMAIL": true, "CLOUDFLARE_API_KEY": true,
+	"CLOUDFLARE_ACCOUNT_ID": true, "CLOUDFLARE_ZONE_ID": true,
+	"REVOKEBOT_AUDIT_CHANNEL": true, "REVOKEBOT_APPROVAL_CHANNEL": true,
+	"REVOKEBOT_REQUESTERS": true, "REVOKEBOT_APPROVERS": true,
+}
+
+func TestEnvExampleFailsUntilEdited(t *testing.T) {
+	t.Parallel()
+	const path = "../../../.env.example"
+	values, err := godotenv.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(values) < 5 {
+		t.Fatalf(".env.example sets only %v", values)
+	}
+	// Copied as is, the file fails, naming every variable it sets.
+	_, err = loadConfig(getter(values))
+	if err == nil {
+		t.Fatal(".env.example passes validation unedited")
+	}
+	for name := range values {
+		if want := name + ": still holds the placeholder from .env.example"; !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+
+	// The commented-out examples: an identity fails the same way when
+	// uncommented; any other is a valid setting (mostly the default).
+	read := map[string]bool{}
+	loadConfig(func(name string) string { read[name] = true; return "" })
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	assignment := regexp.MustCompile(`^#\s*([A-Z][A-Z0-9_]*)=(\S*)$`)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var name, value string
+		if m := assignment.FindStringSubmatch(sc.Text()); m != nil {
+			name, value = m[1], m[2]
+		} else if n, v, ok := strings.Cut(sc.Text(), "="); ok && !strings.HasPrefix(sc.Text(), "#") {
+			name, value = n, v
+		} else {
+			continue
+		}
+		if !read[name] {
+			t.Errorf(".env.example sets %s, which revokebot does not read", name)
+			continue
+		}
+		env := validEnv()
+		env[name] = value
+		_, err := loadConfig(getter(env))
+		switch {
+		case identities[name] && (err == nil || !strings.Contains(err.Error(), name+": still holds the placeholder")):
+			t.Errorf("example %s=%s: err = %v, want a placeholder that fails until edited", name, value, err)
+		case !identities[name] && err != nil:
+			t.Errorf("example %s=%s is not valid: %v", name, value, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
