@@ -33,12 +33,12 @@ RUN mkdir -p /out/data && chown 65532:65532 /out/data
 FROM gcr.io/distroless/static-debian12:nonroot
 
 ARG VERSION=dev
-# The repository has no LICENSE file yet: replace NOASSERTION with its SPDX identifier.
+# The licence is in LICENSE (Apache-2.0, an SPDX identifier).
 LABEL org.opencontainers.image.title="revokebot" \
       org.opencontainers.image.description="Slack bot that revokes a user's Cloudflare Zero Trust (Access) sessions after a second person approves." \
       org.opencontainers.image.source="https://github.com/revokebot/revokebot" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="NOASSERTION"
+      org.opencontainers.image.licenses="Apache-2.0"
 
 COPY --from=build /out/revokebot /revokebot
 COPY --from=build --chown=65532:65532 /out/data /data

@@ -448,3 +448,32 @@ func TestEnvExampleFailsUntilEdited(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The image's licence label names the licence in LICENSE. (It belongs with
+// TestDeployDockerfile in deploy_test.go.)
+func TestDockerfileLicenseLabelMatchesLicense(t *testing.T) {
+	t.Parallel()
+	license, err := os.ReadFile("../../../LICENSE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(license)), " ")
+	for _, want := range []string{
+		"Apache License Version 2.0, January 2004 http://www.apache.org/licenses/",
+		"TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION",
+		"9. Accepting Warranty or Additional Liability.",
+		"END OF TERMS AND CONDITIONS",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("LICENSE is not the full Apache-2.0 text: it lacks %q", want)
+		}
+	}
+	dockerfile, err := os.ReadFile("../../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := regexp.MustCompile(`org\.opencontainers\.image\.licenses="([^"]*)"`).FindAllStringSubmatch(string(dockerfile), -1)
+	if len(labels) != 1 || labels[0][1] != "Apache-2.0" {
+		t.Errorf("Dockerfile licence labels %v, want one: org.opencontainers.image.licenses=\"Apache-2.0\"", labels)
+	}
+}
