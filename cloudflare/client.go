@@ -447,15 +447,18 @@ func (c *Client) scopePath() string {
 }
 
 // Response is a successful Cloudflare answer: a 2xx status and an envelope
-// with "success": true.
+// with "success": true. Every credential of the Client that the answer
+// echoed, in any header or string, is replaced by "REDACTED", so a Response
+// is safe to print or log.
 type Response struct {
 	// StatusCode is the HTTP status, e.g. 200.
 	StatusCode int
-	// Header holds the response headers.
+	// Header holds the response headers, secrets redacted.
 	Header http.Header
 	// Success is the envelope's "success" (always true here).
 	Success bool
-	// Result is the envelope's raw "result".
+	// Result is the envelope's "result", secrets redacted: as sent when it
+	// holds none, else re-encoded with every string that held one redacted.
 	Result json.RawMessage
 	// Errors and Messages are the envelope's lists, secrets redacted.
 	Errors   []ResponseInfo
@@ -672,6 +675,7 @@ func (c *Client) checkResponse(r request, hresp *http.Response, body []byte) (*R
 	} else {
 		parseErr = json.Unmarshal(body, &env)
 	}
+	env.Result = c.redactJSON(env.Result)
 	env.Errors = c.redactInfos(env.Errors)
 	env.Messages = c.redactInfos(env.Messages)
 
@@ -703,7 +707,7 @@ func (c *Client) checkResponse(r request, hresp *http.Response, body []byte) (*R
 	}
 	return &Response{
 		StatusCode: hresp.StatusCode,
-		Header:     hresp.Header,
+		Header:     c.redactHeader(hresp.Header),
 		Success:    true,
 		Result:     env.Result,
 		Errors:     env.Errors,
@@ -730,7 +734,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// redact removes the client's secrets from text that came from the server.
+// redact removes the client's secrets (the API token, or the global API
+// key, and so the email-key pair) from text that came from the server.
 func (c *Client) redact(s string) string {
 	for _, secret := range []string{c.creds.token, c.creds.apiKey} {
 		if secret != "" {
@@ -738,6 +743,80 @@ func (c *Client) redact(s string) string {
 		}
 	}
 	return s
+}
+
+// redactJSON returns raw with the client's secrets removed. JSON may spell a
+// secret with escapes ("\u0074ok…"), so raw is decoded and every string, key
+// and number is redacted; raw is returned as is if none held a secret, and
+// re-encoded otherwise. Text that is not JSON is redacted as text.
+func (c *Client) redactJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return json.RawMessage(c.redact(string(raw)))
+	}
+	v, changed := c.redactValue(v)
+	if !changed && c.redact(string(raw)) == string(raw) {
+		return raw
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Cannot happen: v holds only what the decoder made.
+		return json.RawMessage(`"` + redacted + `"`)
+	}
+	return json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// redactValue redacts the secrets in a decoded JSON value, and reports
+// whether there were any.
+func (c *Client) redactValue(v any) (any, bool) {
+	switch v := v.(type) {
+	case string:
+		r := c.redact(v)
+		return r, r != v
+	case json.Number:
+		if r := c.redact(string(v)); r != string(v) {
+			return r, true
+		}
+		return v, false
+	case []any:
+		changed := false
+		for i, e := range v {
+			var ch bool
+			v[i], ch = c.redactValue(e)
+			changed = changed || ch
+		}
+		return v, changed
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		changed := false
+		for k, e := range v {
+			rk := c.redact(k)
+			re, ch := c.redactValue(e)
+			out[rk] = re
+			changed = changed || ch || rk != k
+		}
+		return out, changed
+	}
+	return v, false
+}
+
+// redactHeader returns a copy of h with the secrets removed from its values.
+func (c *Client) redactHeader(h http.Header) http.Header {
+	out := h.Clone()
+	for k, vs := range out {
+		for i, v := range vs {
+			vs[i] = c.redact(v)
+		}
+		out[k] = vs
+	}
+	return out
 }
 
 func (c *Client) redactInfos(in []ResponseInfo) []ResponseInfo {
@@ -752,7 +831,11 @@ func (c *Client) redactInfos(in []ResponseInfo) []ResponseInfo {
 	return in
 }
 
-// excerpt returns a short, printable, secret-free excerpt of a body.
+// excerpt returns a short, printable, secret-free excerpt of a body. A JSON
+// body is redacted as JSON, so that an escaped secret goes too.
 func (c *Client) excerpt(body []byte) string {
+	if json.Valid(body) {
+		return sanitize(string(c.redactJSON(body)), maxExcerpt)
+	}
 	return sanitize(c.redact(string(body)), maxExcerpt)
 }

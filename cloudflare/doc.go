@@ -18,8 +18,11 @@
 //
 // Failed calls return errors that can be inspected with errors.As: *APIError
 // for any answer Cloudflare gave, *RateLimitError (which also matches
-// *APIError) for 429. Credentials are sent only in request headers and never
-// appear in error strings; Options and Client print them as "REDACTED".
+// *APIError) for 429. Credentials are sent only in request headers. Whatever
+// part of an answer echoes one (result, errors, messages, headers, a body
+// that is not JSON, even JSON-escaped), it is replaced by "REDACTED" before
+// it reaches an error, a Response, a summary or any other returned value;
+// Options and Client print them as "REDACTED" too.
 //
 // *Client satisfies approvals.Revoker.
 package cloudflare

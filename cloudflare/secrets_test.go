@@ -1,10 +1,12 @@
 package cloudflare_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/cloudflare"
+	"github.com/revokebot/revokebot/cloudflare/cftest"
 )
 
 // assertNoSecrets fails the test if s contains the test token or key.
@@ -182,5 +185,81 @@ func checkErr(t *testing.T, err error) {
 	var apiErr *cloudflare.APIError
 	if errors.As(err, &apiErr) {
 		assertNoSecrets(t, fmt.Sprintf("%+v", *apiErr))
+	}
+}
+
+// TestAnswersEchoingSecretsNeverShow has the fake Cloudflare echo the
+// credentials in every part of an answer (result, errors, messages, a body
+// that is not JSON, plain and JSON-escaped) and checks that no error, summary,
+// returned value or log line of any call shows them.
+func TestAnswersEchoingSecretsNeverShow(t *testing.T) {
+	t.Parallel()
+	auths := map[string]struct {
+		opts   []cftest.Option
+		secret string
+	}{
+		"token":      {opts: []cftest.Option{cftest.WithAPIToken(testToken)}, secret: testToken},
+		"global key": {opts: []cftest.Option{cftest.WithGlobalKey(testEmail, testKey)}, secret: testKey},
+	}
+	// Bodies and headers are templates: {secret} is the secret, {escaped} the
+	// secret with its first letter JSON-escaped, {pair} the email and secret.
+	answers := map[string]cftest.Response{
+		"result string":        {Body: `{"result":"{secret}","success":true,"errors":[],"messages":[]}`},
+		"result escaped":       {Body: `{"result":"{escaped}","success":true,"errors":[],"messages":[]}`},
+		"result object":        {Body: `{"result":{"id":"{secret}","status":"{escaped}","name":"{pair}","auth_domain":"{secret}","nested":[{"k":"{secret}"}]},"success":true,"errors":[],"messages":[]}`},
+		"result key":           {Body: `{"result":{"{secret}":true},"success":true,"errors":[],"messages":[]}`},
+		"errors":               {Status: 403, Body: `{"result":null,"success":false,"errors":[{"code":10000,"message":"bad {secret} {pair}","error_chain":[{"code":1,"message":"{escaped}"}]}],"messages":[]}`},
+		"messages on success":  {Body: `{"result":true,"success":true,"errors":[],"messages":[{"code":1,"message":"{secret}"},{"code":2,"message":"{escaped}"},{"code":3,"message":"{pair}"}]}`},
+		"messages on failure":  {Body: `{"result":null,"success":false,"errors":[],"messages":[{"code":1,"message":"{pair}"}]}`},
+		"not JSON":             {Status: 400, Body: `<html>you sent {secret} and {pair}</html>`},
+		"not JSON, 200":        {Body: `oops {secret}`},
+		"JSON not an envelope": {Status: 400, Body: `{"detail":"{escaped}","result":"{secret}"}`},
+		"header":               {Body: `{"result":true,"success":true,"errors":[],"messages":[]}`, Header: http.Header{"X-Echo": {"{secret}"}}},
+	}
+	for authName, auth := range auths {
+		for name, answer := range answers {
+			t.Run(authName+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				escaped := `\u00` + fmt.Sprintf("%x", auth.secret[0]) + auth.secret[1:]
+				fill := strings.NewReplacer("{secret}", auth.secret, "{escaped}", escaped, "{pair}", testEmail+":"+auth.secret).Replace
+				answer.Body = fill(answer.Body)
+				for k, v := range answer.Header {
+					answer.Header = http.Header{k: {fill(v[0])}}
+				}
+				srv := cftest.NewServer(t, auth.opts...)
+				srv.Script(answer, answer)
+				srv.ScriptOrganization(answer)
+				srv.ScriptVerify(answer)
+				client := newFakeClient(t, srv, func(o *cloudflare.Options) {
+					if auth.secret == testKey {
+						o.APIToken, o.Email, o.APIKey = "", testEmail, testKey
+					}
+					o.Retry.MaxAttempts = 1
+				})
+
+				var log bytes.Buffer
+				logger := slog.New(slog.NewJSONHandler(&log, nil))
+				show := func(what string, v any, err error) {
+					t.Helper()
+					checkErr(t, err)
+					logger.Info(what, "value", v, "err", err)
+					assertNoSecrets(t, fmt.Sprintf("%v %+v", v, v))
+				}
+				resp, err := client.RevokeUser(ctxT(t), cloudflare.RevokeUserParams{Email: "a@b.c"})
+				show("revoke user", resp, err)
+				if resp != nil {
+					assertNoSecrets(t, string(resp.Result))
+				}
+				summary, err := client.Revoke(ctxT(t), approvals.Revocation{Email: "a@b.c"})
+				show("revoke", summary, err)
+				org, err := client.AccessOrganization(ctxT(t))
+				show("organization", org, err)
+				if auth.secret == testToken {
+					status, err := client.VerifyToken(ctxT(t))
+					show("verify", status, err)
+				}
+				assertNoSecrets(t, log.String())
+			})
+		}
 	}
 }

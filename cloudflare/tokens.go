@@ -52,5 +52,8 @@ func (c *Client) verify(ctx context.Context, path string) (*TokenStatus, error) 
 			Detail:     "unexpected result " + resultText(resp.Result),
 		})
 	}
+	// Both are shown to people: keep them printable and short (the result
+	// is already free of secrets).
+	ts.ID, ts.Status = sanitize(ts.ID, maxExcerpt), sanitize(ts.Status, maxExcerpt)
 	return &ts, nil
 }
