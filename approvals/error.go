@@ -17,6 +17,8 @@ const (
 	ECONFLICT = "conflict"
 	// EEXPIRED: the request expired before anyone decided.
 	EEXPIRED = "expired"
+	// EUNAVAILABLE: the action cannot be taken yet; trying again shortly may work.
+	EUNAVAILABLE = "unavailable"
 	// EINTERNAL: something failed that the user cannot fix.
 	EINTERNAL = "internal"
 )
@@ -71,5 +73,6 @@ var ErrNotFound = errors.New("request not found")
 var ErrConflict = errors.New("request changed concurrently")
 
 // ErrDuplicate is what a Store returns when a request with the same
-// SubmitKey exists: the submission was already made.
+// SubmitKey, or an event with the same Key, exists: the submission or the
+// decision was already made.
 var ErrDuplicate = errors.New("request already submitted")

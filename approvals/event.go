@@ -42,12 +42,22 @@ type Event struct {
 	// Detail explains the event: why a refusal, or the Revoker's answer.
 	Detail string
 	At     time.Time
+	// Key, if set, identifies the person's action that caused the event
+	// (such as one click); a Store records each key at most once.
+	Key string
 }
 
 // ChangesState reports whether the event moved the request to a new state
 // (as opposed to a refused attempt that left it as it was).
 func (e Event) ChangesState() bool {
 	return e.Kind != EventRefused && e.Kind != EventRequested
+}
+
+// ShowsOnMessage reports whether the event changes what the request's
+// approval message shows: its first event (which posts it), and every state
+// change.
+func (e Event) ShowsOnMessage() bool {
+	return e.Kind == EventRequested || e.ChangesState()
 }
 
 // Notifier is told about every event after the Store has recorded it, in

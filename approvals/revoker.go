@@ -23,3 +23,11 @@ type Revoker interface {
 	// error whose text carries the provider's error codes and messages.
 	Revoke(ctx context.Context, r Revocation) (summary string, err error)
 }
+
+// RevocationChecker is implemented by a Revoker that can tell, before a
+// request is made, that it cannot carry out a revocation (for example an
+// option its mode does not support). The error's text is shown to the
+// requester as it is.
+type RevocationChecker interface {
+	CheckRevocation(r Revocation) error
+}

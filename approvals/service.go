@@ -63,6 +63,8 @@ type SubmitInput struct {
 	// Key, if set, identifies this submission; submitting the same key again
 	// returns an error wrapping ErrDuplicate and changes nothing.
 	Key string
+	// Channel is where the request's approval message is to be posted.
+	Channel string
 }
 
 func (s *Service) now() time.Time {
@@ -113,6 +115,20 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	if in.Requester == "" || in.Revocation.Email == "" {
 		return Request{}, Errorf(EINVALID, "a request needs a requester and a target email")
 	}
+	if checker, ok := s.Revoker.(RevocationChecker); ok {
+		if err := checker.CheckRevocation(in.Revocation); err != nil {
+			return Request{}, Errorf(EINVALID, "%s", err.Error())
+		}
+	}
+	if in.Key != "" {
+		seen, err := s.Store.SeenKey(ctx, in.Key)
+		if err != nil {
+			return Request{}, fmt.Errorf("look up submission %s: %w", in.Key, err)
+		}
+		if seen {
+			return Request{}, fmt.Errorf("submission %s: %w", in.Key, ErrDuplicate)
+		}
+	}
 	now := s.now()
 	r := Request{
 		ID:         uuid.NewString(),
@@ -122,6 +138,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 		State:      StatePending,
 		DryRun:     s.DryRun,
 		SubmitKey:  in.Key,
+		Channel:    in.Channel,
 		CreatedAt:  now,
 		ExpiresAt:  now.Add(s.ttl()),
 	}
@@ -161,6 +178,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 // returns the EFORBIDDEN error carrying msg for the requester.
 func (s *Service) refuseSubmit(ctx context.Context, r Request, detail, msg string) (Request, error) {
 	r.State = StateRefused
+	r.Channel = "" // a refused request has no approval message
 	r.FinishedAt = r.CreatedAt
 	r.Outcome = detail
 	ev := s.event(EventRefused, r, r.Requester, detail)
@@ -190,28 +208,60 @@ const (
 	Deny
 )
 
-// Decide applies actor's decision to request id. Exactly one decision wins per
+// DecideInput is one person's answer to a request, and where it came from.
+type DecideInput struct {
+	// ID is the request's ID.
+	ID string
+	// Actor is the chat user who decided.
+	Actor    string
+	Decision Decision
+	// Key, if set, identifies the person's action (such as one click), so
+	// that a redelivery of it changes nothing: deciding with a key already
+	// recorded returns an error wrapping ErrDuplicate.
+	Key string
+	// On, if set, is the message the decision was made on: the decision
+	// counts only when that is the request's own approval message.
+	On *MessageRef
+}
+
+// MessageRef locates a chat message.
+type MessageRef struct {
+	Channel, TS string
+}
+
+// Decide applies actor's decision to request id; see DecideFrom.
+func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Request, error) {
+	return s.DecideFrom(ctx, DecideInput{ID: id, Actor: actor, Decision: d})
+}
+
+// DecideFrom applies a decision to a request. Exactly one decision wins per
 // request, however many arrive at once; the others get ECONFLICT with the
 // request as decided. A requester denying their own request cancels it; a
-// requester approving it, or anybody outside the approvers, gets EFORBIDDEN and
-// the attempt is audited as refused. A decision on an expired request expires
-// it and returns EEXPIRED.
+// requester approving it, anybody outside the approvers, or a decision made
+// on another message than the request's own gets EFORBIDDEN, and the attempt
+// is audited as refused. Permission is checked before anything about the
+// request's state is revealed. A decision on an expired request expires it
+// and returns EEXPIRED.
 //
-// On approval the revocation is executed before Decide returns, so the caller
-// should pass a context that outlives the user's interaction.
-func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Request, error) {
+// On approval the revocation is executed before DecideFrom returns, so the
+// caller should pass a context that outlives the user's interaction.
+func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, error) {
+	d, actor := in.Decision, in.Actor
 	if d != Approve && d != Deny {
 		return Request{}, Errorf(EINVALID, "unknown decision %d", d)
 	}
-	r, err := s.get(ctx, id)
+	if in.Key != "" {
+		seen, err := s.Store.SeenKey(ctx, in.Key)
+		if err != nil {
+			return Request{}, fmt.Errorf("look up decision %s: %w", in.Key, err)
+		}
+		if seen {
+			return Request{}, fmt.Errorf("decision %s: %w", in.Key, ErrDuplicate)
+		}
+	}
+	r, err := s.get(ctx, in.ID)
 	if err != nil {
 		return Request{}, err
-	}
-	if r.State != StatePending {
-		return r, conflict(r)
-	}
-	if !s.now().Before(r.ExpiresAt) {
-		return s.expireNow(ctx, r)
 	}
 
 	var to State
@@ -220,17 +270,17 @@ func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Req
 	case d == Deny && actor == r.Requester:
 		to, kind = StateCancelled, EventCancelled
 	case d == Approve && actor == r.Requester:
-		return r, s.refuse(ctx, r, actor, "requester tried to approve their own request",
+		return r, s.refuse(ctx, r, in.Key, actor, "requester tried to approve their own request",
 			"You cannot approve your own request: another approver has to.")
 	default:
 		ok, err := s.Policy.MayApprove(ctx, s.Directory, actor, r)
 		if err != nil {
 			s.logger().ErrorContext(ctx, "check approver", "request_id", r.ID, "user", actor, "err", err)
-			return r, s.refuse(ctx, r, actor, "approver's group membership could not be checked: "+err.Error(),
+			return r, s.refuse(ctx, r, in.Key, actor, "approver's group membership could not be checked: "+err.Error(),
 				"Your permission to decide could not be checked right now, so nothing changed. Try again in a minute.")
 		}
 		if !ok {
-			return r, s.refuse(ctx, r, actor, "user is not an approver",
+			return r, s.refuse(ctx, r, in.Key, actor, "user is not an approver",
 				"You are not allowed to decide revocation requests.")
 		}
 		if d == Approve {
@@ -238,14 +288,31 @@ func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Req
 		} else {
 			to, kind = StateDenied, EventDenied
 		}
-		// The membership lookup may have taken a while: a decision must
-		// still land before the deadline.
-		if !s.now().Before(r.ExpiresAt) {
-			return s.expireNow(ctx, r)
+	}
+	if in.On != nil {
+		if r.MessageTS == "" && r.State == StatePending && in.On.Channel == r.Channel {
+			// The message is shown before chat says where it is: the
+			// decision cannot be checked yet, and is not counted.
+			return r, Errorf(EUNAVAILABLE, "This request's message is still being recorded. Click again in a moment.")
+		}
+		if in.On.Channel != r.Channel || in.On.TS != r.MessageTS || r.MessageTS == "" {
+			return r, s.refuse(ctx, r, in.Key, actor, "decision made on another message than the request's own",
+				"This button is not on the request's own message, so it was ignored. Decide on the request's message in its channel.")
 		}
 	}
+	if r.State != StatePending {
+		return r, conflict(r)
+	}
+	// The membership lookup may have taken a while: a decision must still
+	// land before the deadline.
+	if !s.now().Before(r.ExpiresAt) {
+		return s.expireNow(ctx, r)
+	}
+	if to == StateExecuting && s.DryRun {
+		r.DryRun = true // approved while dry run is on: nothing will be revoked
+	}
 
-	next, err := s.swap(ctx, r, to, actor, "", kind, "")
+	next, err := s.swap(ctx, r, to, actor, "", kind, "", in.Key)
 	if err != nil {
 		return next, err
 	}
@@ -272,6 +339,7 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 		outcome string
 	)
 	if r.DryRun || s.DryRun {
+		r.DryRun = true
 		outcome = "dry run: Cloudflare was not called"
 	} else {
 		revokeCtx, cancel := context.WithTimeout(detached, timeout)
@@ -291,7 +359,7 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 	// used up its time must still end as failed, not stay executing.
 	recordCtx, cancel := context.WithTimeout(detached, recordTimeout)
 	defer cancel()
-	return s.swap(recordCtx, r, to, "", outcome, kind, outcome)
+	return s.swap(recordCtx, r, to, "", outcome, kind, outcome, "")
 }
 
 // recordTimeout bounds the recording of a revocation's outcome.
@@ -374,7 +442,7 @@ func (s *Service) Resume(ctx context.Context) error {
 // with an ECONFLICT error, if the request was decided meanwhile.
 func (s *Service) expire(ctx context.Context, r Request) (bool, error) {
 	detail := "no decision before " + r.ExpiresAt.Format(time.RFC3339)
-	if _, err := s.swap(ctx, r, StateExpired, "", detail, EventExpired, detail); err != nil {
+	if _, err := s.swap(ctx, r, StateExpired, "", detail, EventExpired, detail, ""); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -394,10 +462,15 @@ func (s *Service) expireNow(ctx context.Context, r Request) (Request, error) {
 	return r, e
 }
 
-// refuse audits a refused decision and returns the matching EFORBIDDEN error.
-func (s *Service) refuse(ctx context.Context, r Request, actor, detail, msg string) error {
+// refuse audits a refused decision and returns the matching EFORBIDDEN
+// error, or an error wrapping ErrDuplicate if the decision's key was already
+// recorded (a redelivery: it was refused, and told, before).
+func (s *Service) refuse(ctx context.Context, r Request, key, actor, detail, msg string) error {
 	ev := s.event(EventRefused, r, actor, detail)
-	if err := s.Store.Append(ctx, ev); err != nil {
+	ev.Key = key
+	if err := s.Store.Append(ctx, ev); errors.Is(err, ErrDuplicate) {
+		return fmt.Errorf("refused decision %s: %w", key, err)
+	} else if err != nil {
 		// Nothing changed; the refusal itself stands, only its record is missing.
 		s.logger().ErrorContext(ctx, "record refused decision", "request_id", r.ID, "user", actor, "detail", detail, "err", err)
 	} else {
@@ -411,13 +484,19 @@ func (s *Service) refuse(ctx context.Context, r Request, actor, detail, msg stri
 // swap moves r to state to atomically, recording an event of the given kind
 // with it, and announces the event. If another change won the race, it
 // returns ECONFLICT with the request as it now stands.
-func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome string, kind EventKind, detail string) (Request, error) {
+// key, if set, identifies the action that caused the change (see
+// DecideInput.Key).
+func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome string, kind EventKind, detail, key string) (Request, error) {
 	next, err := r.apply(to, actor, s.now(), outcome)
 	if err != nil {
 		return r, err
 	}
 	e := s.event(kind, next, actor, detail)
+	e.Key = key
 	if err := s.Store.CompareAndSwap(ctx, r.State, next, e); err != nil {
+		if errors.Is(err, ErrDuplicate) {
+			return r, fmt.Errorf("move request %s to %s: %w", r.ID, to, err)
+		}
 		if !errors.Is(err, ErrConflict) {
 			return r, fmt.Errorf("move request %s to %s: %w", r.ID, to, err)
 		}
@@ -430,6 +509,9 @@ func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome 
 	s.announce(ctx, e)
 	return next, nil
 }
+
+// Get returns request id, or an ENOTFOUND error.
+func (s *Service) Get(ctx context.Context, id string) (Request, error) { return s.get(ctx, id) }
 
 func (s *Service) get(ctx context.Context, id string) (Request, error) {
 	if _, err := uuid.Parse(id); err != nil {

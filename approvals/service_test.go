@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,6 +134,18 @@ func (f *fixture) outboxKinds(t *testing.T) []approvals.EventKind {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Refused attempts wait apart; put them back in event order.
+	refusals, err := f.store.PendingRefusals(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range refusals {
+		ds = append(ds, g.First)
+		if g.Last.Seq != g.First.Seq {
+			ds = append(ds, g.Last)
+		}
+	}
+	slices.SortFunc(ds, func(a, b approvals.Delivery) int { return int(a.Seq - b.Seq) })
 	var out []approvals.EventKind
 	for _, d := range ds {
 		out = append(out, d.Event.Kind)
@@ -382,12 +395,16 @@ func TestDryRunDoesNotRevoke(t *testing.T) {
 		r := f.submit(t)
 		f.svc.DryRun = true
 		got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
-		if err != nil || got.DryRun != createdInDryRun || got.State != approvals.StateRevoked ||
+		// Approved while dry run is on: it is a dry run, whenever created.
+		if err != nil || !got.DryRun || got.State != approvals.StateRevoked ||
 			got.Outcome != "dry run: Cloudflare was not called" {
 			t.Fatalf("created in dry run %v: got %+v, %v", createdInDryRun, got, err)
 		}
 		if f.revoker.calls.Load() != 0 {
 			t.Fatalf("created in dry run %v: the revoker was called", createdInDryRun)
+		}
+		if stored, err := f.store.Get(context.Background(), r.ID); err != nil || !stored.DryRun {
+			t.Fatalf("created in dry run %v: stored as DryRun=%t (%v): its message would say Revoked", createdInDryRun, stored.DryRun, err)
 		}
 	}
 }

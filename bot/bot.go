@@ -30,6 +30,10 @@ type Config struct {
 	// not cut short by shutdown. A revocation, once approved, runs under the
 	// service's own ExecTimeout instead. Zero means 2 minutes.
 	WorkTimeout time.Duration
+	// MessageWait bounds how long a requester's confirmation waits for the
+	// approval message to be posted, so that it can say where the message
+	// is, or that it is not there yet. Zero means 3 seconds.
+	MessageWait time.Duration
 	// MaxConcurrent bounds how many commands and clicks are handled at once.
 	// Zero means 16.
 	MaxConcurrent int
@@ -65,15 +69,10 @@ type Bot struct {
 	inflight sync.WaitGroup
 	slots    chan struct{}
 
-	// posting holds, per request ID, a channel closed once the request's
-	// approval message is recorded, so that a click arriving in between
-	// (Slack may show the message before chat.postMessage returns) waits for
-	// it and the message can be updated.
-	postingMu sync.Mutex
-	posting   map[string]chan struct{}
-
 	// envelopes remembers recently handled envelope IDs, so that Slack's
 	// redelivery of one (retry_attempt > 0) is acked but not handled again.
+	// It only saves work: the store de-duplicates commands and clicks by
+	// what identifies them (trigger_id, action_ts), durably.
 	envelopesMu sync.Mutex
 	envelopes   map[string]time.Time
 
@@ -101,6 +100,9 @@ func New(api *slack.Client, svc *approvals.Service, cfg Config) *Bot {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 16
 	}
+	if cfg.MessageWait <= 0 {
+		cfg.MessageWait = defaultMessageWait
+	}
 	if len(cfg.ResponseURLHosts) == 0 {
 		cfg.ResponseURLHosts = []string{DefaultResponseURLHost}
 	}
@@ -114,7 +116,6 @@ func New(api *slack.Client, svc *approvals.Service, cfg Config) *Bot {
 		cfg:       cfg,
 		log:       log,
 		slots:     make(chan struct{}, cfg.MaxConcurrent),
-		posting:   map[string]chan struct{}{},
 		envelopes: map[string]time.Time{},
 	}
 	b.webhooks = &http.Client{
@@ -137,7 +138,10 @@ func New(api *slack.Client, svc *approvals.Service, cfg Config) *Bot {
 // flight to finish and returns nil. It returns an error if the connection
 // fails for good (for example a revoked or invalid token).
 func (b *Bot) Run(ctx context.Context) error {
-	client := socketmode.New(b.api, b.cfg.SocketOptions...)
+	// slack-go handles Slack's disconnect messages itself; its debug log is
+	// the only place that shows their reason.
+	opts := append([]socketmode.Option{socketmode.OptionDebug(true), socketmode.OptionLog(disconnectLog{b.log})}, b.cfg.SocketOptions...)
+	client := socketmode.New(b.api, opts...)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)
@@ -193,7 +197,8 @@ func IsFatalAuthError(err error) bool {
 		msg = se.Err
 	}
 	switch msg {
-	case "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive":
+	case "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
+		"user_removed_from_team", "team_disabled":
 		return true
 	}
 	return false
@@ -243,8 +248,8 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 			return
 		}
 		ack(evt.Request, nil)
-		envelope := evt.Request.EnvelopeID
-		b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, envelope, cmd, parsed) })
+		key := commandKey(cmd, evt.Request.EnvelopeID)
+		b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, key, cmd, parsed) })
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok || evt.Request == nil || b.redelivered(evt.Request, ack) || !b.ours(evt.Request, cb.Team.ID, cb.APIAppID, ack) {
@@ -266,8 +271,12 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 			default:
 				continue
 			}
-			id := action.Value
-			b.spawn(ctx, func(ctx context.Context) { b.handleDecision(ctx, cb, id, d) })
+			in := approvals.DecideInput{
+				ID: action.Value, Actor: cb.User.ID, Decision: d,
+				Key: clickKey(cb, action, evt.Request.EnvelopeID),
+				On:  clickedMessage(cb),
+			}
+			b.spawn(ctx, func(ctx context.Context) { b.handleDecision(ctx, cb, in) })
 			break
 		}
 	case socketmode.EventTypeEventsAPI:
@@ -363,18 +372,57 @@ func (b *Bot) spawn(ctx context.Context, fn func(context.Context)) {
 	}()
 }
 
-// handleCommand submits a parsed /revoke and posts its approval message.
-// envelope identifies Slack's delivery: a redelivery of it, even after a
+// commandKey identifies a /revoke as the person typed it: Slack keeps its
+// trigger_id when it redelivers the command, even in a new envelope.
+func commandKey(cmd slack.SlashCommand, envelope string) string {
+	if cmd.TriggerID != "" {
+		return "slack-command:" + cmd.TriggerID
+	}
+	return "slack-envelope:" + envelope
+}
+
+// clickKey identifies a click as the person made it: its action_ts (with
+// the user and the request), which a redelivery keeps.
+func clickKey(cb slack.InteractionCallback, action *slack.BlockAction, envelope string) string {
+	if action.ActionTs != "" {
+		return "slack-click:" + cb.User.ID + ":" + action.ActionTs + ":" + action.Value
+	}
+	return "slack-envelope:" + envelope
+}
+
+// clickedMessage is the message a click was made on, as the payload says.
+// The service honours the click only if it is the request's own message.
+func clickedMessage(cb slack.InteractionCallback) *approvals.MessageRef {
+	ref := &approvals.MessageRef{Channel: cb.Container.ChannelID, TS: cb.Container.MessageTs}
+	if ref.Channel == "" {
+		ref.Channel = cb.Channel.ID
+	}
+	if ref.TS == "" {
+		ref.TS = cb.Message.Timestamp
+	}
+	return ref
+}
+
+// defaultMessageWait is Config.MessageWait's default.
+const defaultMessageWait = 3 * time.Second
+
+// handleCommand submits a parsed /revoke; the courier posts its approval
+// message. key identifies the command: a redelivery of it, even after a
 // restart, makes no second request.
-func (b *Bot) handleCommand(ctx context.Context, envelope string, cmd slack.SlashCommand, parsed Command) {
+func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashCommand, parsed Command) {
+	channel := b.cfg.ApprovalChannel
+	if channel == "" {
+		channel = cmd.ChannelID
+	}
 	req, err := b.svc.Submit(ctx, approvals.SubmitInput{
 		Requester:  cmd.UserID,
 		Revocation: parsed.Revocation,
 		Reason:     parsed.Reason,
-		Key:        "slack-envelope:" + envelope,
+		Key:        key,
+		Channel:    channel,
 	})
 	if errors.Is(err, approvals.ErrDuplicate) {
-		b.log.Info("ignoring redelivered command: already submitted", "envelope_id", envelope, "user", cmd.UserID)
+		b.log.Info("ignoring redelivered command: already submitted", "key", key, "user", cmd.UserID)
 		return
 	}
 	if err != nil {
@@ -383,66 +431,48 @@ func (b *Bot) handleCommand(ctx context.Context, envelope string, cmd slack.Slas
 		return
 	}
 	log := b.log.With("request_id", req.ID)
-	defer b.holdDecisions(req.ID)()
-	channel := b.cfg.ApprovalChannel
-	if channel == "" {
-		channel = cmd.ChannelID
-	}
-	blocks, fallback := renderRequest(req)
-	var ts string
-	err = withRetry(ctx, func() error {
-		var err error
-		_, ts, err = b.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
-		return err
-	})
-	if err != nil {
-		log.Error("post approval request", "channel", channel, "err", err)
-		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":x: Request `%s` was recorded but its approval message could not be posted in <#%s> (%s). Invite revokebot to that channel, then ask again; this request will expire unused.",
-			req.ID, Escape(channel), Escape(err.Error())))
+	log.Info("approval requested", "channel", channel, "target", req.Revocation.Email)
+	if b.awaitMessage(ctx, req.ID) {
+		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke `%s` is waiting for an approver in <#%s>. It expires %s.",
+			req.ID, Escape(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
 		return
 	}
-	// Without the message's place on record, its buttons would never be
-	// redrawn: try hard, and say where it is if that still fails.
-	if err := withRetry(context.WithoutCancel(ctx), func() error { return b.svc.AttachMessage(ctx, req.ID, channel, ts) }); err != nil {
-		log.Error("approval message not recorded: it will not be updated", "channel", channel, "message_ts", ts, "err", err)
-	}
-	log.Info("approval requested", "channel", channel, "target", req.Revocation.Email)
-	b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for an approver in <#%s>. It expires %s.",
+	b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":warning: Request `%s` to revoke `%s` is recorded, but its approval message is not in <#%s> yet. "+
+		"If revokebot is not a member of that channel, invite it (`/invite @revokebot`): the message is posted as soon as Slack takes it, until the request expires %s.",
 		req.ID, Escape(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
 }
 
-// holdDecisions makes decisions on request id wait until the returned
-// function is called.
-func (b *Bot) holdDecisions(id string) (release func()) {
-	ch := make(chan struct{})
-	b.postingMu.Lock()
-	b.posting[id] = ch
-	b.postingMu.Unlock()
-	return func() {
-		b.postingMu.Lock()
-		delete(b.posting, id)
-		b.postingMu.Unlock()
-		close(ch)
+// awaitMessage waits up to Config.MessageWait for request id's approval message to
+// be posted, and reports whether it was.
+func (b *Bot) awaitMessage(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.MessageWait)
+	defer cancel()
+	t := time.NewTicker(25 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if r, err := b.svc.Get(ctx, id); err == nil && r.MessageTS != "" {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
 	}
 }
 
-func (b *Bot) handleDecision(ctx context.Context, cb slack.InteractionCallback, id string, d approvals.Decision) {
-	b.postingMu.Lock()
-	held := b.posting[id]
-	b.postingMu.Unlock()
-	if held != nil {
-		select {
-		case <-held:
-		case <-ctx.Done():
-		}
-	}
-	req, err := b.svc.Decide(ctx, id, cb.User.ID, d)
-	if err != nil {
-		b.log.Info("decision not applied", "request_id", id, "user", cb.User.ID, "code", approvals.ErrorCode(err), "err", err)
-		b.reply(ctx, b.log.With("request_id", id), cb.ResponseURL, ":no_entry: "+userMessage(err))
+func (b *Bot) handleDecision(ctx context.Context, cb slack.InteractionCallback, in approvals.DecideInput) {
+	req, err := b.svc.DecideFrom(ctx, in)
+	if errors.Is(err, approvals.ErrDuplicate) {
+		b.log.Info("ignoring redelivered click: already handled", "request_id", in.ID, "user", in.Actor, "key", in.Key)
 		return
 	}
-	b.log.Info("decision applied", "request_id", req.ID, "user", cb.User.ID, "state", string(req.State))
+	if err != nil {
+		b.log.Info("decision not applied", "request_id", in.ID, "user", in.Actor, "code", approvals.ErrorCode(err), "err", err)
+		b.reply(ctx, b.log.With("request_id", in.ID), cb.ResponseURL, ":no_entry: "+userMessage(err))
+		return
+	}
+	b.log.Info("decision applied", "request_id", req.ID, "user", in.Actor, "state", string(req.State))
 }
 
 // userMessage turns an error from the approvals service into Slack text for

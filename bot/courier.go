@@ -12,68 +12,111 @@ import (
 	"github.com/slack-go/slack"
 )
 
+// CourierStore is what the Courier needs of the store: the outbox, and a
+// place to record where a request's approval message was posted.
+type CourierStore interface {
+	approvals.Outbox
+	SetMessage(ctx context.Context, id, channel, ts string) error
+}
+
 // Courier delivers recorded events from the store's outbox to Slack: every
-// event's audit record to the audit channel, and for an event that changes a
-// request's state, the redrawn approval message. Audit messages are records:
-// it posts them and never edits or deletes one.
+// event's audit record to the audit channel, and each request's approval
+// message, posted after its first event and redrawn after every state
+// change. Audit messages are records: it posts them and never edits or
+// deletes one.
 //
 // The events wait in the database until Slack has taken them, so a Slack
 // outage or rate limit delays the audit but loses nothing, and what is left
-// at shutdown is delivered at the next start. Audit records go one at a time
-// in the order the events happened, so the records of a request keep their
-// order; message updates go in a lane of their own, so that a message Slack
-// will not update never holds up the audit trail.
+// at shutdown is delivered at the next start. Every post carries message
+// metadata naming what it is; before posting anything a second time (after
+// a crash, a timeout or a failed mark), the Courier looks for the first post
+// in the channel's history and adopts it, so nothing is posted twice.
+//
+// It works in three lanes that never wait for each other. Audit records go
+// one at a time in the order the events happened, so the records of a
+// request keep their order. Refused attempts go in a lane of their own,
+// folded per person (see RefusalWindow), so that a flood of them never
+// delays the records of real requests. Approval messages go in a third
+// lane, so that a message Slack will not take never holds up the audit.
 //
 // As an approvals.Notifier, the Courier only wakes up: the service tells it
 // after each event it recorded.
 type Courier struct {
 	api     *slack.Client
-	outbox  approvals.Outbox
+	store   CourierStore
 	channel string
 	log     *slog.Logger
-	wake    map[approvals.Part]chan struct{}
-
-	// posted holds the audit records posted but not yet marked delivered.
-	postedMu sync.Mutex
-	posted   map[int64]bool
+	pace    *pacer
+	wake    map[lane]chan struct{}
 
 	// Poll is how often the outbox is read when nothing wakes the Courier.
 	Poll time.Duration
 	// MinBackoff and MaxBackoff bound the wait after a failed delivery; it
 	// doubles from one to the other, or is what Slack's rate limit asks.
 	MinBackoff, MaxBackoff time.Duration
+	// RefusalWindow folds refused attempts: a person's first refusal is
+	// audited at once, and those that follow within the window are audited
+	// together, as one record with their count, when it ends.
+	RefusalWindow time.Duration
+	// BotUserID is revokebot's own bot user (auth.test's user_id): only its
+	// messages are adopted as earlier posts. Empty means any bot's.
+	BotUserID string
 }
 
 // Courier defaults.
 const (
-	defaultPoll       = 5 * time.Second
-	defaultMinBackoff = 250 * time.Millisecond
-	defaultMaxBackoff = time.Minute
-	deliveryBatch     = 50
+	defaultPoll          = 5 * time.Second
+	defaultMinBackoff    = 250 * time.Millisecond
+	defaultMaxBackoff    = time.Minute
+	defaultRefusalWindow = time.Minute
+	deliveryBatch        = 50
 	// slackCallTimeout bounds one Slack call. A call once sent is not cut
 	// short by shutdown: cutting it would leave us unsure whether Slack
 	// posted the record.
 	slackCallTimeout = 20 * time.Second
 )
 
-var parts = []approvals.Part{approvals.AuditRecord, approvals.MessageUpdate}
+// lane is one of the Courier's independent delivery queues.
+type lane int
 
-// NewCourier returns a Courier delivering outbox's events to Slack through
-// api, with audit records going to auditChannel. Call Run to start it.
-func NewCourier(api *slack.Client, outbox approvals.Outbox, auditChannel string, log *slog.Logger) *Courier {
+const (
+	auditLane lane = iota + 1
+	refusalLane
+	messageLane
+)
+
+func (l lane) String() string {
+	switch l {
+	case auditLane:
+		return "audit records"
+	case refusalLane:
+		return "refusal records"
+	case messageLane:
+		return "approval messages"
+	}
+	return fmt.Sprintf("lane(%d)", int(l))
+}
+
+var lanes = []lane{auditLane, refusalLane, messageLane}
+
+// NewCourier returns a Courier delivering store's events to Slack through
+// api, with audit records going to auditChannel, paced as pacing says (the
+// zero Pacing means DefaultPacing). Call Run to start it.
+func NewCourier(api *slack.Client, store CourierStore, auditChannel string, pacing Pacing, log *slog.Logger) *Courier {
 	if log == nil {
 		log = slog.Default()
 	}
 	c := &Courier{
-		api: api, outbox: outbox, channel: auditChannel, log: log,
-		wake:       map[approvals.Part]chan struct{}{},
-		posted:     map[int64]bool{},
-		Poll:       defaultPoll,
-		MinBackoff: defaultMinBackoff,
-		MaxBackoff: defaultMaxBackoff,
+		api: api, store: store, channel: auditChannel, log: log,
+		pace:          newPacer(pacing),
+		wake:          map[lane]chan struct{}{},
+		Poll:          defaultPoll,
+		MinBackoff:    defaultMinBackoff,
+		MaxBackoff:    defaultMaxBackoff,
+		RefusalWindow: defaultRefusalWindow,
 	}
-	for _, p := range parts {
-		c.wake[p] = make(chan struct{}, 1)
+	for _, l := range lanes {
+		c.wake[l] = make(chan struct{}, 1)
 	}
 	return c
 }
@@ -92,17 +135,17 @@ func (c *Courier) Notify(context.Context, approvals.Event) {
 // off, and tries the same delivery again: no audit record is skipped.
 func (c *Courier) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Go(func() { c.runLane(ctx, p) })
+	for _, l := range lanes {
+		wg.Go(func() { c.runLane(ctx, l) })
 	}
 	wg.Wait()
 }
 
-// runLane delivers one part of the events, in order, until ctx ends.
-func (c *Courier) runLane(ctx context.Context, part approvals.Part) {
+// runLane delivers one lane until ctx ends.
+func (c *Courier) runLane(ctx context.Context, l lane) {
 	backoff := c.MinBackoff
 	for ctx.Err() == nil {
-		n, err := c.deliverBatch(ctx, part)
+		more, err := c.deliverLane(ctx, l)
 		if err != nil {
 			wait := backoff
 			if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
@@ -115,26 +158,43 @@ func (c *Courier) runLane(ctx context.Context, part approvals.Part) {
 			continue
 		}
 		backoff = c.MinBackoff
-		if n == deliveryBatch {
-			continue // there may be more
+		if more {
+			continue
 		}
 		t := time.NewTimer(c.Poll)
 		select {
 		case <-ctx.Done():
-		case <-c.wake[part]:
+		case <-c.wake[l]:
 		case <-t.C:
 		}
 		t.Stop()
 	}
 }
 
+// deliverLane delivers what lane l has to deliver now, and reports whether
+// there may be more right away.
+func (c *Courier) deliverLane(ctx context.Context, l lane) (more bool, err error) {
+	switch l {
+	case auditLane:
+		n, err := c.deliverAudits(ctx)
+		return n == deliveryBatch, err
+	case refusalLane:
+		return false, c.deliverRefusals(ctx)
+	case messageLane:
+		n, err := c.deliverMessages(ctx)
+		return n == deliveryBatch, err
+	}
+	return false, fmt.Errorf("unknown lane %d", int(l))
+}
+
 // Flush waits until the outbox is empty or ctx ends, while Run delivers. It
-// returns an error saying how much is left if ctx ended first.
+// returns an error saying how much is left if ctx ended first. Refused
+// attempts still folding wait for their window like the rest.
 func (c *Courier) Flush(ctx context.Context) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		n, err := c.outbox.Backlog(context.WithoutCancel(ctx))
+		n, err := c.store.Backlog(context.WithoutCancel(ctx))
 		if err != nil {
 			return fmt.Errorf("flush audit outbox: %w", err)
 		}
@@ -150,108 +210,181 @@ func (c *Courier) Flush(ctx context.Context) error {
 	}
 }
 
-// deliverBatch delivers one part of up to deliveryBatch events in order,
-// stopping at the first failure. It returns how many it read.
-func (c *Courier) deliverBatch(ctx context.Context, part approvals.Part) (int, error) {
-	batch, err := c.outbox.Undelivered(ctx, part, deliveryBatch)
+// deliverAudits posts the audit records of up to deliveryBatch events in
+// order, stopping at the first failure. It returns how many it read.
+func (c *Courier) deliverAudits(ctx context.Context) (int, error) {
+	batch, err := c.store.Undelivered(ctx, approvals.AuditRecord, deliveryBatch)
 	if err != nil {
-		c.log.Error("read audit outbox", "part", part.String(), "err", err)
+		c.log.Error("read audit outbox", "err", err)
 		return 0, err
-	}
-	// A message shows its request's current state, so of several redraws of
-	// one message in a batch, only the last is needed.
-	lastRedraw := map[string]int64{}
-	for _, d := range batch {
-		lastRedraw[d.Current.ID] = d.Seq
 	}
 	for _, d := range batch {
 		if ctx.Err() != nil {
 			return len(batch), nil
 		}
-		if err := c.deliver(ctx, part, d, lastRedraw[d.Current.ID] == d.Seq); err != nil {
+		if err := c.deliverAudit(ctx, d); err != nil {
 			return len(batch), err
 		}
 	}
 	return len(batch), nil
 }
 
-// deliver delivers part of d and marks it done. For a message update, last
-// says whether it is the last redraw of its message in the batch; earlier
-// ones are only marked.
-func (c *Courier) deliver(ctx context.Context, part approvals.Part, d approvals.Delivery, last bool) error {
+// deliverAudit posts d's audit record, unless an earlier attempt already
+// did, and marks it delivered.
+func (c *Courier) deliverAudit(ctx context.Context, d approvals.Delivery) error {
 	log := c.log.With("request_id", d.Event.Request.ID, "event", string(d.Event.Kind), "seq", d.Seq)
 	// Once begun, a delivery is finished and marked, whatever happens to ctx.
 	ctx = context.WithoutCancel(ctx)
-	switch part {
-	case approvals.AuditRecord:
-		if c.postedUnmarked(d.Seq, false) {
-			break // posted before; only the mark failed
-		}
-		if err := c.postAudit(ctx, d.Event, d.Seq); err != nil {
-			log.Error("audit record not delivered yet; will retry", "err", err, "hint", hint(err))
-			return err
-		}
-		c.postedUnmarked(d.Seq, true)
-		log.Info("audited", "target", d.Event.Request.Revocation.Email, "actor", d.Event.Actor)
-	case approvals.MessageUpdate:
-		if !last {
-			break
-		}
-		if err := c.updateMessage(ctx, d.Current); err != nil {
-			if retryable(err) {
-				log.Warn("request message not updated yet; will retry", "err", err)
-				return err
-			}
-			log.Error("request message cannot be updated; giving up on it", "state", string(d.Current.State), "err", err)
-		}
-	}
-	if err := c.outbox.MarkDelivered(ctx, d.Seq, part); err != nil {
-		log.Error("delivered but not marked; will retry the mark (a restart meanwhile would deliver it again)", "part", part.String(), "err", err)
+	meta := auditMetadata(d.Event, d.Seq, d.Seq, 1)
+	err := c.postOnce(ctx, log, d.Seq, c.channel, meta, func(ctx context.Context) error {
+		_, _, err := c.api.PostMessageContext(ctx, c.channel,
+			slack.MsgOptionText(auditText(d.Event, d.Seq), false), slack.MsgOptionMetadata(meta),
+			slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+		return err
+	})
+	if err != nil {
+		log.Error("audit record not delivered yet; will retry", "err", err, "hint", hint(err))
 		return err
 	}
-	if part == approvals.AuditRecord {
-		c.forgetPosted(d.Seq)
+	if err := c.store.MarkDelivered(ctx, d.Seq, approvals.AuditRecord); err != nil {
+		log.Error("delivered but not marked; will retry the mark (the record is found in the channel, not posted again)", "err", err)
+		return err
+	}
+	log.Info("audited", "target", d.Event.Request.Revocation.Email, "actor", d.Event.Actor)
+	return nil
+}
+
+// postOnce posts an audit record (the event numbered seq) with post, unless
+// an earlier attempt may have posted it and the channel's history shows it
+// did.
+func (c *Courier) postOnce(ctx context.Context, log *slog.Logger, seq int64, channel string, meta slack.SlackMetadata, post func(context.Context) error) error {
+	since, err := c.store.BeginAttempt(ctx, seq, approvals.AuditRecord)
+	if err != nil {
+		return err
+	}
+	if !since.IsZero() {
+		ts, err := c.findPosted(ctx, channel, since, meta)
+		if err != nil {
+			return fmt.Errorf("look for an earlier post of record %d: %w", seq, err)
+		}
+		if ts != "" {
+			log.Info("adopting the audit record an earlier attempt posted", "message_ts", ts)
+			return nil
+		}
+	}
+	if err := c.pace.post(ctx, channel); err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, slackCallTimeout)
+	defer cancel()
+	return post(callCtx)
+}
+
+// deliverMessages posts or redraws the approval messages of up to
+// deliveryBatch events, in order per request. A request whose message fails
+// is left for the next round, after its other events; the others go on.
+func (c *Courier) deliverMessages(ctx context.Context) (int, error) {
+	batch, err := c.store.Undelivered(ctx, approvals.MessageUpdate, deliveryBatch)
+	if err != nil {
+		c.log.Error("read message outbox", "err", err)
+		return 0, err
+	}
+	// A message shows its request's current state, so of several events of
+	// one request in a batch, only the last needs drawing.
+	last := map[string]int64{}
+	for _, d := range batch {
+		last[d.Current.ID] = d.Seq
+	}
+	failed := map[string]bool{}
+	var errs []error
+	for _, d := range batch {
+		if ctx.Err() != nil {
+			break
+		}
+		id := d.Current.ID
+		if failed[id] {
+			continue
+		}
+		if err := c.deliverMessage(ctx, d, last[id] == d.Seq); err != nil {
+			failed[id] = true
+			errs = append(errs, err)
+		}
+	}
+	return len(batch), errors.Join(errs...)
+}
+
+// deliverMessage draws d's request message as it stands now, if d is the
+// last of its events in the batch, and marks d done.
+func (c *Courier) deliverMessage(ctx context.Context, d approvals.Delivery, last bool) error {
+	log := c.log.With("request_id", d.Current.ID, "event", string(d.Event.Kind), "seq", d.Seq)
+	ctx = context.WithoutCancel(ctx)
+	if last {
+		if err := c.drawMessage(ctx, log, d.Current); err != nil {
+			if retryable(err) || d.Current.MessageTS == "" && d.Current.State == approvals.StatePending {
+				// An approval message not yet posted is retried while the
+				// request can still be decided: the bot may be invited.
+				log.Warn("request message not drawn yet; will retry", "err", err, "hint", hint(err))
+				return err
+			}
+			log.Error("request message cannot be drawn; giving up on it", "state", string(d.Current.State), "err", err, "hint", hint(err))
+		}
+	}
+	if err := c.store.MarkDelivered(ctx, d.Seq, approvals.MessageUpdate); err != nil {
+		log.Error("message drawn but not marked; will retry", "err", err)
+		return err
 	}
 	return nil
 }
 
-// postedUnmarked reports whether audit record seq was posted but not yet
-// marked delivered; with remember, it notes that it now was. A mark that
-// fails is retried without posting the record again.
-func (c *Courier) postedUnmarked(seq int64, remember bool) bool {
-	c.postedMu.Lock()
-	defer c.postedMu.Unlock()
-	if remember {
-		c.posted[seq] = true
+// drawMessage posts r's approval message if it has none yet (adopting the
+// post of an earlier attempt if the channel shows one), or redraws it.
+func (c *Courier) drawMessage(ctx context.Context, log *slog.Logger, r approvals.Request) error {
+	if r.Channel == "" {
+		return nil // refused, or from before approval messages were posted here
 	}
-	return c.posted[seq]
-}
-
-func (c *Courier) forgetPosted(seq int64) {
-	c.postedMu.Lock()
-	defer c.postedMu.Unlock()
-	delete(c.posted, seq)
-}
-
-func (c *Courier) postAudit(ctx context.Context, e approvals.Event, seq int64) error {
-	ctx, cancel := context.WithTimeout(ctx, slackCallTimeout)
-	defer cancel()
-	_, _, err := c.api.PostMessageContext(ctx, c.channel,
-		slack.MsgOptionText(auditText(e, seq), false), slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
-	return err
-}
-
-// updateMessage redraws r's approval message, if it has one.
-func (c *Courier) updateMessage(ctx context.Context, r approvals.Request) error {
-	if r.Channel == "" || r.MessageTS == "" {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, slackCallTimeout)
-	defer cancel()
 	blocks, fallback := renderRequest(r)
-	_, _, _, err := c.api.UpdateMessageContext(ctx, r.Channel, r.MessageTS,
-		slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
-	return err
+	if r.MessageTS != "" {
+		if err := c.pace.read(ctx); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, slackCallTimeout)
+		defer cancel()
+		_, _, _, err := c.api.UpdateMessageContext(ctx, r.Channel, r.MessageTS,
+			slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	}
+	meta := requestMetadata(r)
+	since, err := c.store.BeginPost(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	var ts string
+	if !since.IsZero() {
+		if ts, err = c.findPosted(ctx, r.Channel, since, meta); err != nil {
+			return fmt.Errorf("look for an earlier post of the approval message: %w", err)
+		}
+		if ts != "" {
+			log.Info("adopting the approval message an earlier attempt posted", "message_ts", ts)
+		}
+	}
+	if ts == "" {
+		if err := c.pace.post(ctx, r.Channel); err != nil {
+			return err
+		}
+		callCtx, cancel := context.WithTimeout(ctx, slackCallTimeout)
+		_, ts, err = c.api.PostMessageContext(callCtx, r.Channel, slack.MsgOptionText(fallback, false),
+			slack.MsgOptionBlocks(blocks...), slack.MsgOptionMetadata(meta))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("post the approval message in %s: %w", r.Channel, err)
+		}
+		log.Info("approval message posted", "channel", r.Channel, "message_ts", ts)
+	}
+	if err := c.store.SetMessage(ctx, r.ID, r.Channel, ts); err != nil {
+		// Retried: the next attempt adopts the post instead of posting again.
+		return fmt.Errorf("record the approval message %s: %w", ts, err)
+	}
+	return nil
 }
 
 // hint says how to fix a Slack error that retrying alone will not.
@@ -262,9 +395,11 @@ func hint(err error) string {
 	}
 	switch se.Err {
 	case "not_in_channel", "channel_not_found":
-		return "invite revokebot to the audit channel (REVOKEBOT_AUDIT_CHANNEL): /invite @revokebot"
+		return "invite revokebot to the channel: /invite @revokebot"
 	case "is_archived":
-		return "the audit channel is archived: unarchive it or set REVOKEBOT_AUDIT_CHANNEL to another"
+		return "the channel is archived: unarchive it or configure another"
+	case "missing_scope":
+		return "the app lacks a scope: compare its scopes with slack-app-manifest.yaml and reinstall it"
 	case "invalid_auth", "not_authed", "token_revoked", "account_inactive":
 		return "SLACK_BOT_TOKEN is no longer valid: reinstall the app and set the new token"
 	}
@@ -281,33 +416,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// Retry budget for one Slack call made while a user waits.
-const (
-	slackAttempts = 5
-	slackMaxWait  = 30 * time.Second
-)
-
-// withRetry calls fn until it succeeds, fails for good, or the attempts run
-// out, waiting as Slack asks on rate limits and backing off otherwise.
-func withRetry(ctx context.Context, fn func() error) error {
-	wait := 200 * time.Millisecond
-	var err error
-	for attempt := 1; attempt <= slackAttempts; attempt++ {
-		if err = fn(); err == nil || !retryable(err) || attempt == slackAttempts {
-			return err
-		}
-		d := wait
-		if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
-			d = rl.RetryAfter
-		}
-		if !sleep(ctx, min(d, slackMaxWait)) {
-			return errors.Join(err, ctx.Err())
-		}
-		wait *= 2
-	}
-	return err
 }
 
 // retryable tells passing Slack failures from ones that retrying cannot fix.

@@ -132,12 +132,13 @@ func newFuzzBot(f *testing.F) *fuzzBot {
 	}
 	fb := &fuzzBot{
 		ws: ws, db: db, svc: svc,
-		courier: NewCourier(api, db, fuzzAudit, quiet),
+		courier: NewCourier(api, db, fuzzAudit, Unpaced, quiet),
 		guard:   &guardTransport{allowed: apiURL.Host},
 		respond: strings.TrimSuffix(ws.ResponseURL("x", "y"), "/x/y"),
 	}
+	fb.courier.RefusalWindow = 0
 	fb.b = New(api, svc, Config{TeamID: bottest.DefaultTeamID, ResponseURLHosts: []string{apiURL.Host},
-		WorkTimeout: 30 * time.Second, Logger: quiet})
+		WorkTimeout: 30 * time.Second, MessageWait: time.Millisecond, Logger: quiet})
 	fb.b.webhooks.Transport = fb.guard
 	// Slack's hello tells the bot its app ID.
 	fb.b.dispatch(ctx, socketmode.Event{Type: socketmode.EventTypeHello,
@@ -166,16 +167,16 @@ func (fb *fuzzBot) submit(ctx context.Context) (approvals.Request, error) {
 	}
 	r, err := fb.svc.Submit(ctx, approvals.SubmitInput{Requester: fuzzRequester,
 		Revocation: approvals.Revocation{Email: target, Devices: true},
-		Reason:     "<!channel> & <@U1|boss>, see <https://evil.example|INC-1>"})
+		Reason:     "<!channel> & <@U1|boss>, see <https://evil.example|INC-1>",
+		Channel:    fuzzChannel})
 	if err != nil {
 		return r, err
 	}
-	blocks, fallback := renderRequest(r)
-	_, ts, err := fb.b.api.PostMessageContext(ctx, fuzzChannel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
-	if err != nil {
+	// The courier posts the approval message.
+	if err := fb.deliver(ctx); err != nil {
 		return r, err
 	}
-	return r, fb.svc.AttachMessage(ctx, r.ID, fuzzChannel, ts)
+	return fb.db.Get(ctx, r.ID)
 }
 
 // standingRequests (re)creates the pending and the denied request.
@@ -207,13 +208,13 @@ func (fb *fuzzBot) standingRequests(ctx context.Context) error {
 // deliver delivers the outbox to the fake workspace, as the Courier's Run
 // would.
 func (fb *fuzzBot) deliver(ctx context.Context) error {
-	for _, part := range parts {
+	for _, l := range lanes {
 		for {
-			n, err := fb.courier.deliverBatch(ctx, part)
+			more, err := fb.courier.deliverLane(ctx, l)
 			if err != nil {
-				return fmt.Errorf("deliver %s: %w", part, err)
+				return fmt.Errorf("deliver %s: %w", l, err)
 			}
-			if n < deliveryBatch {
+			if !more {
 				break
 			}
 		}
@@ -341,7 +342,7 @@ func (fb *fuzzBot) run(t *testing.T, typ string, payload []byte) (out outcome) {
 		if e.ResponseType != "ephemeral" {
 			t.Errorf("reply through the response_url is %q, not ephemeral: %s", e.ResponseType, e.Text)
 		}
-		if !hasAnyPrefix(e.Text, ":no_entry: ", ":hourglass: ", ":x: ") {
+		if !hasAnyPrefix(e.Text, ":no_entry: ", ":hourglass: ", ":x: ", ":warning: ") {
 			t.Errorf("private reply in an unexpected form: %s", e.Text)
 		}
 	}
@@ -480,8 +481,9 @@ func FuzzSlashCommand(f *testing.F) {
 		case len(posted) > 1:
 			t.Errorf("one command posted %d messages", len(posted))
 		case len(posted) == 1:
-			m := bottest.Message{Blocks: json.RawMessage(posted[0].Params["blocks"])}
-			if acked != "" || posted[0].Params["channel"] != fuzzChannel || !m.HasButton(ActionApprove) {
+			// The request's own message: it may already show the request
+			// cancelled (cancelOthers runs before the courier).
+			if acked != "" || posted[0].Params["channel"] != fuzzChannel || !strings.Contains(posted[0].Params["metadata"], `"`+MetadataRequest+`"`) {
 				t.Errorf("a message other than an approval request went to %s: %s", posted[0].Params["channel"], posted[0].Params["text"])
 			}
 		}

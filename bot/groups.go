@@ -7,15 +7,22 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/singleflight"
 )
 
 // GroupCache resolves Slack user groups to their members with
 // usergroups.users.list, remembering each answer for a short time. It never
-// serves a stale answer when Slack fails: an unresolvable group grants nothing.
+// serves a stale answer when Slack fails: an unresolvable group grants
+// nothing. Each group has at most one lookup in flight, whoever asks, and a
+// failure is remembered for a few seconds too, so that a flood of clicks
+// from outsiders cannot exhaust Slack's rate limit for the method and lock
+// out the group's real members.
 type GroupCache struct {
-	api *slack.Client
-	ttl time.Duration
-	now func() time.Time
+	api     *slack.Client
+	ttl     time.Duration
+	failTTL time.Duration
+	now     func() time.Time
+	flight  singleflight.Group
 
 	mu      sync.Mutex
 	entries map[string]groupEntry
@@ -23,28 +30,59 @@ type GroupCache struct {
 
 type groupEntry struct {
 	members []string
+	err     error
 	at      time.Time
 }
 
-// NewGroupCache returns a cache over api that keeps answers for ttl.
+// groupFailureMemory is how long a failed lookup is remembered: long enough
+// to absorb a flood, short enough that a passing failure soon clears.
+const groupFailureMemory = 5 * time.Second
+
+// NewGroupCache returns a cache over api that keeps answers for ttl, and
+// failures for a few seconds (at most ttl).
 func NewGroupCache(api *slack.Client, ttl time.Duration) *GroupCache {
-	return &GroupCache{api: api, ttl: ttl, now: time.Now, entries: map[string]groupEntry{}}
+	return &GroupCache{api: api, ttl: ttl, failTTL: min(ttl, groupFailureMemory), now: time.Now, entries: map[string]groupEntry{}}
 }
 
 // GroupMembers implements approvals.GroupDirectory.
 func (g *GroupCache) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
+	if e, ok := g.cached(groupID); ok {
+		return e.members, e.err
+	}
+	// The lookup is shared by everyone asking at the moment: it is not cut
+	// short when the first of them gives up.
+	ch := g.flight.DoChan(groupID, func() (any, error) {
+		lookup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		members, err := g.api.GetUserGroupMembersContext(lookup, groupID)
+		if err != nil {
+			err = fmt.Errorf("usergroups.users.list %s: %w", groupID, err)
+		}
+		g.mu.Lock()
+		g.entries[groupID] = groupEntry{members: members, err: err, at: g.now()}
+		g.mu.Unlock()
+		return members, err
+	})
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("usergroups.users.list %s: %w", groupID, ctx.Err())
+	case res := <-ch:
+		members, _ := res.Val.([]string)
+		return members, res.Err
+	}
+}
+
+// cached returns the remembered answer for groupID, if it is fresh.
+func (g *GroupCache) cached(groupID string) (groupEntry, bool) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	e, ok := g.entries[groupID]
-	g.mu.Unlock()
-	if ok && g.now().Sub(e.at) < g.ttl {
-		return e.members, nil
+	if !ok {
+		return e, false
 	}
-	members, err := g.api.GetUserGroupMembersContext(ctx, groupID)
-	if err != nil {
-		return nil, fmt.Errorf("usergroups.users.list %s: %w", groupID, err)
+	ttl := g.ttl
+	if e.err != nil {
+		ttl = g.failTTL
 	}
-	g.mu.Lock()
-	g.entries[groupID] = groupEntry{members: members, at: g.now()}
-	g.mu.Unlock()
-	return members, nil
+	return e, g.now().Sub(e.at) < ttl
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -21,7 +22,7 @@ const (
 func due(part approvals.Part) (where, column string, err error) {
 	switch part {
 	case approvals.AuditRecord:
-		return auditDue, "audited_at", nil
+		return auditDue + ` AND e.kind != 'refused'`, "audited_at", nil
 	case approvals.MessageUpdate:
 		return messageDue, "message_updated_at", nil
 	}
@@ -34,11 +35,21 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, limit int) ([
 	if err != nil {
 		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at
-		FROM events e JOIN requests r ON r.id = e.request_id
-		WHERE `+where+` ORDER BY e.seq LIMIT ?`, limit)
+	out, err := d.deliveries(ctx, where+` ORDER BY e.seq LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list undelivered %ss: %w", part, err)
+	}
+	return out, nil
+}
+
+// deliveries returns the events matching the condition (on events e) with
+// their requests (r), as deliveries.
+func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]approvals.Delivery, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key
+		FROM events e JOIN requests r ON r.id = e.request_id
+		WHERE `+where, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []approvals.Delivery
@@ -48,9 +59,9 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, limit int) ([
 			kind, state string
 			at          int64
 		)
-		current, err := scan(rows, &dl.Seq, &kind, &state, &dl.Event.Actor, &dl.Event.Detail, &at)
+		current, err := scan(rows, &dl.Seq, &kind, &state, &dl.Event.Actor, &dl.Event.Detail, &at, &dl.Event.Key)
 		if err != nil {
-			return nil, fmt.Errorf("list undelivered %ss: %w", part, err)
+			return nil, err
 		}
 		dl.Current = current
 		dl.Event.Kind = approvals.EventKind(kind)
@@ -59,10 +70,97 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, limit int) ([
 		dl.Event.Request.State = approvals.State(state)
 		out = append(out, dl)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list undelivered %ss: %w", part, err)
+	return out, rows.Err()
+}
+
+// BeginAttempt implements approvals.Outbox. Only audit records are posted
+// (message updates are redrawn in place, which is safe to repeat).
+func (d *DB) BeginAttempt(ctx context.Context, seq int64, part approvals.Part) (time.Time, error) {
+	if part != approvals.AuditRecord {
+		return time.Time{}, fmt.Errorf("begin attempt of event %d: only audit records are tracked, not %s", seq, part)
+	}
+	prev, err := d.begin(ctx, `events`, `audit_attempted_at`, `seq = ?`, seq)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("begin %s of event %d: %w", part, seq, err)
+	}
+	return prev, nil
+}
+
+// BeginPost implements approvals.Outbox.
+func (d *DB) BeginPost(ctx context.Context, id string) (time.Time, error) {
+	prev, err := d.begin(ctx, `requests`, `message_posting_at`, `id = ?`, id)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("begin posting the message of request %s: %w", id, err)
+	}
+	return prev, nil
+}
+
+// begin sets column of the row of table matching where to now if it is
+// still 0, and returns its previous value.
+func (d *DB) begin(ctx context.Context, table, column, where string, arg any) (time.Time, error) {
+	var prev int64
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT `+column+` FROM `+table+` WHERE `+where, arg).Scan(&prev); err != nil {
+			return err
+		}
+		if prev != 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+column+` = ? WHERE `+where, time.Now().UnixMilli(), arg)
+		return err
+	})
+	return fromMillis(prev), err
+}
+
+// PendingRefusals implements approvals.Outbox.
+func (d *DB) PendingRefusals(ctx context.Context) ([]approvals.Refusals, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT e.actor, COUNT(*), MIN(e.seq), MAX(e.seq),
+			(SELECT COALESCE(MAX(a.audited_at), 0) FROM events a WHERE a.kind = 'refused' AND a.actor = e.actor AND a.audited_at != 0)
+		FROM events e WHERE e.audited_at = 0 AND e.kind = 'refused'
+		GROUP BY e.actor ORDER BY MIN(e.seq)`)
+	if err != nil {
+		return nil, fmt.Errorf("list pending refusals: %w", err)
+	}
+	type group struct {
+		refusals    approvals.Refusals
+		first, last int64
+	}
+	var groups []group
+	for rows.Next() {
+		var (
+			g       group
+			audited int64
+		)
+		if err := rows.Scan(&g.refusals.Actor, &g.refusals.Count, &g.first, &g.last, &audited); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list pending refusals: %w", err)
+		}
+		g.refusals.LastAudited = fromMillis(audited)
+		groups = append(groups, g)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("list pending refusals: %w", err)
+	}
+	out := make([]approvals.Refusals, 0, len(groups))
+	for _, g := range groups {
+		ds, err := d.deliveries(ctx, `e.seq IN (?, ?) ORDER BY e.seq`, g.first, g.last)
+		if err != nil || len(ds) == 0 {
+			return nil, fmt.Errorf("read refusals %d and %d: %v", g.first, g.last, err)
+		}
+		g.refusals.First, g.refusals.Last = ds[0], ds[len(ds)-1]
+		out = append(out, g.refusals)
 	}
 	return out, nil
+}
+
+// MarkRefusalsDelivered implements approvals.Outbox.
+func (d *DB) MarkRefusalsDelivered(ctx context.Context, actor string, through int64, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE events SET audited_at = ?
+		WHERE kind = 'refused' AND actor = ? AND seq <= ? AND audited_at = 0`, at.UnixMilli(), actor, through)
+	if err != nil {
+		return fmt.Errorf("mark refusals of %s through %d delivered: %w", actor, through, err)
+	}
+	return nil
 }
 
 // MarkDelivered implements approvals.Outbox.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/approvals/sqlite"
@@ -46,11 +47,12 @@ func TestOutboxOrderAndMarks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k := kindsOf(audits); len(k) != 3 || k[0] != approvals.EventRequested || k[1] != approvals.EventRefused || k[2] != approvals.EventApproved {
+	// Refused attempts are audited apart (PendingRefusals).
+	if k := kindsOf(audits); len(k) != 2 || k[0] != approvals.EventRequested || k[1] != approvals.EventApproved {
 		t.Fatalf("audit kinds %v", k)
 	}
-	if !(audits[0].Seq < audits[1].Seq && audits[1].Seq < audits[2].Seq) {
-		t.Fatalf("seqs not increasing: %d %d %d", audits[0].Seq, audits[1].Seq, audits[2].Seq)
+	if !(audits[0].Seq < audits[1].Seq) {
+		t.Fatalf("seqs not increasing: %d %d", audits[0].Seq, audits[1].Seq)
 	}
 	for i, d := range audits {
 		if d.Current.State != approvals.StateExecuting || d.Current.Channel != "C1" {
@@ -58,23 +60,31 @@ func TestOutboxOrderAndMarks(t *testing.T) {
 		}
 	}
 	// The event keeps the request as it stood after the event.
-	if audits[0].Event.Request.State != approvals.StatePending || audits[1].Event.Actor != "U9" ||
-		audits[1].Event.Detail != "user is not an approver" || audits[2].Event.Request.State != approvals.StateExecuting {
+	if audits[0].Event.Request.State != approvals.StatePending || audits[1].Event.Request.State != approvals.StateExecuting {
 		t.Fatalf("events %+v", audits)
 	}
 	if audits[0].Event.Request.Revocation != r.Revocation || audits[0].Event.Request.Reason != r.Reason {
 		t.Fatalf("event request %+v", audits[0].Event.Request)
 	}
-	// Only a state change redraws the message.
+	refusals, err := db.PendingRefusals(ctx)
+	if err != nil || len(refusals) != 1 || refusals[0].Actor != "U9" || refusals[0].Count != 1 ||
+		refusals[0].First.Event.Detail != "user is not an approver" || !refusals[0].LastAudited.IsZero() {
+		t.Fatalf("pending refusals %+v, %v", refusals, err)
+	}
+	// The first event posts the message, a state change redraws it; a
+	// refusal changes nothing there.
 	messages, err := db.Undelivered(ctx, approvals.MessageUpdate, 10)
-	if err != nil || len(messages) != 1 || messages[0].Seq != audits[2].Seq {
+	if err != nil || len(messages) != 2 || messages[0].Seq != audits[0].Seq || messages[1].Seq != audits[1].Seq {
 		t.Fatalf("message updates %+v, %v", messages, err)
 	}
 
-	for _, seq := range []int64{audits[0].Seq, audits[2].Seq} {
+	for _, seq := range []int64{audits[0].Seq, audits[1].Seq} {
 		if err := db.MarkDelivered(ctx, seq, approvals.AuditRecord); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := db.MarkDelivered(ctx, messages[0].Seq, approvals.MessageUpdate); err != nil {
+		t.Fatal(err)
 	}
 	if err := db.MarkDelivered(ctx, 9999, approvals.AuditRecord); err == nil {
 		t.Fatal("marking a missing event succeeded")
@@ -90,17 +100,14 @@ func TestOutboxOrderAndMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.Close()
-	left, err := again.Undelivered(ctx, approvals.AuditRecord, 10)
-	if err != nil || len(left) != 1 || left[0].Event.Kind != approvals.EventRefused {
-		t.Fatalf("audits left after reopen: %+v, %v", left, err)
-	}
 	if n, err := again.Backlog(ctx); err != nil || n != 2 {
 		t.Fatalf("backlog = %d, %v; want 2 (the refused record, the approved message)", n, err)
 	}
-	if err := again.MarkDelivered(ctx, left[0].Seq, approvals.AuditRecord); err != nil {
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	if err := again.MarkRefusalsDelivered(ctx, "U9", refusals[0].Last.Seq, at); err != nil {
 		t.Fatal(err)
 	}
-	if err := again.MarkDelivered(ctx, messages[0].Seq, approvals.MessageUpdate); err != nil {
+	if err := again.MarkDelivered(ctx, messages[1].Seq, approvals.MessageUpdate); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := again.Backlog(ctx); err != nil || n != 0 {
@@ -110,6 +117,84 @@ func TestOutboxOrderAndMarks(t *testing.T) {
 		if rest, _ := again.Undelivered(ctx, part, 10); len(rest) != 0 {
 			t.Fatalf("undelivered %s after marking all: %+v", part, rest)
 		}
+	}
+	// The next refusal of U9 knows when U9's last record went out.
+	if err := again.Append(ctx, refused); err != nil {
+		t.Fatal(err)
+	}
+	if refusals, err = again.PendingRefusals(ctx); err != nil || len(refusals) != 1 || !refusals[0].LastAudited.Equal(at) {
+		t.Fatalf("pending refusals after one was audited: %+v, %v", refusals, err)
+	}
+}
+
+func TestAttemptsAreRememberedAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	db, path := MustOpen(t)
+	ctx := context.Background()
+	r := newRequest()
+	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+		t.Fatal(err)
+	}
+	audits, err := db.Undelivered(ctx, approvals.AuditRecord, 1)
+	if err != nil || len(audits) != 1 {
+		t.Fatal(audits, err)
+	}
+	seq := audits[0].Seq
+	if first, err := db.BeginAttempt(ctx, seq, approvals.AuditRecord); err != nil || !first.IsZero() {
+		t.Fatalf("first attempt: %v, %v; want the zero time", first, err)
+	}
+	if first, err := db.BeginPost(ctx, r.ID); err != nil || !first.IsZero() {
+		t.Fatalf("first post: %v, %v; want the zero time", first, err)
+	}
+	db.Close()
+	again, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	// A second attempt, after a crash, learns when the first began.
+	if first, err := again.BeginAttempt(ctx, seq, approvals.AuditRecord); err != nil || first.IsZero() || time.Since(first) > time.Minute {
+		t.Fatalf("second attempt: %v, %v; want the first attempt's time", first, err)
+	}
+	if first, err := again.BeginPost(ctx, r.ID); err != nil || first.IsZero() {
+		t.Fatalf("second post: %v, %v; want the first attempt's time", first, err)
+	}
+	if _, err := again.BeginAttempt(ctx, seq, approvals.MessageUpdate); err == nil {
+		t.Fatal("attempts of message updates (which are redrawn in place) are not tracked; want an error")
+	}
+}
+
+func TestEventKeysAreRecordedOnce(t *testing.T) {
+	t.Parallel()
+	db, _ := MustOpen(t)
+	ctx := context.Background()
+	r := newRequest()
+	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+		t.Fatal(err)
+	}
+	refused := eventOf(approvals.EventRefused, r)
+	refused.Key = "slack-click:U9:1.000001:" + r.ID
+	if err := db.Append(ctx, refused); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Append(ctx, refused); !errors.Is(err, approvals.ErrDuplicate) {
+		t.Fatalf("second event with the same key: %v, want ErrDuplicate", err)
+	}
+	next := r
+	next.State = approvals.StateDenied
+	denied := eventOf(approvals.EventDenied, next)
+	denied.Key = refused.Key
+	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, denied); !errors.Is(err, approvals.ErrDuplicate) {
+		t.Fatalf("swap with a recorded key: %v, want ErrDuplicate", err)
+	}
+	if got, _ := db.Get(ctx, r.ID); got.State != approvals.StatePending {
+		t.Fatalf("a refused swap changed the request: %s", got.State)
+	}
+	if seen, err := db.SeenKey(ctx, refused.Key); err != nil || !seen {
+		t.Fatalf("SeenKey = %v, %v", seen, err)
+	}
+	if seen, err := db.SeenKey(ctx, "slack-click:other"); err != nil || seen {
+		t.Fatalf("SeenKey of an unknown key = %v, %v", seen, err)
 	}
 }
 
@@ -230,7 +315,7 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 2 {
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 3 {
 		t.Fatalf("schema version = %d, %v; want 2", v, err)
 	}
 	const id = "7d4f8e9a-1c2b-4d3e-8f5a-6b7c8d9e0f1a"
@@ -262,7 +347,7 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 func TestMigrateFromEmpty(t *testing.T) {
 	t.Parallel()
 	db, _ := MustOpen(t)
-	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 2 {
+	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 3 {
 		t.Fatalf("schema version = %d, %v; want 2", v, err)
 	}
 }

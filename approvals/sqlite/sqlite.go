@@ -162,14 +162,24 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event)
 	return nil
 }
 
-// insertEvent appends e, about request id, to the event log and outbox.
+// insertEvent appends e, about request id, to the event log and outbox. An
+// event whose Key is recorded already is refused with ErrDuplicate.
 func insertEvent(ctx context.Context, tx *sql.Tx, id string, e approvals.Event) error {
 	if !e.Kind.Valid() {
 		return fmt.Errorf("event of unknown kind %q", e.Kind)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		id, string(e.Kind), string(e.Request.State), e.Actor, e.Detail, millis(e.At), e.ChangesState())
+	if e.Key != "" {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE key = ?`, e.Key).Scan(&n); err != nil {
+			return fmt.Errorf("look up event key: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%s event %s: %w", e.Kind, e.Key, approvals.ErrDuplicate)
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, string(e.Kind), string(e.Request.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key)
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, err)
 	}
@@ -204,9 +214,9 @@ func (d *DB) CompareAndSwap(ctx context.Context, from approvals.State, r approva
 	var swapped bool
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET
-			state = ?, decided_by = ?, decided_at = ?, outcome = ?, finished_at = ?
+			state = ?, dry_run = ?, decided_by = ?, decided_at = ?, outcome = ?, finished_at = ?
 			WHERE id = ? AND state = ?`,
-			string(r.State), r.DecidedBy, millis(r.DecidedAt), r.Outcome, millis(r.FinishedAt),
+			string(r.State), r.DryRun, r.DecidedBy, millis(r.DecidedAt), r.Outcome, millis(r.FinishedAt),
 			r.ID, string(from))
 		if err != nil {
 			return err
@@ -236,6 +246,20 @@ func (d *DB) Append(ctx context.Context, e approvals.Event) error {
 		return fmt.Errorf("record %s event of request %s: %w", e.Kind, e.Request.ID, err)
 	}
 	return nil
+}
+
+// SeenKey implements approvals.Store.
+func (d *DB) SeenKey(ctx context.Context, key string) (bool, error) {
+	if key == "" {
+		return false, nil
+	}
+	var seen bool
+	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE key = ?)
+		OR EXISTS (SELECT 1 FROM requests WHERE submit_key = ?)`, key, key).Scan(&seen)
+	if err != nil {
+		return false, fmt.Errorf("look up key %s: %w", key, err)
+	}
+	return seen, nil
 }
 
 // CountByRequester implements approvals.Store.

@@ -101,7 +101,7 @@ func TestSetMessageSurvivesReopen(t *testing.T) {
 	if got.Channel != "C123" || got.MessageTS != "1700000000.000100" {
 		t.Fatalf("message = %q/%q after reopen", got.Channel, got.MessageTS)
 	}
-	if v, err := again.SchemaVersion(ctx); err != nil || v != 2 {
+	if v, err := again.SchemaVersion(ctx); err != nil || v != 3 {
 		t.Fatalf("schema version = %d, %v; want 2", v, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -187,7 +188,7 @@ func (w *Workspace) SlashPayload(user, channel, text string) map[string]any {
 		"token": "deprecated", "team_id": DefaultTeamID, "team_domain": "test", "channel_id": channel,
 		"channel_name": "security", "user_id": user, "user_name": strings.ToLower(user), "command": "/revoke",
 		"text": text, "api_app_id": DefaultAppID, "is_enterprise_install": "false",
-		"response_url": w.responseURL(user, channel), "trigger_id": "trigger-" + user,
+		"response_url": w.responseURL(user, channel), "trigger_id": fmt.Sprintf("%d.%s.trigger", triggers.Add(1), user),
 	}
 }
 
@@ -221,13 +222,31 @@ func ClickPayload(user string, m Message, actionID, value, responseURL string) m
 		"api_app_id":   DefaultAppID,
 		"token":        "deprecated",
 		"container":    map[string]any{"type": "message", "message_ts": m.TS, "channel_id": m.Channel, "is_ephemeral": false},
-		"trigger_id":   "trigger",
+		"trigger_id":   fmt.Sprintf("%d.%s.trigger", triggers.Add(1), user),
 		"channel":      map[string]any{"id": m.Channel, "name": "security"},
 		"message":      map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "blocks": m.Blocks},
 		"response_url": responseURL,
 		"actions": []any{map[string]any{"action_id": actionID, "block_id": "revoke_decision", "value": value,
-			"type": "button", "action_ts": fmt.Sprintf("%d.000000", time.Now().Unix()),
+			"type": "button", "action_ts": actionTS(),
 			"text": map[string]any{"type": "plain_text", "text": actionID}}},
+	}
+}
+
+// triggers numbers trigger IDs, which Slack makes unique per user action.
+var triggers atomic.Int64
+
+// lastActionTS is the last action_ts handed out, in microseconds.
+var lastActionTS atomic.Int64
+
+// actionTS returns a new action_ts like Slack's ("seconds.micros"), unique
+// and increasing across the process.
+func actionTS() string {
+	for {
+		last := lastActionTS.Load()
+		us := max(time.Now().UnixMicro(), last+1)
+		if lastActionTS.CompareAndSwap(last, us) {
+			return fmt.Sprintf("%d.%06d", us/1e6, us%1e6)
+		}
 	}
 }
 

@@ -49,8 +49,15 @@ type Workspace struct {
 	failures   map[string][]Failure
 	holds      map[string]chan struct{}
 	held       map[string]int
-	nextTS     int
+	lastTS     int64 // microseconds of the last message ts
 	nextID     int
+	// postsPerSecond, if set, limits chat.postMessage per channel like Slack
+	// does (answering 429 past it); posts holds their times per channel.
+	postsPerSecond int
+	posts          map[string][]time.Time
+	rateLimited    int
+	// holdsAfter holds a method's answer after the call has taken effect.
+	holdsAfter map[string]chan struct{}
 
 	// channels holds what conversations.info reports (SetChannel).
 	channels map[string]ChannelInfo
@@ -69,6 +76,12 @@ type Message struct {
 	TS      string
 	Text    string
 	Blocks  json.RawMessage
+	// Metadata is the message's metadata, as the bot sent it (null if none).
+	Metadata json.RawMessage
+	// User is who posted it: the bot, unless Forge put it there.
+	User string
+	// Deleted marks a message removed from the channel (DeleteMessage).
+	Deleted bool
 	// Updates counts the chat.update calls applied to the message.
 	Updates int
 	// At is when the message was posted.
@@ -111,6 +124,7 @@ func New(tb TB, opts ...Option) *Workspace {
 	w := &Workspace{
 		tb: tb, botToken: DefaultBotToken, appToken: DefaultAppToken, pingInterval: 100 * time.Millisecond,
 		changed: make(chan struct{}), acks: map[string]Ack{}, groups: map[string][]string{}, failures: map[string][]Failure{}, holds: map[string]chan struct{}{}, held: map[string]int{},
+		posts: map[string][]time.Time{}, holdsAfter: map[string]chan struct{}{},
 	}
 	for _, o := range opts {
 		o(w)
@@ -236,13 +250,14 @@ func (w *Workspace) dump() string {
 	return b.String()
 }
 
-// Messages returns the messages posted in channel, oldest first.
+// Messages returns the messages in channel, oldest first (not those
+// deleted with DeleteMessage).
 func (w *Workspace) Messages(channel string) []Message {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []Message
 	for _, m := range w.messages {
-		if m.Channel == channel {
+		if m.Channel == channel && !m.Deleted {
 			out = append(out, m)
 		}
 	}
@@ -366,6 +381,20 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	defer w.notifyLocked()
+	if after := w.holdsAfter[method]; after != nil {
+		// The call takes effect now; its answer waits for the release.
+		defer func() {
+			w.held[method]++
+			w.notifyLocked()
+			w.mu.Unlock()
+			select {
+			case <-after:
+			case <-r.Context().Done():
+			}
+			w.mu.Lock()
+			w.held[method]--
+		}()
+	}
 	w.record(method, params)
 	if token != w.botToken {
 		slackError(rw, "invalid_auth")
@@ -394,13 +423,23 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 			slackError(rw, "channel_not_found")
 			return
 		}
-		w.nextTS++
-		m := Message{Channel: params["channel"], TS: fmt.Sprintf("1700000000.%06d", w.nextTS), Text: params["text"], At: time.Now()}
+		if w.overPostLimitLocked(params["channel"]) {
+			w.rateLimited++
+			rw.Header().Set("Retry-After", "1")
+			writeJSON(rw, http.StatusTooManyRequests, map[string]any{"ok": false, "error": "ratelimited"})
+			return
+		}
+		m := Message{Channel: params["channel"], TS: w.newTSLocked(), Text: params["text"], At: time.Now(), User: BotUserID}
 		if b := params["blocks"]; b != "" {
 			m.Blocks = json.RawMessage(b)
 		}
+		if md := params["metadata"]; md != "" {
+			m.Metadata = json.RawMessage(md)
+		}
 		w.messages = append(w.messages, m)
 		writeJSON(rw, http.StatusOK, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
+	case "conversations.history":
+		w.serveConversationsHistory(rw, params)
 	case "chat.update":
 		for i := range w.messages {
 			m := &w.messages[i]
@@ -408,6 +447,9 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 				m.Text = params["text"]
 				if b := params["blocks"]; b != "" {
 					m.Blocks = json.RawMessage(b)
+				}
+				if md := params["metadata"]; md != "" {
+					m.Metadata = json.RawMessage(md)
 				}
 				m.Updates++
 				writeJSON(rw, http.StatusOK, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text})

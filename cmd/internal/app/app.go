@@ -149,7 +149,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 
-	courier := bot.NewCourier(api, db, cfg.AuditChannel, log)
+	courier := bot.NewCourier(api, db, cfg.AuditChannel, cfg.SlackPacing, log)
+	courier.BotUserID = auth.UserID
+	courier.RefusalWindow = cfg.RefusalWindow
 	svc := &approvals.Service{
 		Store:      db,
 		Revoker:    cf,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/bot"
 	"github.com/revokebot/revokebot/cloudflare"
 )
 
@@ -34,6 +35,11 @@ type config struct {
 	HTTPAddr string
 	// MaxPending is how many pending requests one requester may have.
 	MaxPending int
+	// SlackPacing is how fast messages are posted and edited.
+	SlackPacing bot.Pacing
+	// RefusalWindow folds one person's refused attempts into one audit
+	// record per window.
+	RefusalWindow time.Duration
 }
 
 // The API roots revokebot talks to unless SLACK_API_URL or
@@ -128,6 +134,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 			cf.RateLimit = rl
 		}
 	}
+	c.SlackPacing = bot.DefaultPacing
+	if v := get("SLACK_POST_RATE_LIMIT"); v != "" {
+		if rl, err := parseRateLimit(v); err != nil {
+			bad("SLACK_POST_RATE_LIMIT", "%q %v", v, err)
+		} else {
+			c.SlackPacing.PostEvery, c.SlackPacing.PostBurst = rl.Per/time.Duration(rl.Requests), max(1, rl.Requests/5)
+		}
+	}
+	if v := get("SLACK_UPDATE_RATE_LIMIT"); v != "" {
+		if rl, err := parseRateLimit(v); err != nil {
+			bad("SLACK_UPDATE_RATE_LIMIT", "%q %v", v, err)
+		} else {
+			c.SlackPacing.ReadEvery, c.SlackPacing.ReadBurst = rl.Per/time.Duration(rl.Requests), max(1, rl.Requests/5)
+		}
+	}
 	cf.BaseURL = defaultCloudflareBaseURL
 	if v := get("CLOUDFLARE_BASE_URL"); v != "" {
 		if err := checkAPIURL(v, defaultCloudflareBaseURL, "the Cloudflare token or key"); err != nil {
@@ -184,6 +205,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("REVOKEBOT_REQUEST_TTL", "%s is out of range: between 1s and 168h", d)
 		default:
 			c.RequestTTL = d
+		}
+	}
+
+	c.RefusalWindow = time.Minute
+	if v := get("REVOKEBOT_AUDIT_REFUSAL_WINDOW"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad("REVOKEBOT_AUDIT_REFUSAL_WINDOW", "%q is not a duration like 1m, or 0 to audit every refusal on its own", v)
+		case d < 0 || d > time.Hour:
+			bad("REVOKEBOT_AUDIT_REFUSAL_WINDOW", "%s is out of range: between 0 and 1h", d)
+		default:
+			c.RefusalWindow = d
 		}
 	}
 

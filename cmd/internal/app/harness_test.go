@@ -71,6 +71,11 @@ func baseEnv(ws *bottest.Workspace, cf *cftest.Server, db string) map[string]str
 		"REVOKEBOT_APPROVERS":     approver + ",SAPPROVERS," + requester,
 		"REVOKEBOT_DATABASE":      db,
 		"REVOKEBOT_LOG_LEVEL":     "debug",
+		// The fake Slack has no rate limit: lift the pacing of posts.
+		"SLACK_POST_RATE_LIMIT":   "1000/1s",
+		"SLACK_UPDATE_RATE_LIMIT": "1000/1s",
+		// Every refusal audited on its own, unless a test says otherwise.
+		"REVOKEBOT_AUDIT_REFUSAL_WINDOW": "0",
 	}
 }
 
