@@ -196,7 +196,7 @@ func TestDenyRefusalsAndMistakes(t *testing.T) {
 	s.send("/revoke bob@example.com as @mallory")
 	s.expect("only visible to @mallory: ⛔ You are not allowed to request revocations.")
 	s.send("/revoke not-an-email")
-	s.expect("#security  revokebot, only visible to @uria:\n    ⚠️ invalid command: \"not-an-email\" is not a single email address")
+	s.expect("#security  revokebot, only visible to @uria:\n    ⚠️ invalid command: `\"not-an-email\"` is not a single email address")
 	s.send("approve as UBOB")
 	s.expect("approve: no request is waiting for a decision")
 	s.send("/revoke carol@example.com")
