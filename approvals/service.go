@@ -301,7 +301,7 @@ func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, erro
 		}
 	}
 	if r.State != StatePending {
-		return r, conflict(r)
+		return r, s.conflict(ctx, r, in.Key)
 	}
 	// The membership lookup may have taken a while: a decision must still
 	// land before the deadline.
@@ -504,7 +504,7 @@ func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome 
 		if gerr != nil {
 			return r, gerr
 		}
-		return current, conflict(current)
+		return current, s.conflict(ctx, current, key)
 	}
 	s.announce(ctx, e)
 	return next, nil
@@ -525,6 +525,19 @@ func (s *Service) get(ctx context.Context, id string) (Request, error) {
 		return Request{}, fmt.Errorf("get request %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// conflict returns the ECONFLICT error for a change that found r already
+// decided, or, if key (the identity of the person's action) is recorded by
+// now, an error wrapping ErrDuplicate: the same action, delivered twice,
+// raced itself, and its first delivery is what decided.
+func (s *Service) conflict(ctx context.Context, r Request, key string) error {
+	if key != "" {
+		if seen, err := s.Store.SeenKey(ctx, key); err == nil && seen {
+			return fmt.Errorf("decision %s: %w", key, ErrDuplicate)
+		}
+	}
+	return conflict(r)
 }
 
 func conflict(r Request) error {

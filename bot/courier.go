@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/revokebot/revokebot/approvals"
@@ -58,6 +59,9 @@ type Courier struct {
 	// audited at once, and those that follow within the window are audited
 	// together, as one record with their count, when it ends.
 	RefusalWindow time.Duration
+	// flushing makes refusals still folding go out at once (see Flush).
+	flushing atomic.Bool
+
 	// BotUserID is revokebot's own bot user (auth.test's user_id): only its
 	// messages are adopted as earlier posts. Empty means any bot's.
 	BotUserID string
@@ -189,8 +193,11 @@ func (c *Courier) deliverLane(ctx context.Context, l lane) (more bool, err error
 
 // Flush waits until the outbox is empty or ctx ends, while Run delivers. It
 // returns an error saying how much is left if ctx ended first. Refused
-// attempts still folding wait for their window like the rest.
+// attempts still folding are audited at once, without waiting for their
+// window to end.
 func (c *Courier) Flush(ctx context.Context) error {
+	c.flushing.Store(true)
+	defer c.flushing.Store(false)
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -343,15 +350,18 @@ func (c *Courier) drawMessage(ctx context.Context, log *slog.Logger, r approvals
 		return nil // refused, or from before approval messages were posted here
 	}
 	blocks, fallback := renderRequest(r)
-	if r.MessageTS != "" {
+	redraw := func(ts string) error {
 		if err := c.pace.read(ctx); err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(ctx, slackCallTimeout)
 		defer cancel()
-		_, _, _, err := c.api.UpdateMessageContext(ctx, r.Channel, r.MessageTS,
+		_, _, _, err := c.api.UpdateMessageContext(ctx, r.Channel, ts,
 			slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
 		return err
+	}
+	if r.MessageTS != "" {
+		return redraw(r.MessageTS)
 	}
 	meta := requestMetadata(r)
 	since, err := c.store.BeginPost(ctx, r.ID)
@@ -367,6 +377,7 @@ func (c *Courier) drawMessage(ctx context.Context, log *slog.Logger, r approvals
 			log.Info("adopting the approval message an earlier attempt posted", "message_ts", ts)
 		}
 	}
+	adopted := ts != ""
 	if ts == "" {
 		if err := c.pace.post(ctx, r.Channel); err != nil {
 			return err
@@ -383,6 +394,9 @@ func (c *Courier) drawMessage(ctx context.Context, log *slog.Logger, r approvals
 	if err := c.store.SetMessage(ctx, r.ID, r.Channel, ts); err != nil {
 		// Retried: the next attempt adopts the post instead of posting again.
 		return fmt.Errorf("record the approval message %s: %w", ts, err)
+	}
+	if adopted {
+		return redraw(ts) // it shows the request as it stood then
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func (c *Courier) deliverRefusal(ctx context.Context, g approvals.Refusals) erro
 	case g.LastAudited.IsZero() || !g.First.Event.At.Before(windowEnd):
 		// No record within the window: this one is audited at once.
 		text = auditText(g.First.Event, g.First.Seq)
-	case now.Before(windowEnd):
+	case now.Before(windowEnd) && !c.flushing.Load():
 		return nil // folded into the record due when the window ends
 	default:
 		last, count = g.Last, g.Count
