@@ -276,3 +276,40 @@ func TestSignalDuringStartExitsCleanly(t *testing.T) {
 		t.Fatalf("SIGTERM while starting: %v, want exit 0\n%s", err, h.logs.String())
 	}
 }
+
+// TestKillAfterSlackTookThePosts: Slack takes the approval message and the
+// audit records, but revokebot is killed before their answers come back.
+// After the restart it finds them in the channels' history, by their
+// metadata, and posts none of them again.
+func TestKillAfterSlackTookThePosts(t *testing.T) {
+	t.Parallel()
+	h := startProcess(t, nil)
+	release := h.slack.HoldAfter("chat.postMessage")
+	if ack := h.command(requester, "alice@example.com"); ack.AckText() != "" {
+		t.Fatalf("command refused: %s", ack.AckText())
+	}
+	// Both the approval message and the requested record are in Slack; their
+	// answers are held.
+	h.slack.Eventually("both posts taken", wait, func() bool {
+		return len(h.slack.Messages(secChannel)) == 1 && len(h.slack.Messages(auditChannel)) == 1
+	})
+	h.kill()
+	release()
+
+	h.spawn()
+	m := h.slack.Messages(secChannel)[0]
+	id := requestID(t, h.messageNow(m))
+	h.slack.Eventually("the approval message adopted", wait, func() bool {
+		var r approvals.Request
+		h.withDB(func(db *sqlite.DB) { r, _ = db.Get(context.Background(), id) })
+		return r.MessageTS == m.TS
+	})
+	h.click(approver, m, "revoke_approve")
+	h.assertSettled(m, id)
+	if n := len(h.slack.Messages(secChannel)); n != 1 {
+		t.Fatalf("%d approval messages, want 1: the first was adopted", n)
+	}
+	if got := h.auditEvents(id); strings.Join(got, " ") != "requested approved revoked" {
+		t.Fatalf("audit records %v: each exactly once", got)
+	}
+}

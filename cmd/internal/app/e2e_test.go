@@ -316,6 +316,10 @@ func TestWebsocketDropAndDisconnect(t *testing.T) {
 	h.request("alice@example.com")
 	h.slack.Disconnect("refresh_requested")
 	h.slack.WaitConnected(3, wait)
+	// slack-go handles the disconnect itself; its reason is logged all the same.
+	h.slack.Eventually("the disconnect's reason logged", wait, func() bool {
+		return strings.Contains(h.logs.String(), `"reason":"refresh_requested"`)
+	})
 	m := h.request("bob@example.com")
 	h.click(approver, m, "revoke_approve")
 	h.waitMessageState(m, "Revoked")

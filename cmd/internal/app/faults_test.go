@@ -36,7 +36,7 @@ func TestFatalAuthErrorOnReconnectStops(t *testing.T) {
 	t.Parallel()
 	// slack-go stops by itself on token_revoked, but would retry
 	// token_expired for ever: the bot must stop on both.
-	for _, code := range []string{"token_revoked", "token_expired", "invalid_auth"} {
+	for _, code := range []string{"token_revoked", "token_expired", "invalid_auth", "user_removed_from_team", "team_disabled"} {
 		t.Run(code, func(t *testing.T) {
 			t.Parallel()
 			h := start(t, nil)

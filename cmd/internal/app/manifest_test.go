@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/revokebot/revokebot/bot/bottest"
 	"io"
 	"maps"
 	"os"
@@ -105,6 +106,8 @@ var methodScopes = map[string][]string{
 	"usergroups.users.list": {"usergroups:read"},
 	// conversations.info needs the scope of the channel's kind.
 	"conversations.info": {"channels:read", "groups:read"},
+	// So does conversations.history (finding an earlier post after a crash).
+	"conversations.history": {"channels:history", "groups:history"},
 	// Called with the app-level token, whose scope (connections:write) is not a bot scope.
 	"apps.connections.open": nil,
 }
@@ -118,6 +121,9 @@ func TestManifestScopesMatchCalls(t *testing.T) {
 	t.Parallel()
 	h := start(t, map[string]string{"REVOKEBOT_REQUESTERS": requester + ",SREQUESTERS"})
 	h.slack.SetGroup("SREQUESTERS", "UNOBODY")
+	// A post that fails is looked for in the channel's history before it is
+	// posted again: that is part of what the bot calls.
+	h.slack.Fail("chat.postMessage", bottest.Failure{Status: 500})
 	m := h.request("alice@example.com")
 	h.click(groupie, m, "revoke_approve")
 	h.waitMessageState(m, "Revoked")
