@@ -49,7 +49,7 @@ func TestRedeliveredClickIsDecidedOnce(t *testing.T) {
 		t.Fatalf("%d refused events for one click, want 1", n)
 	}
 	// The key is durable: it holds for a new service on the same store.
-	svc2 := *f.svc
+	svc2 := &approvals.Service{Store: f.store, Revoker: f.revoker, Policy: f.svc.Policy, Directory: f.svc.Directory, Now: f.clock.Now}
 	if _, err := svc2.DecideFrom(ctx, in); !errors.Is(err, approvals.ErrDuplicate) {
 		t.Fatalf("after a restart: err = %v, want ErrDuplicate", err)
 	}
