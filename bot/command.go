@@ -333,6 +333,13 @@ func position(before string) string {
 	return "after `" + q[1:len(q)-1] + "`"
 }
 
+// reorders reports whether r is a bidi embedding, override or isolate, which
+// reorder the text after them. (The bidi marks LRM, RLM and ALM only steer
+// the neutral characters next to them, and right-to-left text needs them.)
+func reorders(r rune) bool {
+	return unicode.Is(unicode.Bidi_Control, r) && r != 0x200E && r != 0x200F && r != 0x061C
+}
+
 // reasonPosition is position for the reason, quoting at most its last 20
 // characters.
 func reasonPosition(before string) string {
@@ -430,9 +437,7 @@ func checkReason(r string) (string, error) {
 		switch {
 		case unicode.IsControl(c) && c != '\n' && c != '\t':
 			return "", commandErrorf("the reason contains a control character (%U)", c)
-		case unicode.Is(unicode.Bidi_Control, c) && c != 0x200E && c != 0x200F && c != 0x061C:
-			// Embeddings, overrides and isolates reorder what approvers read;
-			// the marks (LRM, RLM, ALM) only steer neutral characters.
+		case reorders(c):
 			_, name := hiddenRune(c)
 			return "", commandErrorf("the reason contains a bidirectional control character %U %s%s", c, reasonPosition(r[:i]), name)
 		}

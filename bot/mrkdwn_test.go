@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 // The <…> constructs the bot itself writes into Slack text, and nothing else:
@@ -20,8 +21,16 @@ var safeConstructs = []*regexp.Regexp{
 
 // checkSafeMrkdwn returns an error if text, meant as Slack mrkdwn, shows
 // user text that went out unescaped: a <…> construct the bot does not make
-// itself, a lone < or >, or an & that does not start &amp;, &lt; or &gt;.
+// itself, a lone < or >, or an & that does not start &amp;, &lt; or &gt;; or
+// user text that went out with characters that hide or reorder what follows
+// (bidi embeddings, overrides and isolates, controls but new line and tab),
+// which the bot shows as escapes such as \u202e instead.
 func checkSafeMrkdwn(text string) error {
+	for i, r := range text {
+		if reorders(r) || unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return fmt.Errorf("character %U at byte %d: %+q", r, i, around(text, i))
+		}
+	}
 	for i := 0; i < len(text); i++ {
 		switch text[i] {
 		case '<':
@@ -80,6 +89,7 @@ func TestCheckSafeMrkdwn(t *testing.T) {
 		"<!date^1700000000^{date_short_pretty} {time}^https://evil|2026-11-26 12:00 UTC>",
 		"a & b", "&lt", "&quot;", "&#60;!channel&#62;", "&",
 		"x > y", "> quoted", "<", "<@U1", "<<@U1>", "<@U1>>", date + "<!channel>",
+		"\u202emoc.elpmaxe@ecila", "a\u2066b", "bell\a", "nul\x00",
 	} {
 		if err := checkSafeMrkdwn(bad); err == nil {
 			t.Errorf("checkSafeMrkdwn(%q) = nil, want an error", bad)
@@ -93,12 +103,14 @@ func TestMentionShowsOnlyUserIDsAsMentions(t *testing.T) {
 		"":             "revokebot",
 		"U0123ABC":     "<@U0123ABC>",
 		"W0123ABC":     "<@W0123ABC>",
-		"U1|boss":      `"U1|boss"`,
-		"<!here>":      `"&lt;!here&gt;"`,
-		"u123":         `"u123"`,
-		"B123":         `"B123"`,
-		"U1 & U2":      `"U1 &amp; U2"`,
-		"U" + "\u202e": `"U\u202e"`,
+		"U1|boss":      "`\"U1|boss\"`",
+		"<!here>":      "`\"&lt;!here&gt;\"`",
+		"u123":         "`\"u123\"`",
+		"B123":         "`\"B123\"`",
+		"U1 & U2":      "`\"U1 &amp; U2\"`",
+		"U" + "\u202e": "`\"U\\u202e\"`",
+		"*boss*":       "`\"*boss*\"`",
+		"U`*x*`":       "`\"U\\x60*x*\\x60\"`",
 	} {
 		got := mention(user)
 		if got != want {

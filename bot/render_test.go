@@ -2,6 +2,7 @@ package bot
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,23 @@ func TestRenderRequestWithinLimitsAndEscaped(t *testing.T) {
 		if len(blocks) > 50 {
 			t.Errorf("%s: %d blocks", state, len(blocks))
 		}
+		var parsed []struct {
+			BlockID string `json:"block_id"`
+			Fields  []struct{ Type, Text string }
+		}
+		if err := json.Unmarshal(raw, &parsed); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range parsed {
+			if len(b.Fields) > 10 {
+				t.Errorf("%s: block %s has %d fields", state, b.BlockID, len(b.Fields))
+			}
+			for _, f := range b.Fields {
+				if n := utf8.RuneCountInString(f.Text); n > 2000 {
+					t.Errorf("%s: a field of %d characters exceeds Slack's limit of 2,000", state, n)
+				}
+			}
+		}
 		hasButtons := strings.Contains(string(raw), ActionApprove)
 		if hasButtons != (state == approvals.StatePending) {
 			t.Errorf("%s: buttons present = %v", state, hasButtons)
@@ -90,7 +108,7 @@ func TestConfirmDialogLimits(t *testing.T) {
 		Elements []struct {
 			ActionID string `json:"action_id"`
 			Confirm  *struct {
-				Title, Text, Confirm, Deny struct{ Text string }
+				Title, Text, Confirm, Deny struct{ Type, Text string }
 			} `json:"confirm"`
 		} `json:"elements"`
 	}
@@ -108,6 +126,12 @@ func TestConfirmDialogLimits(t *testing.T) {
 	if !strings.Contains(c.Text.Text, "device") || userTextLeaks(c.Text.Text) {
 		t.Fatalf("confirm text %q", c.Text.Text)
 	}
+	// Slack's Block Kit reference: a confirm dialog's text is plain_text.
+	for _, o := range []struct{ Type, Text string }{c.Title, c.Text, c.Confirm, c.Deny} {
+		if o.Type != "plain_text" {
+			t.Errorf("confirm dialog text %q is %s, want plain_text", o.Text, o.Type)
+		}
+	}
 }
 
 func TestAuditText(t *testing.T) {
@@ -115,7 +139,8 @@ func TestAuditText(t *testing.T) {
 	r := hostileRequest(approvals.StateFailed)
 	r.DryRun = true
 	text := auditText(approvals.Event{Kind: approvals.EventFailed, Request: r, Detail: r.Outcome, At: r.FinishedAt}, 7)
-	for _, want := range []string{"[DRY RUN] failed ", "request=" + r.ID + " record=7 ", "actor=revokebot", "requester=<@U1>", "devices=true", "10000"} {
+	for _, want := range []string{"[DRY RUN] failed ", "request=" + r.ID + " record=7 ", "`target=\"" + strings.Repeat("a&amp;b", 80) + "@example.com\"`",
+		"actor=revokebot", "requester=<@U1>", "devices=true", "10000"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("audit text lacks %q: %s", want, truncate(text, 300))
 		}
@@ -124,7 +149,7 @@ func TestAuditText(t *testing.T) {
 		t.Errorf("audit text unescaped or too long (%d)", utf8.RuneCountInString(text))
 	}
 	req := auditText(approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: r.CreatedAt}, 7)
-	if !strings.Contains(req, `reason="&lt;!channel&gt;`) || !strings.HasPrefix(req, "[DRY RUN] requested ") {
+	if !strings.Contains(req, "`reason=\"&lt;!channel&gt;") || !strings.HasPrefix(req, "[DRY RUN] requested ") {
 		t.Errorf("requested audit text %s", truncate(req, 300))
 	}
 }
@@ -160,6 +185,8 @@ func TestTruncateKeepsMarkupWhole(t *testing.T) {
 		{"ab &amp; cd", 6, "ab …"},
 		{"ab <!date^1^{time}|x> cd", 10, "ab …"},
 		{"ab &amp; cd", 10, "ab &amp; …"},
+		{"ab `*bold*` cd", 8, "ab …"},
+		{"ab `x` cd", 8, "ab `x` …"},
 	} {
 		if got := truncate(tt.in, tt.n); got != tt.want {
 			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
@@ -169,9 +196,239 @@ func TestTruncateKeepsMarkupWhole(t *testing.T) {
 
 func TestDryRunStatusSaysNothingRevoked(t *testing.T) {
 	t.Parallel()
-	r := hostileRequest(approvals.StateRevoked)
-	r.DryRun = true
-	if s := statusLine(r); !strings.Contains(s, "Dry run: nothing was revoked") || strings.Contains(s, "*Revoked*") {
-		t.Fatalf("dry-run status %q", truncate(s, 200))
+	for _, state := range []approvals.State{approvals.StateExecuting, approvals.StateRevoked} {
+		r := hostileRequest(state)
+		r.DryRun = true
+		r.Outcome = "dry run: Cloudflare was not called"
+		s := statusLine(r)
+		if strings.Contains(s, "Revoked") || strings.Contains(s, "Revoking") {
+			t.Errorf("%s: dry-run status %q", state, truncate(s, 200))
+		}
+		if state == approvals.StateRevoked && !strings.Contains(s, "Dry run: nothing was revoked") {
+			t.Errorf("%s: dry-run status %q does not say nothing was revoked", state, truncate(s, 200))
+		}
+		blocks, fallback := renderRequest(r)
+		raw, _ := json.Marshal(slack.Blocks{BlockSet: blocks})
+		if strings.Contains(string(raw), "Revoked") || !strings.HasPrefix(fallback, "[DRY RUN] ") || strings.HasSuffix(fallback, ": revoked") {
+			t.Errorf("%s: dry-run message says Revoked: %s\n%s", state, fallback, raw)
+		}
+		kind := approvals.EventApproved
+		if state == approvals.StateRevoked {
+			kind = approvals.EventRevoked
+		}
+		if a := auditText(approvals.Event{Kind: kind, Request: r, Detail: r.Outcome, At: r.FinishedAt}, 9); !strings.HasPrefix(a, "[DRY RUN] ") {
+			t.Errorf("%s: dry-run audit line %q", state, truncate(a, 200))
+		}
+	}
+}
+
+// messageTexts renders r and returns the texts of its blocks by type
+// ("mrkdwn", "plain_text"), its block IDs, and its fallback text.
+func messageTexts(t *testing.T, r approvals.Request) (texts map[string][]string, blockIDs []string, fallback string) {
+	t.Helper()
+	blocks, fallback := renderRequest(r)
+	raw, err := json.Marshal(slack.Blocks{BlockSet: blocks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded []any
+	if err := json.Unmarshal(raw, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	texts = map[string][]string{}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if typ, ok := v["type"].(string); ok {
+				if s, ok := v["text"].(string); ok {
+					texts[typ] = append(texts[typ], s)
+				}
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(decoded)
+	for _, b := range decoded {
+		if id, ok := b.(map[string]any)["block_id"].(string); ok {
+			blockIDs = append(blockIDs, id)
+		}
+	}
+	if len(blockIDs) != len(blocks) {
+		t.Errorf("%d blocks, %d block IDs: %v", len(blocks), len(blockIDs), blockIDs)
+	}
+	return texts, blockIDs, fallback
+}
+
+func plainRequest(email string) approvals.Request {
+	r := hostileRequest(approvals.StatePending)
+	r.Revocation.Email = email
+	r.Reason = "laptop stolen"
+	return r
+}
+
+// TestRenderTargetInCodeSpan checks that the target shows in code spans,
+// where Slack cannot format it: an address made of Slack's formatting
+// characters shows as typed.
+func TestRenderTargetInCodeSpan(t *testing.T) {
+	t.Parallel()
+	const target = "*bob*_x_~y~@example.com"
+	r := plainRequest(target)
+	texts, _, fallback := messageTexts(t, r)
+	title, fields := texts["mrkdwn"][0], strings.Join(texts["mrkdwn"], "\n")
+	for what, s := range map[string]string{"title": title, "fields": fields, "fallback": fallback} {
+		if !strings.Contains(s, "`"+target+"`") {
+			t.Errorf("%s does not show the target in a code span: %s", what, s)
+		}
+		if strings.Count(strings.ReplaceAll(s, "`"+target+"`", ""), target) != 0 {
+			t.Errorf("%s shows the target outside a code span: %s", what, s)
+		}
+	}
+	if !strings.Contains(fields, "*Target*\n`"+target+"`") {
+		t.Errorf("the Target field is not the target in a code span: %s", fields)
+	}
+	// The confirm dialog is plain text: nothing in it formats.
+	if !slicesContainsSuffix(texts["plain_text"], "Revoke every Cloudflare Access session of "+target) {
+		t.Errorf("confirm dialog text: %q", texts["plain_text"])
+	}
+	audit := auditText(approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: r.CreatedAt}, 1)
+	if !strings.Contains(audit, " `target=\""+target+"\"` ") {
+		t.Errorf("audit line does not quote the target in a code span: %s", audit)
+	}
+}
+
+func slicesContainsSuffix(list []string, suffix string) bool {
+	for _, s := range list {
+		if strings.HasSuffix(s, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRenderReasonCannotForgeFields checks that a reason with new lines and
+// mrkdwn stays plain text in a block of its own: it makes no mrkdwn line
+// that looks like the bot's own fields.
+func TestRenderReasonCannotForgeFields(t *testing.T) {
+	t.Parallel()
+	r := plainRequest("alice@example.com")
+	r.Reason = "x\n*Target*\nbob@example.com\n*Requested by*\n<@U2>"
+	texts, _, fallback := messageTexts(t, r)
+	targets := 0
+	for _, s := range append(texts["mrkdwn"], fallback) {
+		for _, line := range strings.Split(s, "\n") {
+			if line == "*Target*" {
+				targets++
+			}
+			if strings.Contains(line, "bob@example.com") || line == "*Requested by*" && strings.Contains(s, "U2") {
+				t.Errorf("the reason made a mrkdwn line of its own: %q in %q", line, s)
+			}
+		}
+	}
+	if targets != 1 {
+		t.Errorf("%d mrkdwn lines *Target*, want only the bot's own", targets)
+	}
+	want := "x\n*Target*\nbob@example.com\n*Requested by*\n&lt;@U2&gt;"
+	if !slices.Contains(texts["plain_text"], want) {
+		t.Errorf("the reason is not a plain_text block of its own: %q", texts["plain_text"])
+	}
+	audit := auditText(approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: r.CreatedAt}, 1)
+	if strings.Contains(audit, "\n") || !strings.Contains(audit, "`reason=\"x\\n*Target*\\nbob@example.com\\n*Requested by*\\n&lt;@U2&gt;\"`") {
+		t.Errorf("audit line: %s", audit)
+	}
+}
+
+// TestRenderInternationalisedDomain checks that the approver sees both forms
+// of an internationalised domain: as people read it, and the xn-- form sent.
+func TestRenderInternationalisedDomain(t *testing.T) {
+	t.Parallel()
+	const (
+		sent  = "alice@xn--exmple-4nf.com"
+		shown = "alice@ex\u0430mple.com" // with a Cyrillic а
+	)
+	r := plainRequest(sent)
+	texts, _, _ := messageTexts(t, r)
+	mrkdwnText := strings.Join(texts["mrkdwn"], "\n")
+	for _, want := range []string{"`" + sent + "`", "`" + shown + "`", "internationalised"} {
+		if !strings.Contains(texts["mrkdwn"][0], want) {
+			t.Errorf("title lacks %q: %s", want, texts["mrkdwn"][0])
+		}
+		if !strings.Contains(mrkdwnText, "*Target*\n") || !strings.Contains(mrkdwnText, want) {
+			t.Errorf("message lacks %q: %s", want, mrkdwnText)
+		}
+	}
+	if !slicesContainsSuffix(texts["plain_text"], sent+" (shown as "+shown+")") {
+		t.Errorf("confirm dialog does not show both forms: %q", texts["plain_text"])
+	}
+	audit := auditText(approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: r.CreatedAt}, 1)
+	if !strings.Contains(audit, "`target=\""+sent+"\"` `target_unicode=\""+shown+"\"`") {
+		t.Errorf("audit line: %s", audit)
+	}
+	// An ASCII domain has one form only.
+	texts, _, _ = messageTexts(t, plainRequest("alice@example.com"))
+	if s := strings.Join(texts["mrkdwn"], "\n"); strings.Contains(s, "internationalised") {
+		t.Errorf("an ASCII domain is said to be internationalised: %s", s)
+	}
+}
+
+// TestRenderStoredHiddenCharacters checks what a request stored before the
+// parser refused hidden characters looks like: every hidden character shows
+// as its escape, in a code span, and a backtick cannot end the span.
+func TestRenderStoredHiddenCharacters(t *testing.T) {
+	t.Parallel()
+	r := plainRequest("alice@example.com\u200b`*x*`")
+	r.Reason = "see \u202eINC-1"
+	texts, _, fallback := messageTexts(t, r)
+	want := "`\"alice@example.com\\u200b\\x60*x*\\x60\"`"
+	if !strings.Contains(texts["mrkdwn"][0], want) || !strings.Contains(fallback, want) {
+		t.Errorf("title %q, fallback %q: want the target as %s", texts["mrkdwn"][0], fallback, want)
+	}
+	if !slices.Contains(texts["plain_text"], "see \\u202eINC-1") {
+		t.Errorf("reason with a bidi override: %q", texts["plain_text"])
+	}
+	audit := auditText(approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: r.CreatedAt}, 1)
+	if !strings.Contains(audit, "`target=\"alice@example.com\\u200b\\x60*x*\\x60\"`") || strings.ContainsRune(audit, 0x202e) {
+		t.Errorf("audit line: %+q", audit)
+	}
+}
+
+func TestRenderUserUID(t *testing.T) {
+	t.Parallel()
+	r := plainRequest("alice@example.com")
+	r.Revocation.UserUID = "f174e90afafe4643bbbc4a0ed4fc8415"
+	texts, _, _ := messageTexts(t, r)
+	if s := strings.Join(texts["mrkdwn"], "\n"); !strings.Contains(s, "*Access user ID*\n`f174e90afafe4643bbbc4a0ed4fc8415`") {
+		t.Errorf("message does not show the user ID exactly: %s", s)
+	}
+	audit := auditText(approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: r.CreatedAt}, 1)
+	if !strings.Contains(audit, "`uid=\"f174e90afafe4643bbbc4a0ed4fc8415\"`") {
+		t.Errorf("audit line: %s", audit)
+	}
+}
+
+// TestBlockIDsPerRevision checks that every block has an ID unique in its
+// message, and that a redraw after a change of state uses new ones.
+func TestBlockIDsPerRevision(t *testing.T) {
+	t.Parallel()
+	seen := map[string]approvals.State{}
+	for _, state := range []approvals.State{approvals.StatePending, approvals.StateExecuting, approvals.StateRevoked} {
+		_, ids, _ := messageTexts(t, hostileRequest(state))
+		inMessage := map[string]bool{}
+		for _, id := range ids {
+			if id == "" || len(id) > 255 || inMessage[id] {
+				t.Errorf("%s: block ID %q empty, too long or not unique in %v", state, id, ids)
+			}
+			inMessage[id] = true
+			if was, ok := seen[id]; ok {
+				t.Errorf("block ID %q is used both when %s and when %s", id, was, state)
+			}
+			seen[id] = state
+		}
 	}
 }

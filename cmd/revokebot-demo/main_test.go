@@ -143,10 +143,11 @@ func TestRevokeApproveFlow(t *testing.T) {
 	msg := s.expect("[Approve] [Deny]")
 	for _, want := range []string{
 		"#security  revokebot:",
-		"Request to revoke every Cloudflare Access session of alice@example.com",
+		"Request to revoke every Cloudflare Access session of",
+		"alice@example.com",
 		"Requested by: @uria",
 		"Device sessions: yes",
-		"Reason: laptop stolen",
+		"laptop stolen",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("approval message lacks %q:\n%s", want, msg)

@@ -44,7 +44,7 @@ func TestHappyPath(t *testing.T) {
 	}
 	h.waitAudit(id, "requested", "approved", "revoked")
 	for _, ev := range []string{"requested", "approved", "revoked"} {
-		if rec := h.auditRecord(id, ev); !strings.Contains(rec, "target=alice@example.com") {
+		if rec := h.auditRecord(id, ev); !strings.Contains(rec, `target="alice@example.com"`) {
 			t.Errorf("%s record lacks the target: %s", ev, rec)
 		}
 	}
@@ -65,7 +65,7 @@ func TestUnauthorizedRequester(t *testing.T) {
 	h.command(outsider, "alice@example.com")
 	h.slack.WaitEphemeral(outsider, "not allowed to request", wait)
 	rec := h.slack.WaitMessage(auditChannel, func(m bottest.Message) bool { return strings.HasPrefix(m.Text, "refused ") }, wait)
-	if !strings.Contains(rec.Text, "target=alice@example.com") || !strings.Contains(rec.Text, "actor=<@"+outsider+">") {
+	if !strings.Contains(rec.Text, `target="alice@example.com"`) || !strings.Contains(rec.Text, "actor=<@"+outsider+">") {
 		t.Fatalf("refusal record %q", rec.Text)
 	}
 	if msgs := h.slack.Messages(secChannel); len(msgs) != 0 {
