@@ -162,10 +162,12 @@ func codeSpan(s string, asciiOnly bool) string {
 
 // unicodeForm returns the address with its internationalised domain in
 // Unicode, as people read it, or "" if the domain has no xn-- label (or does
-// not decode to a valid, visible name).
+// not decode to a valid, visible name, or the part before the @ is not
+// printable ASCII: then only the escaped ASCII form is shown).
 func unicodeForm(email string) string {
 	i := strings.LastIndexByte(email, '@')
-	if i < 0 || !strings.HasPrefix(email[i+1:], "xn--") && !strings.Contains(email[i+1:], ".xn--") {
+	if i < 0 || !strings.HasPrefix(email[i+1:], "xn--") && !strings.Contains(email[i+1:], ".xn--") ||
+		strings.ContainsFunc(email[:i], func(r rune) bool { return r <= ' ' || r >= 0x7F || r == '`' }) {
 		return ""
 	}
 	u, err := idna.Registration.ToUnicode(email[i+1:])

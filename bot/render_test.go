@@ -396,6 +396,13 @@ func TestRenderStoredHiddenCharacters(t *testing.T) {
 	if !strings.Contains(audit, "`target=\"alice@example.com\\u200b\\x60*x*\\x60\"`") || strings.ContainsRune(audit, 0x202e) {
 		t.Errorf("audit line: %+q", audit)
 	}
+	// A non-ASCII letter before the @ shows as its escape, even with an
+	// internationalised domain, whose Unicode form is then not shown.
+	texts, _, _ = messageTexts(t, plainRequest("\u0430lice@xn--exmple-4nf.com"))
+	if s := strings.Join(append(texts["mrkdwn"], texts["plain_text"]...), "\n"); strings.ContainsRune(s, 0x430) ||
+		!strings.Contains(s, "`\"\\u0430lice@xn--exmple-4nf.com\"`") {
+		t.Errorf("a stored target with a Cyrillic letter before the @: %s", s)
+	}
 }
 
 func TestRenderUserUID(t *testing.T) {
