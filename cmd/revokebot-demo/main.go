@@ -2,7 +2,7 @@
 // workspace and the fake Cloudflare API of its tests, all in this process,
 // and lets a person play the people in the terminal:
 //
-//	go run ./cmd/revokebot-demo
+//	go run ./cmd/revokebot-demo [-ttl 30s] [-color auto|always|never]
 //	> /revoke alice@example.com --devices --reason "laptop stolen"
 //	> approve 3f2b9c1e as UBOB
 //
@@ -16,17 +16,24 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
+	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/bot/bottest"
 	"github.com/revokebot/revokebot/cloudflare/cftest"
 	"github.com/revokebot/revokebot/cmd/internal/app"
@@ -37,10 +44,71 @@ func main() {
 	defer stop()
 	// After the first signal, a second one kills the process at once.
 	context.AfterFunc(ctx, stop)
-	if err := run(ctx, os.Stdin, os.Stdout); err != nil {
+	opts, err := parseFlags(os.Args[1:], os.Stderr, os.Getenv("NO_COLOR") != "", isTerminal(os.Stdout))
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "revokebot-demo:", err)
+		os.Exit(2)
+	}
+	// Line editing and history where a person types; plain lines from a pipe.
+	opts.editor = isTerminal(os.Stdin) && isTerminal(os.Stdout)
+	if err := run(ctx, os.Stdin, os.Stdout, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "revokebot-demo:", err)
 		os.Exit(1)
 	}
+}
+
+// options are the demo's settings, from its flags and its terminal.
+type options struct {
+	// ttl is REVOKEBOT_REQUEST_TTL: how long a request waits for a decision;
+	// zero means revokebot's default.
+	ttl time.Duration
+	// color shows Slack's *bold*, _italic_, ~strike~ and `code` as terminal
+	// styles (ANSI escapes) instead of as their markers.
+	color bool
+	// editor reads lines with golang.org/x/term's line editor (arrow keys,
+	// history), which also draws the prompt; otherwise lines are read as
+	// they come (from a pipe, say). If in is a terminal, run puts it in raw
+	// mode while it reads.
+	editor bool
+}
+
+// parseFlags reads the command line. noColor is whether NO_COLOR is set, and
+// stdoutTTY whether stdout is a terminal: they decide -color=auto.
+func parseFlags(args []string, stderr io.Writer, noColor, stdoutTTY bool) (options, error) {
+	fs := flag.NewFlagSet("revokebot-demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: revokebot-demo [-ttl duration] [-color auto|always|never]\n\n"+
+			"Runs the real revokebot against a fake Slack workspace and a fake Cloudflare API, in this\n"+
+			"process, and lets you play the people in the terminal. Type \"help\" there for the commands.\n\n")
+		fs.PrintDefaults()
+	}
+	ttl := fs.Duration("ttl", approvals.DefaultTTL, "how long a request waits for a decision before it expires (REVOKEBOT_REQUEST_TTL), from 1s to 168h; try 30s to see requests expire")
+	color := fs.String("color", "auto", "show Slack's bold, italic, strikethrough and code as terminal styles: auto (when stdout is a terminal and NO_COLOR is unset), always or never")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	opts := options{ttl: *ttl}
+	if opts.ttl < time.Second || opts.ttl > 168*time.Hour {
+		return options{}, fmt.Errorf("-ttl %s: give a duration from 1s to 168h, like 30s or 30m", opts.ttl)
+	}
+	switch *color {
+	case "auto":
+		opts.color = stdoutTTY && !noColor
+	case "always":
+		opts.color = true
+	case "never":
+	default:
+		return options{}, fmt.Errorf("-color %q: give auto, always or never", *color)
+	}
+	return opts, nil
 }
 
 // The demo's workspace.
@@ -78,9 +146,20 @@ const commands = `Commands (as in Slack; "as <user>" says who types or clicks: a
   approve <id> as UBOB  click Approve, and "Revoke now" in its confirm dialog, on the message of
                         request <id> (the first characters of its Request ID are enough)
   deny <id> as UCARL    click Deny (the requester's own Deny cancels the request)
+  late approve <id> as UCARL
+  late deny <id> as UCARL
+                        click a button of a request that is already decided or expired, as
+                        someone whose Slack still shows the buttons would
+  fail-cloudflare [n] [status]
+                        the fake Cloudflare answers the next n revoke_user calls (default 1) with an
+                        error status (default 500; 403, 429, 503, …), then succeeds again
+  wait [<id>]           wait until request <id> (default: every waiting request) is decided or
+                        expires; start the demo with -ttl 30s to see requests expire soon
+  wait 20s              let 20 seconds pass, showing what revokebot does meanwhile
   who                   the cast and the channels
   help                  this list
-  quit                  stop (or Ctrl-D)
+  quit                  stop (or Ctrl-D; Ctrl-C also stops a wait)
+The arrow keys edit the line and go through the history.
 `
 
 const hint = `type "help" for the commands, e.g. /revoke alice@example.com --devices, then approve <id> as UBOB`
@@ -88,10 +167,14 @@ const hint = `type "help" for the commands, e.g. /revoke alice@example.com --dev
 // run starts the fakes and revokebot, then reads commands from in until
 // "quit", the end of in, or ctx ends. It returns revokebot's error, if it
 // stopped with one.
-func run(ctx context.Context, in io.Reader, out io.Writer) (err error) {
-	con := &console{w: out, interactive: isTerminal(in)}
+func run(ctx context.Context, in io.Reader, out io.Writer, opts options) (err error) {
+	con := &console{w: out, interactive: !opts.editor && isTerminal(in), color: opts.color}
 	tb := &demoTB{}
 	defer tb.cleanup()
+	ttl := opts.ttl
+	if ttl == 0 {
+		ttl = approvals.DefaultTTL
+	}
 
 	dir, err := os.MkdirTemp("", "revokebot-demo-")
 	if err != nil {
@@ -145,6 +228,7 @@ func run(ctx context.Context, in io.Reader, out io.Writer) (err error) {
 		"REVOKEBOT_DATABASE":         filepath.Join(dir, "revokebot.db"),
 		"REVOKEBOT_LOG_LEVEL":        "warn",
 		"REVOKEBOT_LOG_FORMAT":       "text",
+		"REVOKEBOT_REQUEST_TTL":      ttl.String(),
 	}
 
 	// The real program, unchanged, until the demo ends.
@@ -176,9 +260,11 @@ func run(ctx context.Context, in io.Reader, out io.Writer) (err error) {
 	var watching sync.WaitGroup
 	watching.Go(func() { w.run(stopWatch, pollInterval) })
 
-	con.print(banner(logPath))
-	d := &demo{ws: ws, con: con, watch: w, names: n}
-	d.repl(ctx, in)
+	con.print(banner(logPath, ttl))
+	d := &demo{ws: ws, cf: cf, con: con, watch: w, names: n, ttl: ttl}
+	src, interruptible, restore := con.lines(in, out, opts.editor)
+	d.repl(ctx, src, interruptible)
+	restore()
 
 	// Stop as SIGTERM would: revokebot finishes its work and delivers the
 	// audit records still queued, which are then shown.
@@ -198,10 +284,11 @@ func run(ctx context.Context, in io.Reader, out io.Writer) (err error) {
 	return nil
 }
 
-func banner(logPath string) string {
+func banner(logPath string, ttl time.Duration) string {
 	return "revokebot demo: the real revokebot, against a fake Slack workspace and a fake Cloudflare API,\n" +
 		"all in this process. Nothing leaves this machine.\n" +
-		"revokebot's log (warnings and errors): " + logPath + " (deleted at exit)\n\n" +
+		"revokebot's log (warnings and errors): " + logPath + " (deleted at exit)\n" +
+		"Requests expire after " + ttl.String() + " without a decision (-ttl).\n\n" +
 		who() + "\n" + commands
 }
 
@@ -220,21 +307,65 @@ func who() string {
 // demo is the REPL: it plays the cast against the fake workspace.
 type demo struct {
 	ws    *bottest.Workspace
+	cf    *cftest.Server
 	con   *console
 	watch *watcher
 	names names
+	// ttl is how long a request waits for a decision.
+	ttl time.Duration
 }
 
-// repl reads and runs commands until quit, the end of in, or ctx ends.
-func (d *demo) repl(ctx context.Context, in io.Reader) {
+// lineSource gives the lines a person types; io.EOF ends them.
+type lineSource interface {
+	ReadLine() (string, error)
+}
+
+// scanLines reads lines as they come, from a pipe or a terminal left as is.
+type scanLines struct{ sc *bufio.Scanner }
+
+func newScanLines(in io.Reader) scanLines {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	return scanLines{sc}
+}
+
+func (s scanLines) ReadLine() (string, error) {
+	if s.sc.Scan() {
+		return s.sc.Text(), nil
+	}
+	if err := s.sc.Err(); err != nil {
+		return "", err
+	}
+	return "", io.EOF
+}
+
+// repl reads and runs commands until quit, the end of src, or ctx ends.
+// Interruptible means the end of src (Ctrl-C or Ctrl-D in the line editor)
+// also stops the command at hand; otherwise the commands already read run
+// first (piped input).
+func (d *demo) repl(ctx context.Context, src lineSource, interruptible bool) {
 	lines := make(chan string)
+	next := make(chan bool)      // read another line?
+	ended := make(chan struct{}) // closed when src ends
 	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
+		defer close(ended)
+		for {
+			line, err := src.ReadLine()
+			if err != nil {
+				return
+			}
 			select {
-			case lines <- sc.Text():
+			case lines <- line:
+			case <-ctx.Done():
+				return
+			}
+			// The next line is read while this one runs, so that the
+			// line editor sees a Ctrl-C.
+			select {
+			case more := <-next:
+				if !more {
+					return
+				}
 			case <-ctx.Done():
 				return
 			}
@@ -243,22 +374,50 @@ func (d *demo) repl(ctx context.Context, in io.Reader) {
 	for {
 		d.con.prompt()
 		var line string
-		var ok bool
 		select {
 		case <-ctx.Done():
 			d.con.closed()
 			return
-		case line, ok = <-lines:
-		}
-		if !ok {
+		case <-ended:
 			d.con.closed()
 			return
+		case line = <-lines:
 		}
 		d.con.typed(line)
-		if !d.do(ctx, strings.TrimSpace(line)) {
+		quit := isQuit(line)
+		select {
+		case next <- !quit:
+		case <-ctx.Done():
+		}
+		if quit {
+			return
+		}
+		cmdCtx, cancel := context.WithCancel(ctx)
+		if interruptible {
+			go func() {
+				select {
+				case <-ended:
+					cancel()
+				case <-cmdCtx.Done():
+				}
+			}()
+		}
+		more := d.do(cmdCtx, strings.TrimSpace(line))
+		cancel()
+		if !more {
 			return
 		}
 	}
+}
+
+// isQuit reports whether line is a command to stop the demo.
+func isQuit(line string) bool {
+	word, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	switch strings.ToLower(word) {
+	case "quit", "exit", "q":
+		return true
+	}
+	return false
 }
 
 // do runs one command line; it returns false to quit.
@@ -275,11 +434,12 @@ func (d *demo) do(ctx context.Context, line string) (more bool) {
 			more = true
 		}
 	}()
+	if isQuit(line) {
+		return false
+	}
 	word, rest, _ := strings.Cut(line, " ")
 	switch strings.ToLower(word) {
 	case "":
-	case "quit", "exit", "q":
-		return false
 	case "help", "?":
 		d.con.print(commands)
 	case "who":
@@ -287,9 +447,15 @@ func (d *demo) do(ctx context.Context, line string) (more bool) {
 	case "/revoke":
 		d.revoke(ctx, rest)
 	case "approve":
-		d.decide(ctx, "revoke_approve", "Approve", rest)
+		d.decide(ctx, "revoke_approve", "Approve", rest, false)
 	case "deny":
-		d.decide(ctx, "revoke_deny", "Deny", rest)
+		d.decide(ctx, "revoke_deny", "Deny", rest, false)
+	case "late":
+		d.late(ctx, rest)
+	case "fail-cloudflare":
+		d.failCloudflare(rest)
+	case "wait":
+		d.wait(ctx, rest)
 	default:
 		d.con.printf("unknown command %q: %s", truncate(line, 40), hint)
 	}
@@ -339,16 +505,21 @@ func (d *demo) revoke(ctx context.Context, text string) {
 	if t := ack.AckText(); t != "" {
 		// Parse errors and help come back in the ack itself: nothing else happens.
 		d.watch.poll()
-		d.con.print(d.names.private(approvalChannel, user, t))
+		d.con.slack(d.names.private(approvalChannel, user, t))
 		return
 	}
 	d.settle(ctx, func() bool { return len(d.ws.Ephemerals(user)) > before })
 }
 
-// decide clicks a button of a request's approval message as a user.
-func (d *demo) decide(ctx context.Context, action, label, args string) {
+// decide clicks a button of a request's approval message as a user. Late,
+// it clicks even if the request is decided: as someone whose Slack still
+// shows the message as it was first posted.
+func (d *demo) decide(ctx context.Context, action, label, args string, late bool) {
 	prefix, user := d.splitAs(strings.TrimSpace(args))
 	verb := strings.ToLower(label)
+	if late {
+		verb = "late " + verb
+	}
 	if user == "" {
 		d.con.printf("who clicks %s? e.g. %s %s as UBOB (see who)", label, verb, cmpOr(prefix, "<id>"))
 		return
@@ -357,23 +528,173 @@ func (d *demo) decide(ctx context.Context, action, label, args string) {
 		d.con.printf("%s takes one request ID: %s <id> as %s", verb, verb, user)
 		return
 	}
-	m, err := d.find(prefix)
+	var m bottest.Message
+	var err error
+	if late {
+		m, err = d.findDecided(prefix)
+	} else {
+		m, err = d.find(prefix)
+	}
 	if err != nil {
 		d.con.printf("%s: %v", verb, err)
 		return
 	}
-	if !m.HasButton(action) {
-		d.con.printf("%s: request %s is already decided: its message has no buttons any more", verb, requestID(m))
+	id := requestID(m)
+	if !late && !m.HasButton(action) {
+		d.con.printf("%s: request %s is already decided: its message has no buttons any more "+
+			"(to click anyway, as someone whose Slack has not caught up: late %s %s as %s)", verb, id, strings.ToLower(label), shortID(id), user)
 		return
 	}
+	stale := ""
+	if late {
+		stale = " on the message as it was first posted"
+	}
 	if action == "revoke_approve" {
-		d.con.printf("(%s clicks [Approve], then [Revoke now] in the confirm dialog)", d.names.of(user))
+		d.con.printf("(%s clicks [Approve]%s, then [Revoke now] in the confirm dialog)", d.names.of(user), stale)
 	} else {
-		d.con.printf("(%s clicks [%s])", d.names.of(user), label)
+		d.con.printf("(%s clicks [%s]%s)", d.names.of(user), label, stale)
 	}
 	before := len(d.ws.Ephemerals(user))
-	d.ws.WaitAck(d.ws.Click(user, m, action), ackTimeout)
-	d.settle(ctx, func() bool { return len(d.ws.Ephemerals(user)) > before || d.finished(m) })
+	d.ws.WaitAck(d.ws.ClickValue(user, m, action, id), ackTimeout)
+	d.settle(ctx, func() bool { return len(d.ws.Ephemerals(user)) > before || (!late && d.finished(m)) })
+}
+
+// late clicks a button of a request already decided or expired:
+// "late approve <id> as UCARL" or "late deny <id> as UCARL".
+func (d *demo) late(ctx context.Context, args string) {
+	word, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
+	switch strings.ToLower(word) {
+	case "approve":
+		d.decide(ctx, "revoke_approve", "Approve", rest, true)
+	case "deny":
+		d.decide(ctx, "revoke_deny", "Deny", rest, true)
+	default:
+		d.con.print("late approve <id> as UCARL, or late deny <id> as UCARL: click a button of a request that is already decided or expired")
+	}
+}
+
+// failCloudflare scripts the fake Cloudflare to answer the next n
+// revoke_user calls with an error status: "fail-cloudflare [n] [status]".
+func (d *demo) failCloudflare(args string) {
+	const usage = "fail-cloudflare [n] [status]: n from 1 to 20 (default 1), status from 400 to 599 (default 500), e.g. fail-cloudflare 1 403"
+	fields := strings.Fields(args)
+	n, status := 1, http.StatusInternalServerError
+	var err error
+	if len(fields) > 2 {
+		d.con.print(usage)
+		return
+	}
+	if len(fields) > 0 {
+		if n, err = strconv.Atoi(fields[0]); err != nil || n < 1 || n > 20 {
+			d.con.print(usage)
+			return
+		}
+	}
+	if len(fields) > 1 {
+		if status, err = strconv.Atoi(fields[1]); err != nil || status < 400 || status > 599 {
+			d.con.print(usage)
+			return
+		}
+	}
+	resp := cftest.Response{Status: status} // with Cloudflare's error envelope for that status
+	if status == http.StatusTooManyRequests {
+		resp = cftest.RateLimited(1)
+	}
+	d.cf.Script(slices.Repeat([]cftest.Response{resp}, n)...)
+	calls := "call"
+	if n > 1 {
+		calls = fmt.Sprintf("%d calls", n)
+	}
+	d.con.printf("(the fake Cloudflare will answer the next revoke_user %s with %d %s, then succeed again; "+
+		"revokebot retries 429 and 5xx a few times, and fails at once on other errors)", calls, status, http.StatusText(status))
+}
+
+// maxWait bounds a wait, so that a typo cannot hold the demo for hours.
+const maxWait = 10 * time.Minute
+
+// wait lets time pass while the watcher shows what revokebot does: a
+// duration ("wait 20s"), or until a request ("wait <id>"), or every waiting
+// one ("wait"), is decided or expires.
+func (d *demo) wait(ctx context.Context, arg string) {
+	arg = strings.TrimSpace(arg)
+	if dur, err := time.ParseDuration(arg); err == nil {
+		if dur <= 0 || dur > maxWait {
+			d.con.printf("wait: give a duration up to %s, like 20s", maxWait)
+			return
+		}
+		d.con.printf("(waiting %s…)", dur)
+		d.sleep(ctx, dur, func() bool { return false })
+		d.watch.poll()
+		return
+	}
+	var msgs []bottest.Message
+	if arg == "" {
+		msgs = d.pending()
+		if len(msgs) == 0 {
+			d.con.print("wait: no request is waiting for a decision (wait 20s lets time pass anyway)")
+			return
+		}
+	} else {
+		m, err := d.find(arg)
+		if err != nil {
+			d.con.printf("wait: %v", err)
+			return
+		}
+		if len(m.Buttons()) == 0 {
+			d.con.printf("wait: request %s is already decided", requestID(m))
+			return
+		}
+		msgs = []bottest.Message{m}
+	}
+	// A request expires ttl after it was made (just before its message was
+	// posted); revokebot notices within a tenth of ttl (at most 30s).
+	var last time.Time
+	for _, m := range msgs {
+		if at := m.At.Add(d.ttl); at.After(last) {
+			last = at
+		}
+	}
+	deadline := last.Add(min(max(d.ttl/10, 100*time.Millisecond), 30*time.Second) + 5*time.Second)
+	left := time.Until(deadline).Round(time.Second)
+	if left > maxWait {
+		d.con.printf("wait: %s expires in about %s: too long to wait here. Run the demo with -ttl 30s to see requests expire soon, or wait <duration>.",
+			plural(len(msgs), "that request", "the last of those requests"), time.Until(last).Round(time.Second))
+		return
+	}
+	d.con.printf("(waiting up to %s until %s %s…)", left, ids(msgs), plural(len(msgs), "is decided or expires", "are decided or expire"))
+	d.sleep(ctx, time.Until(deadline), func() bool {
+		for _, m := range msgs {
+			if !d.finished(m) {
+				return false
+			}
+		}
+		return true
+	})
+	d.settle(ctx, func() bool { return true })
+}
+
+// sleep waits for d, until done reports true, or until ctx ends.
+func (d *demo) sleep(ctx context.Context, dur time.Duration, done func() bool) {
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for !done() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // finished reports whether m now shows a decided request's outcome.
@@ -401,30 +722,53 @@ func requestID(m bottest.Message) string {
 	return ""
 }
 
+// pending returns the approval messages that still have their buttons.
+func (d *demo) pending() []bottest.Message {
+	var out []bottest.Message
+	for _, m := range d.ws.Messages(approvalChannel) {
+		if requestID(m) != "" && len(m.Buttons()) > 0 {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // find returns the approval message of the request whose ID starts with
 // prefix; with no prefix, that of the only pending request.
 func (d *demo) find(prefix string) (bottest.Message, error) {
-	var matches, pending []bottest.Message
+	return d.findAmong(prefix, func(m bottest.Message) bool { return len(m.Buttons()) > 0 }, "waiting for a decision")
+}
+
+// findDecided is find for a late click: with no prefix, it returns the
+// message of the only request already decided or expired.
+func (d *demo) findDecided(prefix string) (bottest.Message, error) {
+	return d.findAmong(prefix, func(m bottest.Message) bool { return len(m.Buttons()) == 0 }, "decided or expired")
+}
+
+// findAmong returns the approval message of the request whose ID starts
+// with prefix; with no prefix, the only one that fits (described by what).
+func (d *demo) findAmong(prefix string, fits func(bottest.Message) bool, what string) (bottest.Message, error) {
+	var matches, fitting []bottest.Message
 	for _, m := range d.ws.Messages(approvalChannel) {
 		id := requestID(m)
 		if id == "" {
 			continue
 		}
-		if len(m.Buttons()) > 0 {
-			pending = append(pending, m)
+		if fits(m) {
+			fitting = append(fitting, m)
 		}
 		if prefix != "" && strings.HasPrefix(strings.ToLower(id), strings.ToLower(prefix)) {
 			matches = append(matches, m)
 		}
 	}
 	if prefix == "" {
-		switch len(pending) {
+		switch len(fitting) {
 		case 1:
-			return pending[0], nil
+			return fitting[0], nil
 		case 0:
-			return bottest.Message{}, errors.New("no request is waiting for a decision")
+			return bottest.Message{}, fmt.Errorf("no request is %s", what)
 		}
-		return bottest.Message{}, fmt.Errorf("%d requests are waiting; say which: %s", len(pending), ids(pending))
+		return bottest.Message{}, fmt.Errorf("%d requests are %s; say which: %s", len(fitting), what, ids(fitting))
 	}
 	switch len(matches) {
 	case 1:
@@ -433,6 +777,14 @@ func (d *demo) find(prefix string) (bottest.Message, error) {
 		return bottest.Message{}, fmt.Errorf("no request message in #security has an ID starting with %q", prefix)
 	}
 	return bottest.Message{}, fmt.Errorf("%q fits %d requests; give more of the ID: %s", prefix, len(matches), ids(matches))
+}
+
+// shortID is the first part of a request ID, enough to name it in the demo.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
 }
 
 func ids(msgs []bottest.Message) string {
@@ -490,15 +842,11 @@ func tail(path string) string {
 	return "revokebot's log:\n" + string(b)
 }
 
-// isTerminal reports whether in is a terminal, where a prompt helps; piped
-// input is echoed instead.
-func isTerminal(in io.Reader) bool {
-	f, ok := in.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+// isTerminal reports whether f is a terminal (stdin: where a prompt and line
+// editing help; stdout: where styles show).
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
 }
 
 // demoTB lets the test fakes run outside a test: Fatalf panics with a fatal,

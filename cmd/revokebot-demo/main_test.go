@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -50,9 +53,16 @@ type session struct {
 
 func start(t *testing.T) *session {
 	t.Helper()
+	return startWith(t, options{})
+}
+
+// startWith starts a session with the given options; the banner has been
+// shown when it returns.
+func startWith(t *testing.T, opts options) *session {
+	t.Helper()
 	inR, inW := io.Pipe()
 	s := &session{t: t, in: inW, out: &transcript{changed: make(chan struct{})}, done: make(chan error, 1)}
-	go func() { s.done <- run(context.Background(), inR, s.out) }()
+	go func() { s.done <- run(context.Background(), inR, s.out, opts) }()
 	t.Cleanup(func() {
 		inW.Close()
 		select {
@@ -64,7 +74,7 @@ func start(t *testing.T) *session {
 			t.Logf("transcript:\n%s", s.out.String())
 		}
 	})
-	s.expect("quit                  stop (or Ctrl-D)\n")
+	s.expect("line and go through the history.")
 	return s
 }
 
@@ -95,6 +105,50 @@ func (s *session) expect(substr string) string {
 		case <-deadline:
 			s.t.Fatalf("no %q in the output after %s; the rest of the output:\n%s", substr, wait, all[s.mark:])
 		}
+	}
+}
+
+// expectWithin is expect with its own patience, for what takes time by design
+// (a request's expiry).
+func (s *session) expectWithin(substr string, d time.Duration) string {
+	s.t.Helper()
+	deadline := time.After(d)
+	for {
+		s.out.mu.Lock()
+		all, changed := s.out.b.String(), s.out.changed
+		s.out.mu.Unlock()
+		if i := strings.Index(all[s.mark:], substr); i >= 0 {
+			seen := all[s.mark : s.mark+i+len(substr)]
+			s.mark += i + len(substr)
+			return seen
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			s.t.Fatalf("no %q in the output after %s; the rest of the output:\n%s", substr, d, all[s.mark:])
+		}
+	}
+}
+
+// typeRaw sends keys as a terminal would (no newline added).
+func (s *session) typeRaw(keys string) {
+	s.t.Helper()
+	if _, err := io.WriteString(s.in, keys); err != nil {
+		s.t.Fatalf("type %q: %v", keys, err)
+	}
+}
+
+// ended waits for run to return and checks that it returned nil.
+func (s *session) ended(what string) {
+	s.t.Helper()
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		if err != nil {
+			s.t.Fatalf("run returned %v after %s, want nil", err, what)
+		}
+	case <-time.After(2 * wait):
+		s.t.Fatalf("run did not return after %s", what)
 	}
 }
 
@@ -158,7 +212,8 @@ func TestRevokeApproveFlow(t *testing.T) {
 		t.Fatalf("no request ID in the approval message:\n%s", msg)
 	}
 	id, short := m[1], m[1][:8]
-	s.expect("#security  revokebot, only visible to @uria: ⌛ Request `" + id + "` to revoke alice@example.com is waiting for an approver in #security.")
+	s.expect("#security  revokebot, only visible to @uria: ⌛ Request `" + id + "` to revoke ")
+	s.expect(" is waiting for an approver in #security.")
 	s.eventually("#revokebot-audit  revokebot: requested request=" + id + " ")
 
 	// The requester may not approve their own request: only they are told.
@@ -197,7 +252,9 @@ func TestDenyRefusalsAndMistakes(t *testing.T) {
 	s.send("/revoke bob@example.com as @mallory")
 	s.expect("only visible to @mallory: ⛔ You are not allowed to request revocations.")
 	s.send("/revoke not-an-email")
-	s.expect("#security  revokebot, only visible to @uria:\n    ⚠️ invalid command: `\"not-an-email\"` is not a single email address")
+	s.expect("#security  revokebot, only visible to @uria:\n    ⚠️ invalid command: ")
+	s.expect("not-an-email")
+	s.expect(" is not a single email address")
 	s.send("approve as UBOB")
 	s.expect("approve: no request is waiting for a decision")
 	s.send("/revoke carol@example.com")
@@ -262,6 +319,237 @@ func TestProductionBinaryCarriesNoFakes(t *testing.T) {
 			"github.com/revokebot/revokebot/bot/bottest",
 			"github.com/revokebot/revokebot/cloudflare/cftest":
 			t.Errorf("cmd/revokebot depends on %s", dep)
+		}
+	}
+}
+
+// submit types a /revoke and returns the new request's ID.
+func (s *session) submit(args string) string {
+	s.t.Helper()
+	s.send("/revoke " + args)
+	msg := s.expect("[Approve] [Deny]")
+	m := requestIDRE.FindStringSubmatch(msg)
+	if m == nil {
+		s.t.Fatalf("no request ID in the approval message:\n%s", msg)
+	}
+	s.expect(" is waiting for an approver in #security.")
+	return m[1]
+}
+
+func TestFailCloudflareAndLateClick(t *testing.T) {
+	s := start(t)
+	s.send("fail-cloudflare 0")
+	s.expect("fail-cloudflare [n] [status]: n from 1 to 20")
+	s.send("fail-cloudflare 1 99")
+	s.expect("fail-cloudflare [n] [status]: n from 1 to 20")
+
+	// A 4xx is not retried: the request fails.
+	s.send("fail-cloudflare 1 403")
+	s.expect("(the fake Cloudflare will answer the next revoke_user call with 403 Forbidden, then succeed again;")
+	id := s.submit("alice@example.com")
+	s.send("approve " + id[:8] + " as UBOB")
+	s.expect("→ 403 Forbidden")
+	s.expect("*Revocation failed*")
+	s.eventually("#revokebot-audit  revokebot: failed request=" + id + " ")
+
+	// A late click on the decided request: only the clicker is told.
+	s.send("deny " + id[:8] + " as UCARL")
+	s.expect("deny: request " + id + " is already decided: its message has no buttons any more (to click anyway, as someone whose Slack has not caught up: late deny " + id[:8] + " as UCARL)")
+	s.send("late deny " + id[:8] + " as UCARL")
+	s.expect("(@carl clicks [Deny] on the message as it was first posted)")
+	s.expect("only visible to @carl: ")
+	s.expect("already approved by @bob (now failed)")
+	s.send("late frobnicate")
+	s.expect("late approve <id> as UCARL, or late deny <id> as UCARL")
+
+	// A 5xx is retried: the second attempt succeeds.
+	s.send("fail-cloudflare 1")
+	s.expect("with 500 Internal Server Error, then succeed again;")
+	id2 := s.submit("bob@example.com")
+	s.send("approve " + id2[:8] + " as UBOB")
+	s.expect("→ 500 Internal Server Error")
+	s.expect("→ 200 OK")
+	s.expect("*Revoked*")
+	s.quit()
+}
+
+func TestWaitShowsExpiryAndLateClick(t *testing.T) {
+	const ttl = 5 * time.Second
+	s := startWith(t, options{ttl: ttl})
+	s.expect("") // the banner
+	if !strings.Contains(s.out.String(), "Requests expire after 5s without a decision (-ttl).") {
+		t.Errorf("the banner does not give the TTL")
+	}
+	s.send("wait")
+	s.expect("wait: no request is waiting for a decision")
+	s.send("wait 0s")
+	s.expect("wait: give a duration up to 10m0s")
+	s.send("wait 100ms")
+	s.expect("(waiting 100ms…)")
+
+	// Typed ahead, so that the request is still waiting when wait runs.
+	s.send("/revoke alice@example.com\nwait")
+	msg := s.expect("[Approve] [Deny]")
+	m := requestIDRE.FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("no request ID in the approval message:\n%s", msg)
+	}
+	id := m[1]
+	s.expect("(waiting up to ")
+	s.expect(" until " + id + " is decided or expires…)")
+	s.expectWithin("*Expired*", 2*wait+ttl)
+	s.eventually("#revokebot-audit  revokebot: expired request=" + id + " ")
+
+	s.send("wait " + id[:8])
+	s.expect("wait: request " + id + " is already decided")
+	s.send("approve " + id[:8] + " as UBOB")
+	s.expect("is already decided")
+	s.send("late approve as UBOB") // the only decided request
+	s.expect("(@bob clicks [Approve] on the message as it was first posted, then [Revoke now] in the confirm dialog)")
+	s.expect("only visible to @bob: ")
+	s.expect("This request already expired ")
+	s.quit()
+}
+
+func TestWaitRefusesLongWaits(t *testing.T) {
+	s := start(t) // the default TTL, 30m
+	s.submit("alice@example.com")
+	s.send("wait")
+	s.expect("wait: that request expires in about ")
+	s.expect("too long to wait here. Run the demo with -ttl 30s")
+	s.quit()
+}
+
+func TestLineEditingAndHistory(t *testing.T) {
+	s := startWith(t, options{editor: true})
+	s.typeRaw("/revoke alice@example.com\r")
+	s.expect("[Approve] [Deny]")
+	s.expect(" is waiting for an approver in #security.")
+	// Up arrow, Enter: the same command again, from the history.
+	s.typeRaw("\x1b[A\r")
+	s.expect("[Approve] [Deny]")
+	s.expect(" is waiting for an approver in #security.")
+	if n := len(requestIDRE.FindAllString(s.out.String(), -1)); n < 2 {
+		t.Fatalf("%d approval messages, want 2", n)
+	}
+	// Editing: a typo taken back (Backspace), and a letter put in front
+	// (Left arrow twice).
+	s.typeRaw("whx\x7fo\r")
+	s.expect("Cast:")
+	s.typeRaw("ho\x1b[D\x1b[Dw\r")
+	s.expect("Cast:")
+	// Output printed while a line waits goes above the prompt, with the
+	// terminal's line endings.
+	if !strings.Contains(s.out.String(), "Cast:\r\n") {
+		t.Errorf("the line editor's output lacks CRLF line endings")
+	}
+	// Ctrl-C ends the demo, as Ctrl-D does.
+	s.typeRaw("\x03")
+	s.ended("Ctrl-C")
+	s.expect("bye")
+}
+
+func TestColorShowsSlackStyles(t *testing.T) {
+	s := startWith(t, options{color: true})
+	s.send("/revoke alice@example.com")
+	msg := s.expect("[Approve] [Deny]")
+	if want := "🚨 \x1b[1mRequest to revoke every Cloudflare Access session of"; !strings.Contains(msg, want) || strings.Contains(msg, "*Request") {
+		t.Errorf("bold title not styled:\n%q", msg)
+	}
+	if !strings.Contains(msg, "Request ID \x1b[36m") || strings.Contains(msg, "Request ID `") {
+		t.Errorf("code not styled:\n%q", msg)
+	}
+	s.send("help") // the demo's own text is never styled
+	s.expect("/revoke alice@example.com --devices --reason \"laptop stolen\" [as URIA]")
+	s.quit()
+}
+
+func TestStyled(t *testing.T) {
+	const (
+		b, eb = "\x1b[1m", "\x1b[22m"
+		i, ei = "\x1b[3m", "\x1b[23m"
+		x, ex = "\x1b[9m", "\x1b[29m"
+		c, ec = "\x1b[36m", "\x1b[39m"
+	)
+	for in, want := range map[string]string{
+		"*Revoked* at noon":                  b + "Revoked" + eb + " at noon",
+		"_none given_":                       i + "none given" + ei,
+		"~gone~, *bold _both_*.":             x + "gone" + ex + ", " + b + "bold " + i + "both" + ei + eb + ".",
+		"Request ID `3f2b-*x*_y_`":           "Request ID " + c + "3f2b-*x*_y_" + ec,
+		"```a *b*\nc```":                     c + "a *b*\nc" + ec,
+		"first_last@example.com and a*b*c":   "first_last@example.com and a*b*c",
+		"* not bold * and *open":             "* not bold * and *open",
+		"*two\nlines*":                       "*two\nlines*",
+		"**":                                 "**",
+		"(*x*) \"_y_\"":                      "(" + b + "x" + eb + ") \"" + i + "y" + ei + "\"",
+		"⛔ *Denied* by @carl":                "⛔ " + b + "Denied" + eb + " by @carl",
+		"an `unclosed code span":             "an `unclosed code span",
+		"snake_case_name and 2*3*4":          "snake_case_name and 2*3*4",
+		"*Revocation failed*: 403 Forbidden": b + "Revocation failed" + eb + ": 403 Forbidden",
+	} {
+		if got := styled(in); got != want {
+			t.Errorf("styled(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args         []string
+		noColor, tty bool
+		want         options
+		wantErr      string
+	}{
+		{args: nil, want: options{ttl: 30 * time.Minute}},
+		{args: nil, tty: true, want: options{ttl: 30 * time.Minute, color: true}},
+		{args: nil, tty: true, noColor: true, want: options{ttl: 30 * time.Minute}},
+		{args: []string{"-color=always"}, noColor: true, want: options{ttl: 30 * time.Minute, color: true}},
+		{args: []string{"-color", "never", "-ttl", "20s"}, tty: true, want: options{ttl: 20 * time.Second}},
+		{args: []string{"-ttl", "500ms"}, wantErr: "-ttl 500ms: give a duration from 1s to 168h"},
+		{args: []string{"-color", "rainbow"}, wantErr: `-color "rainbow": give auto, always or never`},
+		{args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
+	} {
+		got, err := parseFlags(tt.args, io.Discard, tt.noColor, tt.tty)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("parseFlags(%q) = %v, want error %q", tt.args, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("parseFlags(%q, NO_COLOR %v, tty %v) = %+v, %v; want %+v", tt.args, tt.noColor, tt.tty, got, err, tt.want)
+		}
+	}
+	var help bytes.Buffer
+	if _, err := parseFlags([]string{"-h"}, &help, false, false); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-ttl") {
+		t.Errorf("-h: %v\n%s", err, help.String())
+	}
+}
+
+// The README's demo section and the demo's help name every command and flag.
+func TestReadmeAndHelpListEveryCommand(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Try it without a workspace\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Try it without a workspace"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var usage bytes.Buffer
+	parseFlags([]string{"-h"}, &usage, false, false)
+	for _, word := range []string{"/revoke", "approve", "deny", "late approve", "late deny", "fail-cloudflare", "wait", "who", "help", "quit", "Ctrl-D"} {
+		if !strings.Contains(section, word) {
+			t.Errorf("the README's demo section does not mention %q", word)
+		}
+		if !strings.Contains(commands, word) {
+			t.Errorf("the demo's help does not mention %q", word)
+		}
+	}
+	for _, flag := range []string{"-ttl", "-color"} {
+		if !strings.Contains(section, flag) {
+			t.Errorf("the README's demo section does not mention %s", flag)
+		}
+		if !strings.Contains(usage.String(), flag) {
+			t.Errorf("the demo's usage does not mention %s", flag)
 		}
 	}
 }

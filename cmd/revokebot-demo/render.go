@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/revokebot/revokebot/bot/bottest"
 	"github.com/revokebot/revokebot/cloudflare/cftest"
@@ -24,6 +29,11 @@ type console struct {
 	// interactive shows a "> " prompt while the REPL waits for a line; echo
 	// repeats each line read, so that a piped transcript shows what was typed.
 	interactive, prompting bool
+	// editor: w is a line editor (term.Terminal), which draws the prompt and
+	// echoes what is typed itself, and keeps both below what is printed.
+	editor bool
+	// color shows Slack's markup as terminal styles (see styled).
+	color bool
 }
 
 // print writes text, ending it with a newline if it lacks one.
@@ -47,11 +57,21 @@ func (c *console) print(text string) {
 
 func (c *console) printf(format string, args ...any) { c.print(fmt.Sprintf(format, args...)) }
 
+// slack prints text rendered from a Slack message: with its *bold*,
+// _italic_, ~strike~ and `code` as terminal styles when color is on, and as
+// Slack shows the markers otherwise.
+func (c *console) slack(text string) {
+	if c.color {
+		text = styled(text)
+	}
+	c.print(text)
+}
+
 // prompt shows the prompt (interactive only) before the REPL reads a line.
 func (c *console) prompt() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.interactive && !c.prompting {
+	if c.interactive && !c.prompting && !c.editor {
 		io.WriteString(c.w, "> ")
 		c.prompting = true
 	}
@@ -62,7 +82,7 @@ func (c *console) prompt() {
 func (c *console) typed(line string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.interactive {
+	if !c.interactive && !c.editor {
 		fmt.Fprintf(c.w, "> %s\n", line)
 	}
 	c.prompting = false
@@ -76,6 +96,127 @@ func (c *console) closed() {
 		io.WriteString(c.w, "\n")
 	}
 	c.prompting = false
+}
+
+// lines returns where the REPL reads its lines from in, and a function that
+// ends the reading (call it when the REPL returns). With editor, that is a
+// line editor with history on in and out, through which everything is then
+// printed; if in is a terminal, it is in raw mode until restore. Otherwise
+// lines are read as they come.
+func (c *console) lines(in io.Reader, out io.Writer, editor bool) (src lineSource, interruptible bool, restore func()) {
+	if !editor {
+		return newScanLines(in), false, func() {}
+	}
+	raw := func() {}
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		state, err := term.MakeRaw(int(f.Fd()))
+		if err != nil {
+			c.printf("(no line editing: %v)", err)
+			return newScanLines(in), false, func() {}
+		}
+		raw = func() { term.Restore(int(f.Fd()), state) }
+	}
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{in, out}, "> ")
+	if f, ok := out.(*os.File); ok {
+		if w, h, err := term.GetSize(int(f.Fd())); err == nil && w > 0 && h > 0 {
+			t.SetSize(w, h)
+		}
+	}
+	c.mu.Lock()
+	c.w, c.editor, c.prompting = t, true, false
+	c.mu.Unlock()
+	return t, true, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		raw()
+		// The editor may still show a prompt: end its line, then print
+		// straight to out again.
+		io.WriteString(out, "\r\n")
+		c.w, c.editor = out, false
+	}
+}
+
+// The terminal styles (SGR escapes) of Slack's markup, each with the escape
+// that ends it alone.
+var styles = map[byte][2]string{
+	'*': {"\x1b[1m", "\x1b[22m"},  // bold
+	'_': {"\x1b[3m", "\x1b[23m"},  // italic
+	'~': {"\x1b[9m", "\x1b[29m"},  // strikethrough
+	'`': {"\x1b[36m", "\x1b[39m"}, // code: cyan
+}
+
+// styled turns Slack mrkdwn's *bold*, _italic_, ~strike~, `code` and
+// ```code blocks``` into terminal styles, with Slack's rules: a marker
+// opens after the start of a line, a space or punctuation, before a
+// non-space, and closes on the same line after a non-space, before the end,
+// a space or punctuation (so snake_case and a*b*c stay as they are); inside
+// code nothing else is styled.
+func styled(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == '`' {
+			if strings.HasPrefix(s[i:], "```") {
+				if j := strings.Index(s[i+3:], "```"); j > 0 {
+					b.WriteString(styles['`'][0] + s[i+3:i+3+j] + styles['`'][1])
+					i += j + 6
+					continue
+				}
+			}
+			if j := strings.IndexAny(s[i+1:], "`\n"); j > 0 && s[i+1+j] == '`' {
+				b.WriteString(styles['`'][0] + s[i+1:i+1+j] + styles['`'][1])
+				i += j + 2
+				continue
+			}
+		}
+		if st, ok := styles[c]; ok && c != '`' && opens(s, i) {
+			if j := closing(s, i); j > 0 {
+				b.WriteString(st[0] + styled(s[i+1:j]) + st[1])
+				i = j + 1
+				continue
+			}
+		}
+		b.WriteByte(c)
+		i++
+	}
+	return b.String()
+}
+
+// opens reports whether the marker at s[i] can open a style.
+func opens(s string, i int) bool {
+	if i+1 >= len(s) || s[i+1] == s[i] {
+		return false
+	}
+	next, _ := utf8.DecodeRuneInString(s[i+1:])
+	if unicode.IsSpace(next) {
+		return false
+	}
+	prev, _ := utf8.DecodeLastRuneInString(s[:i])
+	return i == 0 || boundary(prev)
+}
+
+// closing returns the index of the marker that closes the one at s[i] on
+// the same line, or -1.
+func closing(s string, i int) int {
+	for j := i + 2; j < len(s) && s[j] != '\n'; j++ {
+		if s[j] != s[i] {
+			continue
+		}
+		prev, _ := utf8.DecodeLastRuneInString(s[:j])
+		next, _ := utf8.DecodeRuneInString(s[j+1:])
+		if !unicode.IsSpace(prev) && (j+1 == len(s) || boundary(next)) {
+			return j
+		}
+	}
+	return -1
+}
+
+// boundary reports whether r may stand next to a marker on its outer side.
+func boundary(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.IsSymbol(r)
 }
 
 // names turns Slack IDs into what Slack shows: @handle for users and groups,
@@ -330,8 +471,9 @@ func (w *watcher) poll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	type entry struct {
-		at   time.Time
-		text string
+		at    time.Time
+		text  string
+		slack bool // rendered from Slack markup
 	}
 	var out []entry
 	// The Web API calls are the log of posts and edits, with what each said.
@@ -339,26 +481,30 @@ func (w *watcher) poll() {
 	for _, c := range calls[min(w.slackN, len(calls)):] {
 		switch c.Method {
 		case "chat.postMessage":
-			out = append(out, entry{c.At, w.message(c.Params, false)})
+			out = append(out, entry{c.At, w.message(c.Params, false), true})
 		case "chat.update":
-			out = append(out, entry{c.At, w.message(c.Params, true)})
+			out = append(out, entry{c.At, w.message(c.Params, true), true})
 		}
 	}
 	w.slackN = len(calls)
 	cfCalls := w.cf.Calls()
 	for _, c := range cfCalls[min(w.cfN, len(cfCalls)):] {
-		out = append(out, entry{c.At, cloudflareCall(c)})
+		out = append(out, entry{at: c.At, text: cloudflareCall(c)})
 	}
 	w.cfN = len(cfCalls)
 	slices.SortStableFunc(out, func(a, b entry) int { return a.at.Compare(b.at) })
 	// Private replies carry no time: they come last, in their own order.
 	replies := w.ws.AllEphemerals()
 	for _, e := range replies[min(w.privateN, len(replies)):] {
-		out = append(out, entry{text: w.names.private(e.Channel, e.User, e.Text)})
+		out = append(out, entry{text: w.names.private(e.Channel, e.User, e.Text), slack: true})
 	}
 	w.privateN = len(replies)
 	for _, e := range out {
-		w.con.print(e.text)
+		if e.slack {
+			w.con.slack(e.text)
+		} else {
+			w.con.print(e.text)
+		}
 	}
 }
 
