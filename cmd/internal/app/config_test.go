@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/joho/godotenv"
 	"github.com/revokebot/revokebot/cloudflare"
@@ -475,5 +477,46 @@ func TestDockerfileLicenseLabelMatchesLicense(t *testing.T) {
 	labels := regexp.MustCompile(`org\.opencontainers\.image\.licenses="([^"]*)"`).FindAllStringSubmatch(string(dockerfile), -1)
 	if len(labels) != 1 || labels[0][1] != "Apache-2.0" {
 		t.Errorf("Dockerfile licence labels %v, want one: org.opencontainers.image.licenses=\"Apache-2.0\"", labels)
+	}
+}
+
+// The README's contents list every section, in order, with working links.
+// (It sits here, with the .env.example test, as the README's other checks.)
+func TestReadmeContents(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sections []string
+	inCode := false
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+		}
+		if h, ok := strings.CutPrefix(line, "## "); ok && !inCode && h != "Contents" {
+			sections = append(sections, h)
+		}
+	}
+	_, contents, ok := strings.Cut(string(readme), "\n## Contents\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Contents"`)
+	}
+	contents, _, _ = strings.Cut(contents, "\n## ")
+	var want strings.Builder
+	for _, h := range sections {
+		anchor := strings.Map(func(r rune) rune {
+			switch {
+			case r == ' ':
+				return '-'
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				return unicode.ToLower(r)
+			}
+			return -1
+		}, h)
+		fmt.Fprintf(&want, "- [%s](#%s)\n", h, anchor)
+	}
+	if got := strings.TrimSpace(contents); got != strings.TrimSpace(want.String()) {
+		t.Errorf("README.md's contents:\n%s\nwant, from its sections:\n%s", got, want.String())
 	}
 }
