@@ -15,7 +15,6 @@ func TestRateLimitWindow(t *testing.T) {
 	s := cftest.NewServer(t, cftest.WithRateLimit(3, time.Second))
 	s.Script(cftest.Fail(500, 10001, "scripted"))
 	h := bearer(s.APIToken())
-	start := time.Now()
 
 	want := []int{500, 200, 200, 429, 429}
 	for i, w := range want {
@@ -53,8 +52,10 @@ func TestRateLimitWindow(t *testing.T) {
 		}
 	}
 
-	// Once the window has passed, requests get through again.
-	time.Sleep(time.Until(start.Add(time.Second + 50*time.Millisecond)))
+	// Once the oldest admitted request has left the window, requests get
+	// through again. The fake admits a request before it records its
+	// arrival, so the window is over one second after the recorded arrival.
+	time.Sleep(time.Until(calls[0].At.Add(time.Second + time.Millisecond)))
 	s.Script(cftest.Fail(502, 10001, "second script"))
 	if a := send(t, http.MethodPost, revokeURL(s), h, body); a.Status != 502 {
 		t.Errorf("after the window: %d %s, want the scripted 502 (429s must not consume the script)", a.Status, a.Body)
