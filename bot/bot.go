@@ -433,13 +433,13 @@ func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashComm
 	log := b.log.With("request_id", req.ID)
 	log.Info("approval requested", "channel", channel, "target", req.Revocation.Email)
 	if b.awaitMessage(ctx, req.ID) {
-		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke `%s` is waiting for an approver in <#%s>. It expires %s.",
-			req.ID, Escape(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
+		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for an approver in <#%s>. It expires %s.",
+			req.ID, codeASCII(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
 		return
 	}
-	b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":warning: Request `%s` to revoke `%s` is recorded, but its approval message is not in <#%s> yet. "+
+	b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":warning: Request `%s` to revoke %s is recorded, but its approval message is not in <#%s> yet. "+
 		"If revokebot is not a member of that channel, invite it (`/invite @revokebot`): the message is posted as soon as Slack takes it, until the request expires %s.",
-		req.ID, Escape(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
+		req.ID, codeASCII(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
 }
 
 // awaitMessage waits up to Config.MessageWait for request id's approval message to
@@ -463,6 +463,11 @@ func (b *Bot) awaitMessage(ctx context.Context, id string) bool {
 
 func (b *Bot) handleDecision(ctx context.Context, cb slack.InteractionCallback, in approvals.DecideInput) {
 	req, err := b.svc.DecideFrom(ctx, in)
+	if approvals.ErrorCode(err) == approvals.EUNAVAILABLE && b.awaitMessage(ctx, in.ID) {
+		// Slack showed the message before chat.postMessage returned and
+		// its place was recorded: now it is, the click can be checked.
+		req, err = b.svc.DecideFrom(ctx, in)
+	}
 	if errors.Is(err, approvals.ErrDuplicate) {
 		b.log.Info("ignoring redelivered click: already handled", "request_id", in.ID, "user", in.Actor, "key", in.Key)
 		return
