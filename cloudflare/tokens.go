@@ -7,14 +7,40 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 )
 
 // TokenStatus is the answer of a token verification.
 type TokenStatus struct {
 	// ID is the token's identifier (not the secret).
-	ID string `json:"id"`
+	ID string
 	// Status is "active", "disabled" or "expired".
-	Status string `json:"status"`
+	Status string
+	// ExpiresOn is when the token stops working (Cloudflare's "expires_on"),
+	// or zero if it never expires (or Cloudflare sent no readable date).
+	ExpiresOn time.Time
+	// NotBefore is when the token starts working ("not_before"), or zero if
+	// it has no such limit.
+	NotBefore time.Time
+}
+
+// tokenResult is the "result" of a token check, as Cloudflare's schema has
+// it; the dates are RFC 3339.
+type tokenResult struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	ExpiresOn string `json:"expires_on"`
+	NotBefore string `json:"not_before"`
+}
+
+// parseTime reads an RFC 3339 date, or returns zero.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // VerifyToken checks a user API token: GET /user/tokens/verify. It returns
@@ -43,8 +69,8 @@ func (c *Client) verify(ctx context.Context, path string) (*TokenStatus, error) 
 	if err != nil {
 		return nil, afterAttempts("verify token", n, err)
 	}
-	var ts TokenStatus
-	if err := json.Unmarshal(resp.Result, &ts); err != nil || ts.Status == "" {
+	var res tokenResult
+	if err := json.Unmarshal(resp.Result, &res); err != nil || res.Status == "" {
 		return nil, fmt.Errorf("verify token: %w", &APIError{
 			StatusCode: resp.StatusCode,
 			Method:     http.MethodGet,
@@ -52,8 +78,12 @@ func (c *Client) verify(ctx context.Context, path string) (*TokenStatus, error) 
 			Detail:     "unexpected result " + resultText(resp.Result),
 		})
 	}
-	// Both are shown to people: keep them printable and short (the result
-	// is already free of secrets).
-	ts.ID, ts.Status = sanitize(ts.ID, maxExcerpt), sanitize(ts.Status, maxExcerpt)
-	return &ts, nil
+	// ID and Status are shown to people: keep them printable and short (the
+	// result is already free of secrets).
+	return &TokenStatus{
+		ID:        sanitize(res.ID, maxExcerpt),
+		Status:    sanitize(res.Status, maxExcerpt),
+		ExpiresOn: parseTime(res.ExpiresOn),
+		NotBefore: parseTime(res.NotBefore),
+	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/revokebot/revokebot/cloudflare"
 	"github.com/revokebot/revokebot/cloudflare/cftest"
@@ -93,5 +94,29 @@ func TestVerifyAccountToken_needsAccount(t *testing.T) {
 	client, _ := setup(t, func(o *cloudflare.Options) { o.AccountID, o.ZoneID = "", "z" })
 	if _, err := client.VerifyAccountToken(ctxT(t)); err == nil || !strings.Contains(err.Error(), "Options.AccountID") {
 		t.Errorf("err = %v, want it to name Options.AccountID", err)
+	}
+}
+
+func TestVerifyToken_dates(t *testing.T) {
+	t.Parallel()
+	srv := cftest.NewServer(t)
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	notBefore := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	srv.ScriptVerify(
+		cftest.VerifyResult("active", expires, notBefore),
+		cftest.Response{Body: `{"result":{"id":"t","status":"active","expires_on":"next week","not_before":null},"success":true,"errors":[],"messages":[]}`},
+	)
+	client := newFakeClient(t, srv)
+	ts, err := client.VerifyToken(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ts.ExpiresOn.Equal(expires) || !ts.NotBefore.Equal(notBefore) {
+		t.Errorf("dates = %v, %v; want %v, %v", ts.ExpiresOn, ts.NotBefore, expires, notBefore)
+	}
+	// An unreadable or missing date is zero, not a failure.
+	ts, err = client.VerifyToken(ctxT(t))
+	if err != nil || !ts.ExpiresOn.IsZero() || !ts.NotBefore.IsZero() || ts.Status != "active" {
+		t.Errorf("VerifyToken = %+v, %v; want active with zero dates", ts, err)
 	}
 }
