@@ -26,13 +26,25 @@ import (
 
 // checkOptions bounds the waits of `revokebot check`.
 type checkOptions struct {
-	// CallTimeout bounds each Slack and Cloudflare API call.
+	// CallTimeout bounds each Slack and Cloudflare API call, and opening the
+	// database.
 	CallTimeout time.Duration
 	// HelloTimeout bounds the wait for Slack's hello on the Socket Mode websocket.
 	HelloTimeout time.Duration
+	// Budget bounds all the Slack and Cloudflare calls together; the checks
+	// left when it runs out are skipped. (The database is checked anyway,
+	// within CallTimeout.)
+	Budget time.Duration
 }
 
-var defaultCheckOptions = checkOptions{CallTimeout: 15 * time.Second, HelloTimeout: 10 * time.Second}
+// defaultCheckOptions keep the whole check under half a minute however the
+// network fails: a service that does not answer a call within CallTimeout is
+// not called again (see checker.slackDown), and all calls share Budget.
+var defaultCheckOptions = checkOptions{CallTimeout: 5 * time.Second, HelloTimeout: 5 * time.Second, Budget: 20 * time.Second}
+
+// tokenExpiryWarning is how soon before its expiry a Cloudflare token is
+// reported.
+const tokenExpiryWarning = 14 * 24 * time.Hour
 
 // check is `revokebot check`: it loads the configuration as the bot would
 // (environment, then ./.env) and tries everything the bot depends on, printing
@@ -41,8 +53,12 @@ func check(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	return runCheck(ctx, getenv, stdout, defaultCheckOptions)
 }
 
-// runCheck is check with explicit waits, for tests.
+// runCheck is check with explicit waits, for tests; zero fields of opts
+// take those of defaultCheckOptions.
 func runCheck(ctx context.Context, getenv func(string) string, stdout io.Writer, opts checkOptions) error {
+	opts.CallTimeout = cmp.Or(opts.CallTimeout, defaultCheckOptions.CallTimeout)
+	opts.HelloTimeout = cmp.Or(opts.HelloTimeout, defaultCheckOptions.HelloTimeout)
+	opts.Budget = cmp.Or(opts.Budget, defaultCheckOptions.Budget)
 	r := &checkReport{w: stdout}
 	fmt.Fprintf(stdout, "revokebot %s: checking the configuration, Slack, Cloudflare and the database\n", versionString())
 
@@ -164,40 +180,95 @@ type checker struct {
 
 	api     *slack.Client
 	botName string // the bot's user name, for "/invite @…"
+
+	// parent is the context run was called with; budget ends with it or when
+	// opts.Budget is spent.
+	parent, budget context.Context
+	// slackDown, once set, says why Slack's Web API is not called again: an
+	// earlier call did not reach Slack's API (a timeout, a network failure, an
+	// HTTP error), so later ones would fail, or hang, alike.
+	slackDown string
 }
 
 // run runs every check in order. A check that needs another one to pass (the
 // channels and groups need the bot token; the account needs the Cloudflare
-// token) is skipped when that one fails.
+// token) is skipped when that one fails. Every call is bounded (see
+// checkOptions), so run ends within opts.Budget plus one opts.CallTimeout
+// (for the database), whatever hangs.
 func (c *checker) run(ctx context.Context) {
 	c.r.secrets = []string{c.cfg.SlackAppToken, c.cfg.SlackBotToken, c.cfg.Cloudflare.APIToken, c.cfg.Cloudflare.APIKey}
 	c.r.ok("configuration", "valid: %s", c.describeConfig())
+
+	budget, cancel := context.WithTimeout(ctx, c.opts.Budget)
+	defer cancel()
+	c.parent, c.budget = ctx, budget
 
 	c.api = slack.New(c.cfg.SlackBotToken,
 		slack.OptionAppLevelToken(c.cfg.SlackAppToken),
 		slack.OptionAPIURL(c.cfg.SlackAPIURL),
 		slack.OptionHTTPClient(&http.Client{Timeout: c.opts.CallTimeout}))
-	botOK := c.checkBotToken(ctx)
-	c.checkSocketMode(ctx)
-	c.checkChannel(ctx, botOK, "audit channel", c.cfg.AuditChannel)
+	botOK := c.checkBotToken(budget)
+	c.checkSocketMode(budget)
+	c.checkChannel(budget, botOK, "audit channel", c.cfg.AuditChannel)
 	if c.cfg.ApprovalChannel != "" {
-		c.checkChannel(ctx, botOK, "approval channel", c.cfg.ApprovalChannel)
+		c.checkChannel(budget, botOK, "approval channel", c.cfg.ApprovalChannel)
 	} else {
 		c.r.ok("approval channel", "not set: approval messages go to the channel where /revoke is typed, so invite the bot to each such channel")
 	}
-	c.checkAudiences(ctx, botOK)
+	c.checkAudiences(budget, botOK)
 
-	// One retry at most: a check should answer quickly.
+	// One retry at most, within one call's time: a check should answer quickly.
 	cfOpts := c.cfg.Cloudflare
 	cfOpts.Retry = cloudflare.RetryPolicy{MaxAttempts: 2, MaxElapsed: c.opts.CallTimeout, CallTimeout: c.opts.CallTimeout}
 	cf, err := cloudflare.New(cfOpts)
-	if err != nil {
+	switch {
+	case err != nil:
 		c.r.fail("Cloudflare", "%v", err)
 		c.r.skip(c.scopeName(), "not checked: fix the Cloudflare configuration first")
-	} else if c.checkCloudflareToken(ctx, cf) {
-		c.checkCloudflareScope(ctx, cf)
+	case c.checkCloudflareToken(budget, cf) && c.checkCloudflareScope(budget, cf):
+		c.noteRevokePermission()
+	}
+	if c.cfg.Cloudflare.ZoneID != "" {
+		c.noteZoneRoute()
 	}
 	c.checkDatabase(ctx)
+}
+
+// outOfTime reports whether the check may not call Slack or Cloudflare any
+// more, and if so prints a skip line for what.
+func (c *checker) outOfTime(what string) bool {
+	switch {
+	case c.parent.Err() != nil:
+		c.r.skip(what, "not checked: interrupted")
+	case c.budget.Err() != nil:
+		c.r.skip(what, "not checked: revokebot check stops calling Slack and Cloudflare after %s, and the calls above took it all", c.opts.Budget)
+	default:
+		return false
+	}
+	return true
+}
+
+// slackSkipped reports whether what, a check that calls Slack's Web API,
+// must be skipped, and if so prints why.
+func (c *checker) slackSkipped(what string) bool {
+	if c.outOfTime(what) {
+		return true
+	}
+	if c.slackDown != "" {
+		c.r.skip(what, "not checked: %s", c.slackDown)
+		return true
+	}
+	return false
+}
+
+// slackFailed describes a failed call of a Slack Web API method for a FAIL
+// line. If the call did not get an answer from Slack's API itself, later
+// calls are skipped (see slackDown).
+func (c *checker) slackFailed(method string, err error) string {
+	if !slackAnswered(err) {
+		c.slackDown = fmt.Sprintf("Slack's Web API did not answer %s (see above), so it is not called again", method)
+	}
+	return c.slackProblem(method, err)
 }
 
 // describeConfig summarizes the configuration, without secrets.
@@ -221,6 +292,9 @@ func (c *checker) callCtx(ctx context.Context) (context.Context, context.CancelF
 // checkBotToken calls auth.test with the bot token and reports whether it works.
 func (c *checker) checkBotToken(ctx context.Context) bool {
 	const what = "Slack bot token"
+	if c.slackSkipped(what) {
+		return false
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	resp, err := c.api.AuthTestContext(ctx)
@@ -232,7 +306,7 @@ func (c *checker) checkBotToken(ctx context.Context) bool {
 	case bot.IsFatalAuthError(err):
 		c.r.fail(what, "Slack refuses SLACK_BOT_TOKEN (auth.test: %v): use the Bot User OAuth Token (xoxb-…) from your Slack app's OAuth & Permissions page, and reinstall the app if it was removed", err)
 	default:
-		c.r.fail(what, "auth.test failed: %s", slackProblem(err))
+		c.r.fail(what, "auth.test failed: %s", c.slackFailed("auth.test", err))
 	}
 	return false
 }
@@ -241,6 +315,9 @@ func (c *checker) checkBotToken(ctx context.Context) bool {
 // bot does, waits for Slack's hello, and closes it again.
 func (c *checker) checkSocketMode(ctx context.Context) {
 	const what = "Slack app token"
+	if c.slackSkipped(what) {
+		return
+	}
 	octx, cancel := c.callCtx(ctx)
 	defer cancel()
 	_, wsURL, err := c.api.StartSocketModeContext(octx)
@@ -249,8 +326,11 @@ func (c *checker) checkSocketMode(ctx context.Context) {
 	case bot.IsFatalAuthError(err):
 		c.r.fail(what, "Slack refuses SLACK_APP_TOKEN (apps.connections.open: %v): use an app-level token (xapp-…) with the connections:write scope, from your Slack app's Basic Information page", err)
 		return
+	case !slackAnswered(err):
+		c.r.fail(what, "apps.connections.open failed: %s", c.slackFailed("apps.connections.open", err))
+		return
 	default:
-		c.r.fail(what, "apps.connections.open failed: %s: check that Socket Mode is on (Settings → Socket Mode) and that SLACK_APP_TOKEN is this app's app-level token with connections:write", slackProblem(err))
+		c.r.fail(what, "apps.connections.open failed: %s: check that Socket Mode is on (Settings → Socket Mode) and that SLACK_APP_TOKEN is this app's app-level token with connections:write", c.slackFailed("apps.connections.open", err))
 		return
 	}
 	// The URL carries a connection ticket: keep it, and the ticket alone
@@ -267,7 +347,7 @@ func (c *checker) checkSocketMode(ctx context.Context) {
 	}
 	hello, err := awaitHello(ctx, wsURL, c.opts.HelloTimeout)
 	if err != nil {
-		c.r.fail(what, "Socket Mode: %v: check that this machine may open outbound websockets (wss://) to Slack, through any proxy", err)
+		c.r.fail(what, "Socket Mode: %v: check that this machine may open outbound websockets (wss://) to Slack, through any proxy; the token itself was accepted", err)
 		return
 	}
 	others := ""
@@ -346,6 +426,9 @@ func (c *checker) checkChannel(ctx context.Context, botOK bool, role, channel st
 		c.r.skip(what, "not checked: needs a working SLACK_BOT_TOKEN")
 		return
 	}
+	if c.slackSkipped(what) {
+		return
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	ch, err := c.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
@@ -366,7 +449,7 @@ func (c *checker) checkChannel(ctx context.Context, botOK bool, role, channel st
 	case slackCode(err) == "missing_scope":
 		c.r.warn(what, "not checked: the bot token lacks the %s scope (missing_scope). Only revokebot check uses channels:read (public channels) and groups:read (private ones): add them as in slack-app-manifest.yaml and reinstall the app, or make sure yourself that the bot is in the channel", cmp.Or(slackNeeded(err), "channels:read or groups:read"))
 	default:
-		c.r.fail(what, "conversations.info failed: %s", slackProblem(err))
+		c.r.fail(what, "conversations.info failed: %s", c.slackFailed("conversations.info", err))
 	}
 }
 
@@ -403,6 +486,9 @@ func (c *checker) checkGroup(ctx context.Context, botOK bool, group, roles strin
 		c.r.skip(what, "not checked: needs a working SLACK_BOT_TOKEN")
 		return
 	}
+	if c.slackSkipped(what) {
+		return
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	members, err := c.api.GetUserGroupMembersContext(ctx, group)
@@ -418,7 +504,7 @@ func (c *checker) checkGroup(ctx context.Context, botOK bool, group, roles strin
 	case slackCode(err) == "plan_upgrade_required":
 		c.r.fail(what, "your Slack plan has no user groups (plan_upgrade_required): list user IDs instead")
 	default:
-		c.r.fail(what, "usergroups.users.list failed: %s", slackProblem(err))
+		c.r.fail(what, "usergroups.users.list failed: %s", c.slackFailed("usergroups.users.list", err))
 	}
 }
 
@@ -430,36 +516,73 @@ func (c *checker) checkCloudflareToken(ctx context.Context, cf *cloudflare.Clien
 		c.r.skip(what, "not checked: the legacy global API key (CLOUDFLARE_EMAIL, CLOUDFLARE_API_KEY) cannot be verified on its own; the next check uses it")
 		return true
 	}
+	if c.outOfTime(what) {
+		c.r.skip(c.scopeName(), "not checked: needs a working Cloudflare token")
+		return false
+	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	status, err := cf.VerifyToken(ctx)
 	kind := "a user token (GET /user/tokens/verify)"
 	var userErr error
-	var apiErr *cloudflare.APIError
-	if errors.As(err, &apiErr) && c.cfg.Cloudflare.AccountID != "" {
-		// Account-owned tokens verify under the account instead. (When
-		// Cloudflare cannot be reached at all, there is no point.)
+	if classifyCloudflare(err) == cfAuth && c.cfg.Cloudflare.AccountID != "" {
+		// Account-owned tokens verify under the account instead. (Not when
+		// the user route failed otherwise: that is no sign of an account
+		// token, and the account route would fail alike.)
 		userErr = err
 		status, err = cf.VerifyAccountToken(ctx)
 		kind = "an account-owned token (GET /accounts/{account_id}/tokens/verify)"
 	}
+	now := time.Now()
 	switch {
+	case err == nil && status.Status == "active" && status.NotBefore.After(now):
+		c.r.fail(what, "token %s is active but not valid before %s: Cloudflare refuses it until then; create a token without that start date, with \"Access: Organizations, Identity Providers, and Groups Write\"", status.ID, status.NotBefore.UTC().Format(time.RFC3339))
+	case err == nil && status.Status == "active" && !status.ExpiresOn.IsZero() && status.ExpiresOn.Sub(now) < tokenExpiryWarning:
+		c.r.warn(what, "token %s is active but expires on %s, %s: from then on every revocation fails; roll the token or create a new one (\"Access: Organizations, Identity Providers, and Groups Write\") and update CLOUDFLARE_API_TOKEN before then",
+			status.ID, status.ExpiresOn.UTC().Format(time.RFC3339), untilText(status.ExpiresOn.Sub(now)))
+		return true
 	case err == nil && status.Status == "active":
-		c.r.ok(what, "token %s is active: %s", status.ID, kind)
+		expiry := "; it does not expire"
+		if !status.ExpiresOn.IsZero() {
+			expiry = "; it expires on " + status.ExpiresOn.UTC().Format(time.RFC3339)
+		}
+		c.r.ok(what, "token %s is active: %s%s", status.ID, kind, expiry)
 		return true
 	case err == nil:
 		c.r.fail(what, "token %s is %s, not active: create a new token with \"Access: Organizations, Identity Providers, and Groups Write\" and put it in CLOUDFLARE_API_TOKEN", status.ID, status.Status)
-	case errors.As(err, &apiErr):
-		detail := apiErr.Error()
+	case classifyCloudflare(err) == cfAuth:
+		detail := cfProblem(err)
 		if userErr != nil {
 			detail = fmt.Sprintf("as a user token: %s; as an account-owned token: %s", cfProblem(userErr), detail)
 		}
 		c.r.fail(what, "Cloudflare does not accept CLOUDFLARE_API_TOKEN (%s): it is wrong, expired or revoked; create a token with \"Access: Organizations, Identity Providers, and Groups Write\"", detail)
+	case classifyCloudflare(err) == cfNotFound:
+		c.r.fail(what, "CLOUDFLARE_BASE_URL looks wrong: %s answered HTTP 404 to the token check, a route that Cloudflare's API has for every token (%s); unset CLOUDFLARE_BASE_URL for %s, or give the API root ending in /client/v4. This says nothing about the token yet",
+			c.cfBaseURL(), cfProblem(err), cloudflare.DefaultBaseURL)
 	default:
-		c.r.fail(what, "cannot reach Cloudflare at %s: %v", c.cfg.Cloudflare.BaseURL, err)
+		c.r.fail(what, "%s", c.cloudflareProblem(err))
 	}
 	c.r.skip(c.scopeName(), "not checked: needs a working Cloudflare token")
 	return false
+}
+
+// cfBaseURL is the Cloudflare API root that revokebot calls.
+func (c *checker) cfBaseURL() string {
+	return cmp.Or(c.cfg.Cloudflare.BaseURL, cloudflare.DefaultBaseURL)
+}
+
+// untilText is "in 3 days", "in 5 hours" or "already past".
+func untilText(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "already past"
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("in %d days", int(d/(24*time.Hour)))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("in %d hours", int(d/time.Hour))
+	default:
+		return "in " + d.Round(time.Minute).String()
+	}
 }
 
 // scopeName names the account or zone that revocations go to.
@@ -470,36 +593,151 @@ func (c *checker) scopeName() string {
 	return "Cloudflare account " + c.cfg.Cloudflare.AccountID
 }
 
-// checkCloudflareScope reads the account's (or zone's) Zero Trust
-// organization: the same Access API, with the same permission, as revoke_user.
-func (c *checker) checkCloudflareScope(ctx context.Context, cf *cloudflare.Client) {
-	what := c.scopeName()
-	variable, kind := "CLOUDFLARE_ACCOUNT_ID", "account"
+// scopeKind is "account" or "zone", and the variable that selects it.
+func (c *checker) scopeKind() (kind, variable string) {
 	if c.cfg.Cloudflare.ZoneID != "" {
-		variable, kind = "CLOUDFLARE_ZONE_ID", "zone"
+		return "zone", "CLOUDFLARE_ZONE_ID"
+	}
+	return "account", "CLOUDFLARE_ACCOUNT_ID"
+}
+
+// checkCloudflareScope reads the account's (or zone's) Zero Trust
+// organization: the same Access API as revoke_user, though a read-only token
+// may read it (see noteRevokePermission). It reports whether that worked.
+func (c *checker) checkCloudflareScope(ctx context.Context, cf *cloudflare.Client) bool {
+	what := c.scopeName()
+	kind, variable := c.scopeKind()
+	if c.outOfTime(what) {
+		return false
 	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	org, err := cf.AccessOrganization(ctx)
 	var apiErr *cloudflare.APIError
+	switch classifyCloudflare(err) {
+	case cfOK:
+		c.r.ok(what, "Access API reachable: Zero Trust organization %q (%s)", org.Name, org.AuthDomain)
+		return true
+	case cfAuth:
+		c.r.fail(what, "Cloudflare refuses GET …/access/organizations (%s): give the token the permission \"Access: Organizations, Identity Providers, and Groups Write\" for this %s, and check that %s is right", cfProblem(err), kind, variable)
+	case cfNotFound:
+		if errors.As(err, &apiErr) && slices.Contains(apiErr.Codes(), 7003) {
+			// "Could not route to …, perhaps your object identifier is invalid?"
+			c.r.fail(what, "Cloudflare finds no such %s (%s): check %s (the ID in your dashboard's URL), and that Zero Trust is set up for it", kind, cfProblem(err), variable)
+		} else {
+			c.r.fail(what, "GET …/access/organizations answered HTTP 404 (%s): check %s (the ID in your dashboard's URL) and CLOUDFLARE_BASE_URL (unset it for %s), and that Zero Trust is set up for this %s", cfProblem(err), variable, cloudflare.DefaultBaseURL, kind)
+		}
+	default:
+		c.r.fail(what, "%s", c.cloudflareProblem(err))
+	}
+	return false
+}
+
+// noteRevokePermission says what the checks above cannot show: that the
+// credentials may revoke.
+func (c *checker) noteRevokePermission() {
+	kind, _ := c.scopeKind()
+	const what = "Cloudflare revoke permission"
+	const dry = "A dry run (REVOKEBOT_DRY_RUN) never calls Cloudflare, so it proves nothing either"
+	if c.cfg.Cloudflare.APIToken == "" {
+		c.r.skip(what, "not checked: reading the organization above proves read access only, and no call shows that revoking works without revoking someone. The legacy global API key acts with all the rights of the user CLOUDFLARE_EMAIL: make sure that user may edit Access (Zero Trust) in this %s. %s", kind, dry)
+		return
+	}
+	c.r.skip(what, "not checked: reading the organization above (GET …/access/organizations) proves read access only, and no call shows that the token may revoke without revoking someone. In the Cloudflare dashboard (My Profile → API Tokens, or Manage Account → Account API Tokens for an account-owned token), check that the token has \"Access: Organizations, Identity Providers, and Groups Write\" for this %s. %s", kind, dry)
+}
+
+// noteZoneRoute says, in zone mode, what Cloudflare's API schema declares for
+// the zone route of revoke_user.
+func (c *checker) noteZoneRoute() {
+	const what = "Cloudflare zone route"
+	const route = "Cloudflare's API schema gives the zone route of revoke_user (POST /zones/{zone_id}/access/organizations/revoke_user) only the email in its body"
+	if c.cfg.Cloudflare.APIToken == "" {
+		c.r.ok(what, "%s, so /revoke refuses --devices, --warp-reauth and --uid (they need CLOUDFLARE_ACCOUNT_ID instead of CLOUDFLARE_ZONE_ID); it declares the legacy global API key (X-Auth-Email, X-Auth-Key) as the route's security, which is what this configuration uses", route)
+		return
+	}
+	c.r.warn(what, "%s, and declares only the legacy global API key (X-Auth-Email, X-Auth-Key) as its security: Cloudflare may refuse this API token there even if the checks above pass (that route cannot be tried without revoking someone), and /revoke refuses --devices, --warp-reauth and --uid. Prefer CLOUDFLARE_ACCOUNT_ID instead of CLOUDFLARE_ZONE_ID: the account route takes API tokens and every option", route)
+}
+
+// cfClass is what a failed Cloudflare call says about the configuration.
+type cfClass int
+
+const (
+	cfOK          cfClass = iota // no error
+	cfUnreachable                // no answer: network failure or timeout; nothing known about the credentials
+	cfAuth                       // 401, 403 or an authentication error code: the credentials
+	cfNotFound                   // 404: a wrong base URL or ID
+	cfRateLimited                // 429
+	cfServer                     // 5xx: Cloudflare's side
+	cfOther                      // any other answer
+)
+
+// cloudflareAuthCodes are the error codes with which Cloudflare refuses
+// credentials: 1000 "Invalid API Token", 6003 "Invalid request headers" (and
+// its chain: 6102 X-Auth-Email, 6103 X-Auth-Key, 6111 Authorization header
+// format), 9103 "Unknown X-Auth-Key or X-Auth-Email", 9106 "Missing
+// X-Auth-Key, X-Auth-Email or Authorization headers", 9109 "Unauthorized to
+// access requested resource", 10000 "Authentication error".
+var cloudflareAuthCodes = []int{1000, 6003, 6102, 6103, 6111, 9103, 9106, 9109, 10000}
+
+// classifyCloudflare sorts err, the error of a Cloudflare call.
+func classifyCloudflare(err error) cfClass {
+	var apiErr *cloudflare.APIError
 	switch {
 	case err == nil:
-		c.r.ok(what, "Access API reachable: Zero Trust organization %q (%s)", org.Name, org.AuthDomain)
+		return cfOK
 	case !errors.As(err, &apiErr):
-		c.r.fail(what, "cannot reach Cloudflare at %s: %v", c.cfg.Cloudflare.BaseURL, err)
+		return cfUnreachable
 	case apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden:
-		c.r.fail(what, "Cloudflare refuses GET …/access/organizations (%s): give the token the permission \"Access: Organizations, Identity Providers, and Groups Write\" for this %s, and check that %s is right", cfProblem(err), kind, variable)
-	case apiErr.StatusCode == http.StatusNotFound:
-		c.r.fail(what, "Cloudflare finds no such %s (%s): check %s (the ID in your dashboard's URL), and that Zero Trust is set up for it", kind, cfProblem(err), variable)
+		return cfAuth
+	case apiErr.StatusCode == http.StatusTooManyRequests:
+		return cfRateLimited
+	case apiErr.StatusCode >= 500:
+		return cfServer
+	}
+	var codes []int
+	var walk func([]cloudflare.ResponseInfo)
+	walk = func(infos []cloudflare.ResponseInfo) {
+		for _, i := range infos {
+			codes = append(codes, i.Code)
+			walk(i.ErrorChain)
+		}
+	}
+	walk(apiErr.Errors)
+	for _, code := range codes {
+		if slices.Contains(cloudflareAuthCodes, code) {
+			return cfAuth
+		}
+	}
+	if apiErr.StatusCode == http.StatusNotFound {
+		return cfNotFound
+	}
+	return cfOther
+}
+
+// cloudflareProblem describes a failed Cloudflare call that is not about the
+// credentials or a 404, with what to do about it.
+func (c *checker) cloudflareProblem(err error) string {
+	switch classifyCloudflare(err) {
+	case cfUnreachable:
+		if isTimeout(err) {
+			return fmt.Sprintf("Cloudflare at %s did not answer within %s: check that this machine can reach it (network, proxy, firewall, CLOUDFLARE_BASE_URL). This says nothing about the credentials", c.cfBaseURL(), c.opts.CallTimeout)
+		}
+		return fmt.Sprintf("cannot reach Cloudflare at %s (%v): check the network, proxy, firewall and CLOUDFLARE_BASE_URL. This says nothing about the credentials", c.cfBaseURL(), err)
+	case cfRateLimited:
+		return fmt.Sprintf("Cloudflare is rate limiting these credentials (%s): Cloudflare counts all their traffic together (1,200 requests per 5 minutes), so another tool may be using them up; wait, then run revokebot check again", cfProblem(err))
+	case cfServer:
+		return fmt.Sprintf("Cloudflare answered with a server error (%s): a problem on Cloudflare's side (https://www.cloudflarestatus.com) or a proxy's; try again later. This says nothing about the credentials", cfProblem(err))
 	default:
-		c.r.fail(what, "GET …/access/organizations failed (%s): check %s, and that Zero Trust is set up for this %s", cfProblem(err), variable, kind)
+		return fmt.Sprintf("Cloudflare answered unexpectedly (%s)", cfProblem(err))
 	}
 }
 
 // checkDatabase opens the database as the bot does, which creates the file and
-// applies the migrations if needed.
+// applies the migrations if needed, within opts.CallTimeout.
 func (c *checker) checkDatabase(ctx context.Context) {
 	const what = "database"
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
 	path := c.cfg.Database
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, fs.ErrNotExist)
@@ -539,16 +777,41 @@ func slackNeeded(err error) string {
 	return ""
 }
 
-// slackProblem describes a failed Slack call and what to do about it.
-func slackProblem(err error) string {
+// slackAnswered reports whether err is an answer from Slack's Web API
+// itself (an error code, a rate limit), rather than a timeout, a network
+// failure, or an HTTP error from whatever SLACK_API_URL points at.
+func slackAnswered(err error) bool {
+	var se slack.SlackErrorResponse
 	var rl *slack.RateLimitedError
+	return errors.As(err, &se) || errors.As(err, &rl) || bot.IsFatalAuthError(err)
+}
+
+// isTimeout reports whether err is a call that ran out of time.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// slackProblem describes a failed Slack call and what to do about it.
+func (c *checker) slackProblem(method string, err error) string {
+	var rl *slack.RateLimitedError
+	var sc slack.StatusCodeError
+	const reach = "check that this machine can reach Slack (SLACK_API_URL, proxies, firewall). This says nothing about the tokens"
 	switch {
 	case errors.As(err, &rl):
 		return fmt.Sprintf("Slack is rate limiting: try again in %s", rl.RetryAfter)
 	case slackCode(err) != "":
 		return fmt.Sprintf("Slack says %s (see the method's page on api.slack.com)", slackCode(err))
+	case isTimeout(err):
+		return fmt.Sprintf("Slack did not answer %s within %s: %s", method, c.opts.CallTimeout, reach)
+	case errors.As(err, &sc) && sc.Code == http.StatusNotFound:
+		return fmt.Sprintf("SLACK_API_URL looks wrong: %s answered HTTP 404 to %s, a method Slack's Web API has; unset SLACK_API_URL for https://slack.com/api/, or give the API root ending in /api/. This says nothing about the tokens", c.cfg.SlackAPIURL, method)
+	case errors.As(err, &sc) && sc.Code >= 500:
+		return fmt.Sprintf("Slack answered HTTP %d: a problem on Slack's side (https://slack-status.com) or a proxy's; try again later. This says nothing about the tokens", sc.Code)
+	case errors.As(err, &sc):
+		return fmt.Sprintf("HTTP %d instead of a Slack answer: check SLACK_API_URL and any proxy. This says nothing about the tokens", sc.Code)
 	default:
-		return fmt.Sprintf("%v: check that this machine can reach Slack (SLACK_API_URL, proxies, firewall)", err)
+		return fmt.Sprintf("%v: %s", err, reach)
 	}
 }
 

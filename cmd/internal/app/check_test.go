@@ -81,14 +81,33 @@ func (f *checkFakes) runWith(t *testing.T, call func(stdout, stderr *bytes.Buffe
 // line returns the status label and the detail of the line about what.
 func (r checkResult) line(t *testing.T, what string) (status, detail string) {
 	t.Helper()
+	status, detail, ok := r.find(what)
+	if !ok {
+		t.Fatalf("no line about %q in:\n%s", what, r.out)
+	}
+	return status, detail
+}
+
+// find returns the status label and the detail of the line about what, if any.
+func (r checkResult) find(what string) (status, detail string, ok bool) {
 	for _, l := range strings.Split(r.out, "\n") {
 		status, rest, _ := strings.Cut(l, " ")
 		if d, ok := strings.CutPrefix(strings.TrimLeft(rest, " "), what+": "); ok {
-			return status, d
+			return status, d, true
 		}
 	}
-	t.Fatalf("no line about %q in:\n%s", what, r.out)
-	return "", ""
+	return "", "", false
+}
+
+// wantNot checks that the line about what contains none of the substrings.
+func (r checkResult) wantNot(t *testing.T, what string, substrings ...string) {
+	t.Helper()
+	_, detail := r.line(t, what)
+	for _, s := range substrings {
+		if strings.Contains(detail, s) {
+			t.Errorf("%s: %q contains %q", what, detail, s)
+		}
+	}
 }
 
 // want checks that the line about what has status and contains every substring.
@@ -116,12 +135,17 @@ func (r checkResult) statuses() map[string]int {
 	return n
 }
 
-// allChecks are the lines of a passing check with newCheckFakes, in order.
+// allChecks are the ok lines of a passing check with newCheckFakes, in order;
+// the line permissionNote, skipped, comes before "database".
 var allChecks = []string{
 	"configuration", "Slack bot token", "Slack app token", "audit channel " + auditChannel,
 	"approval channel " + secChannel, "requesters", "approvers", "user group SREQUESTERS (requesters)",
 	"user group SAPPROVERS (approvers)", "Cloudflare token", "Cloudflare account " + cftest.DefaultAccountID, "database",
 }
+
+// permissionNote is the line that says the check cannot prove that the
+// Cloudflare credentials may revoke.
+const permissionNote = "Cloudflare revoke permission"
 
 func TestCheckAllPass(t *testing.T) {
 	t.Parallel()
@@ -139,8 +163,13 @@ func TestCheckAllPass(t *testing.T) {
 		}
 		pos = i
 	}
-	if n := r.statuses(); n["ok"] != len(allChecks) || len(n) != 1 {
-		t.Errorf("statuses %v, want %d ok", n, len(allChecks))
+	if n := r.statuses(); n["ok"] != len(allChecks) || n["skip"] != 1 || len(n) != 2 {
+		t.Errorf("statuses %v, want %d ok and 1 skip", n, len(allChecks))
+	}
+	r.want(t, permissionNote, "skip", "proves read access only", `"Access: Organizations, Identity Providers, and Groups Write"`,
+		"API Tokens", "dry run (REVOKEBOT_DRY_RUN) never calls Cloudflare")
+	if strings.Index(r.out, permissionNote) > strings.Index(r.out, " database: ") {
+		t.Errorf("%q comes after the database", permissionNote)
 	}
 	r.want(t, "Slack bot token", "ok", bottest.DefaultTeamID, bottest.BotUserID)
 	r.want(t, "Slack app token", "ok", "hello", bottest.DefaultAppID)
@@ -169,6 +198,23 @@ func TestCheckZone(t *testing.T) {
 		t.Fatalf("check failed: %v", r.err)
 	}
 	r.want(t, "Cloudflare zone zone-test", "ok", cftest.OrganizationAuthDomain)
+	// What Cloudflare's schema declares for the zone route, said up front.
+	r.want(t, "Cloudflare zone route", "WARN", "only the email in its body", "declares only the legacy global API key (X-Auth-Email, X-Auth-Key)",
+		"may refuse this API token", "--devices, --warp-reauth and --uid", "Prefer CLOUDFLARE_ACCOUNT_ID")
+	r.want(t, permissionNote, "skip", "read access only", "for this zone")
+}
+
+func TestCheckZoneGlobalKey(t *testing.T) {
+	t.Parallel()
+	f := newCheckFakes(t, cftest.WithZoneID("zone-test"), cftest.WithGlobalKey("ops@example.com", "global-secret-key"))
+	f.env["CLOUDFLARE_API_TOKEN"] = ""
+	f.env["CLOUDFLARE_EMAIL"], f.env["CLOUDFLARE_API_KEY"] = "ops@example.com", "global-secret-key"
+	r := f.run(t)
+	if r.err != nil {
+		t.Fatalf("check failed: %v", r.err)
+	}
+	r.want(t, "Cloudflare zone route", "ok", "only the email in its body", "--devices, --warp-reauth and --uid", "legacy global API key")
+	r.want(t, permissionNote, "skip", "read access only", "CLOUDFLARE_EMAIL")
 }
 
 func TestCheckGlobalKey(t *testing.T) {
@@ -182,6 +228,9 @@ func TestCheckGlobalKey(t *testing.T) {
 	}
 	r.want(t, "Cloudflare token", "skip", "global API key")
 	r.want(t, "Cloudflare account "+cftest.DefaultAccountID, "ok", cftest.OrganizationName)
+	if _, _, ok := r.find("Cloudflare zone route"); ok {
+		t.Errorf("a zone note for an account")
+	}
 }
 
 func TestCheckWarnings(t *testing.T) {
@@ -292,7 +341,7 @@ func TestCheckFailures(t *testing.T) {
 				f.env["CLOUDFLARE_BASE_URL"] = "http://127.0.0.1:1/client/v4"
 			},
 			fail:    "Cloudflare token",
-			detail:  []string{"cannot reach Cloudflare"},
+			detail:  []string{"cannot reach Cloudflare", "says nothing about the credentials"},
 			skipped: []string{"Cloudflare account " + cftest.DefaultAccountID},
 		},
 		{
@@ -321,8 +370,13 @@ func TestCheckFailures(t *testing.T) {
 			for _, what := range tc.skipped {
 				r.want(t, what, "skip")
 			}
-			if n := r.statuses(); n["FAIL"] != 1 || n["skip"] != len(tc.skipped) || n["WARN"] != 0 {
-				t.Errorf("statuses %v, want exactly 1 FAIL and %d skip", n, len(tc.skipped))
+			skips := len(tc.skipped)
+			if status, _, _ := r.find("Cloudflare account " + cftest.DefaultAccountID); status == "ok" {
+				r.want(t, permissionNote, "skip")
+				skips++
+			}
+			if n := r.statuses(); n["FAIL"] != 1 || n["skip"] != skips || n["WARN"] != 0 {
+				t.Errorf("statuses %v, want exactly 1 FAIL and %d skip", n, skips)
 			}
 			if !strings.Contains(r.out, "Fix the FAIL lines") {
 				t.Errorf("no failure summary")
@@ -414,5 +468,217 @@ func TestCheckUsage(t *testing.T) {
 	var out bytes.Buffer
 	if err := Run(context.Background(), []string{"help"}, getter(nil), &out, &out); err != nil || !strings.Contains(out.String(), "revokebot check") {
 		t.Fatalf("help does not mention check: %v\n%s", err, out.String())
+	}
+}
+
+// TestCheckFinishesWhenSlackAndCloudflareHang runs check with its default
+// waits against a Slack and a Cloudflare that never answer some calls: it
+// must finish (30 s is a hang detector, not a measure), blame the network
+// rather than the tokens, and not call a service again once it hung.
+func TestCheckFinishesWhenSlackAndCloudflareHang(t *testing.T) {
+	t.Parallel()
+	hang := cftest.Response{Delay: time.Hour}
+	for _, tc := range []struct {
+		name  string
+		setup func(f *checkFakes)
+		check func(t *testing.T, r checkResult)
+	}{
+		{
+			name: "every call",
+			setup: func(f *checkFakes) {
+				for _, m := range []string{"auth.test", "apps.connections.open", "conversations.info", "usergroups.users.list"} {
+					f.slack.Hold(m)
+				}
+				f.cf.ScriptVerify(hang, hang, hang)
+				f.cf.ScriptOrganization(hang, hang)
+			},
+			check: func(t *testing.T, r checkResult) {
+				r.want(t, "Slack bot token", "FAIL", "did not answer auth.test within 5s", "says nothing about the tokens")
+				r.wantNot(t, "Slack bot token", "refuses", "invalid")
+				r.want(t, "Slack app token", "skip", "did not answer auth.test", "not called again")
+				r.want(t, "audit channel "+auditChannel, "skip")
+				r.want(t, "Cloudflare token", "FAIL", "did not answer within 5s", "says nothing about the credentials")
+				r.wantNot(t, "Cloudflare token", "does not accept", "wrong, expired or revoked")
+				r.want(t, "Cloudflare account "+cftest.DefaultAccountID, "skip")
+				r.want(t, "database", "ok")
+			},
+		},
+		{
+			name: "later calls",
+			setup: func(f *checkFakes) {
+				f.slack.Hold("conversations.info")
+				f.slack.Hold("usergroups.users.list")
+				f.cf.ScriptOrganization(hang, hang)
+			},
+			check: func(t *testing.T, r checkResult) {
+				r.want(t, "Slack bot token", "ok")
+				r.want(t, "Slack app token", "ok")
+				r.want(t, "audit channel "+auditChannel, "FAIL", "did not answer conversations.info within 5s")
+				for _, what := range []string{"approval channel " + secChannel, "user group SREQUESTERS (requesters)", "user group SAPPROVERS (approvers)"} {
+					r.want(t, what, "skip", "did not answer conversations.info", "not called again")
+				}
+				r.want(t, "Cloudflare token", "ok")
+				r.want(t, "Cloudflare account "+cftest.DefaultAccountID, "FAIL", "did not answer within 5s", "says nothing about the credentials")
+				r.want(t, "database", "ok")
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newCheckFakes(t)
+			tc.setup(f)
+			done := make(chan checkResult, 1)
+			go func() {
+				var stdout, stderr bytes.Buffer
+				err := Run(context.Background(), []string{"check"}, getter(f.env), &stdout, &stderr)
+				done <- checkResult{out: stdout.String() + stderr.String(), err: err}
+			}()
+			select {
+			case r := <-done:
+				t.Logf("revokebot check (err %v):\n%s", r.err, r.out)
+				if r.err == nil {
+					t.Error("check passed")
+				}
+				tc.check(t, r)
+			case <-time.After(30 * time.Second):
+				t.Fatal("revokebot check still running after 30s: some step is not bounded")
+			}
+		})
+	}
+}
+
+// notFoundURL starts a server that answers 404 to everything, and returns its URL.
+func notFoundURL(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestCheckHints checks that each failure gets the hint that fits it: a wrong
+// URL is not a wrong token, nor is Cloudflare's own trouble.
+func TestCheckHints(t *testing.T) {
+	t.Parallel()
+	headerFormat := cftest.Response{Status: http.StatusBadRequest, Body: `{"success":false,"errors":[{"code":6003,"message":"Invalid request headers","error_chain":[{"code":6111,"message":"Invalid format for Authorization header"}]}],"messages":[],"result":null}`}
+	for _, tc := range []struct {
+		name       string
+		setup      func(t *testing.T, f *checkFakes)
+		what       string
+		status     string
+		want, not  []string
+		thenStatus map[string]string // other lines and their status
+	}{
+		{
+			name:       "Slack API URL answers 404",
+			setup:      func(t *testing.T, f *checkFakes) { f.env["SLACK_API_URL"] = notFoundURL(t) + "/api/" },
+			what:       "Slack bot token",
+			status:     "FAIL",
+			want:       []string{"SLACK_API_URL looks wrong", "HTTP 404 to auth.test", "https://slack.com/api/", "says nothing about the tokens"},
+			not:        []string{"refuses SLACK_BOT_TOKEN"},
+			thenStatus: map[string]string{"Slack app token": "skip"},
+		},
+		{
+			name: "Cloudflare base URL answers 404",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.env["CLOUDFLARE_BASE_URL"] = strings.TrimSuffix(f.cf.URL(), "/client/v4")
+			},
+			what:       "Cloudflare token",
+			status:     "FAIL",
+			want:       []string{"CLOUDFLARE_BASE_URL looks wrong", "404", "https://api.cloudflare.com/client/v4", "nothing about the token"},
+			not:        []string{"does not accept", "as an account-owned token"},
+			thenStatus: map[string]string{"Cloudflare account " + cftest.DefaultAccountID: "skip"},
+		},
+		{
+			name: "Cloudflare server error",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.cf.ScriptVerify(cftest.Fail(503, 10001, "Service unavailable"), cftest.Fail(503, 10001, "Service unavailable"))
+			},
+			what:   "Cloudflare token",
+			status: "FAIL",
+			want:   []string{"server error", "503", "cloudflarestatus.com", "nothing about the credentials"},
+			not:    []string{"does not accept"},
+		},
+		{
+			name:   "Cloudflare rate limit",
+			setup:  func(t *testing.T, f *checkFakes) { f.cf.ScriptVerify(cftest.RateLimited(60)) },
+			what:   "Cloudflare token",
+			status: "FAIL",
+			want:   []string{"rate limiting", "429", "1,200 requests per 5 minutes"},
+			not:    []string{"does not accept"},
+		},
+		{
+			name:   "Cloudflare refuses the header",
+			setup:  func(t *testing.T, f *checkFakes) { f.cf.ScriptVerify(headerFormat, headerFormat) },
+			what:   "Cloudflare token",
+			status: "FAIL",
+			want:   []string{"does not accept CLOUDFLARE_API_TOKEN", "[6003] Invalid request headers", "as an account-owned token"},
+		},
+		{
+			name: "organization route missing",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.cf.ScriptOrganization(cftest.Fail(404, 7000, "No route for that URI"))
+			},
+			what:   "Cloudflare account " + cftest.DefaultAccountID,
+			status: "FAIL",
+			want:   []string{"404", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_BASE_URL"},
+			not:    []string{"permission"},
+		},
+		{
+			name: "organization server error",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.cf.ScriptOrganization(cftest.Fail(502, 10001, "Bad gateway"), cftest.Fail(502, 10001, "Bad gateway"))
+			},
+			what:   "Cloudflare account " + cftest.DefaultAccountID,
+			status: "FAIL",
+			want:   []string{"server error", "502"},
+			not:    []string{"permission", "no such account"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newCheckFakes(t)
+			tc.setup(t, f)
+			r := f.run(t)
+			r.want(t, tc.what, tc.status, tc.want...)
+			r.wantNot(t, tc.what, tc.not...)
+			for what, status := range tc.thenStatus {
+				r.want(t, what, status)
+			}
+		})
+	}
+}
+
+func TestCheckTokenDates(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	for _, tc := range []struct {
+		name                 string
+		expiresOn, notBefore time.Duration // from now; 0 for none
+		status               string
+		want                 []string
+	}{
+		{"expires in 3 days", 3*day + time.Hour, 0, "WARN", []string{"active", "expires on ", "in 3 days", "every revocation fails", "CLOUDFLARE_API_TOKEN"}},
+		{"expires in 13 days", 13*day + time.Hour, -day, "WARN", []string{"in 13 days"}},
+		{"expires in 60 days", 60 * day, -day, "ok", []string{"active", "expires on "}},
+		{"never expires", 0, 0, "ok", []string{"does not expire"}},
+		{"not yet valid", 60 * day, 2 * day, "FAIL", []string{"not valid before", "refuses it until then"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newCheckFakes(t)
+			var expires, notBefore time.Time
+			if tc.expiresOn != 0 {
+				expires = time.Now().Add(tc.expiresOn)
+			}
+			if tc.notBefore != 0 {
+				notBefore = time.Now().Add(tc.notBefore)
+			}
+			f.cf.ScriptVerify(cftest.VerifyResult("active", expires, notBefore))
+			r := f.run(t)
+			r.want(t, "Cloudflare token", tc.status, tc.want...)
+			if failed := tc.status == "FAIL"; failed != (r.err != nil) {
+				t.Errorf("check returned %v; want an error: %t", r.err, failed)
+			}
+		})
 	}
 }
