@@ -217,4 +217,7 @@ func (c *Client) Revoke(ctx context.Context, r approvals.Revocation) (string, er
 	return summary, nil
 }
 
-var _ approvals.Revoker = (*Client)(nil)
+var (
+	_ approvals.Revoker           = (*Client)(nil)
+	_ approvals.RevocationChecker = (*Client)(nil)
+)

@@ -11,12 +11,6 @@ import (
 	"github.com/revokebot/revokebot/cloudflare/cftest"
 )
 
-// The approvals service finds CheckRevocation through this interface
-// (approvals.RevocationChecker).
-var _ interface {
-	CheckRevocation(approvals.Revocation) error
-} = (*cloudflare.Client)(nil)
-
 func TestRevoke_zoneSendsOnlyTheEmail(t *testing.T) {
 	t.Parallel()
 	for _, auth := range []cftest.Option{cftest.WithAPIToken(testToken), cftest.WithGlobalKey(testEmail, testKey)} {
