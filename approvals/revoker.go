@@ -31,3 +31,20 @@ type Revoker interface {
 type RevocationChecker interface {
 	CheckRevocation(r Revocation) error
 }
+
+// Options are how a request's targets are revoked: the same for every target
+// of one request.
+type Options struct {
+	// Devices also revokes the targets' device (WARP) sessions.
+	Devices bool
+	// WARPReauth forces the targets to re-authenticate their WARP session.
+	WARPReauth bool
+	// UserUID optionally pins the revocation to one Access user ID; a request
+	// with a UserUID has exactly one target.
+	UserUID string
+}
+
+// For returns the revocation of email with these options.
+func (o Options) For(email string) Revocation {
+	return Revocation{Email: email, Devices: o.Devices, WARPReauth: o.WARPReauth, UserUID: o.UserUID}
+}
