@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,27 @@ type config struct {
 	// RefusalWindow folds one person's refused attempts into one audit
 	// record per window.
 	RefusalWindow time.Duration
+	// MaxTargets is the most targets one /revoke may name.
+	MaxTargets int
+	// RequiredApprovals is how many distinct approvers, never the
+	// requester, must approve a request before Cloudflare is called.
+	RequiredApprovals int
+	// Notify is who each approval message mentions; empty: nobody.
+	Notify approvals.Audience
+	// EscalateAfter is how long a request may wait for a decision before it
+	// is escalated to EscalationApprovers; 0: never. Always shorter than
+	// RequestTTL.
+	EscalateAfter time.Duration
+	// EscalationApprovers is who a request is escalated to; set exactly when
+	// EscalateAfter is.
+	EscalationApprovers approvals.Audience
 }
+
+// The defaults of REVOKEBOT_MAX_TARGETS and REVOKEBOT_REQUIRED_APPROVALS.
+const (
+	defaultMaxTargets        = 50
+	defaultRequiredApprovals = 1
+)
 
 // The API roots revokebot talks to unless SLACK_API_URL or
 // CLOUDFLARE_BASE_URL say otherwise.
@@ -171,7 +192,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.AuditChannel = channel("REVOKEBOT_AUDIT_CHANNEL", true)
 	c.ApprovalChannel = channel("REVOKEBOT_APPROVAL_CHANNEL", false)
 
-	audience := func(name string) approvals.Audience {
+	// audience reads a comma-separated list of user and user group IDs; an
+	// optional one may be empty.
+	audience := func(name string, required bool) approvals.Audience {
 		var a approvals.Audience
 		invalid := 0
 		for _, id := range strings.Split(get(name), ",") {
@@ -187,13 +210,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 				bad(name, "%q is neither a Slack user ID (U…, W…) nor a user group ID (S…)", id)
 			}
 		}
-		if a.Empty() && invalid == 0 {
+		if required && a.Empty() && invalid == 0 {
 			bad(name, "is required: comma-separated Slack user IDs (U…) and user group IDs (S…); nobody is allowed by default")
 		}
 		return a
 	}
-	c.Policy.Requesters = audience("REVOKEBOT_REQUESTERS")
-	c.Policy.Approvers = audience("REVOKEBOT_APPROVERS")
+	c.Policy.Requesters = audience("REVOKEBOT_REQUESTERS", true)
+	c.Policy.Approvers = audience("REVOKEBOT_APPROVERS", true)
+	c.Notify = audience("REVOKEBOT_NOTIFY", false)
 
 	c.RequestTTL = approvals.DefaultTTL
 	if v := get("REVOKEBOT_REQUEST_TTL"); v != "" {
@@ -206,6 +230,33 @@ func loadConfig(getenv func(string) string) (config, error) {
 		default:
 			c.RequestTTL = d
 		}
+	}
+
+	// Escalation: a duration and who to escalate to, both or neither.
+	escalateAfter := get("REVOKEBOT_ESCALATE_AFTER")
+	if escalateAfter != "" {
+		d, err := time.ParseDuration(escalateAfter)
+		switch {
+		case err != nil:
+			bad("REVOKEBOT_ESCALATE_AFTER", "%q is not a duration like 10m (unset it to never escalate)", escalateAfter)
+		case d <= 0:
+			bad("REVOKEBOT_ESCALATE_AFTER", "%s is out of range: more than 0 and shorter than REVOKEBOT_REQUEST_TTL (unset it to never escalate)", d)
+		case d >= c.RequestTTL && !reported["REVOKEBOT_REQUEST_TTL"]:
+			bad("REVOKEBOT_ESCALATE_AFTER", "%s is not shorter than REVOKEBOT_REQUEST_TTL (%s), so no request would still be pending to escalate: "+
+				"shorten REVOKEBOT_ESCALATE_AFTER or lengthen REVOKEBOT_REQUEST_TTL", d, c.RequestTTL)
+		default:
+			c.EscalateAfter = d
+		}
+	}
+	c.EscalationApprovers = audience("REVOKEBOT_ESCALATION_APPROVERS", false)
+	switch {
+	case reported["REVOKEBOT_ESCALATION_APPROVERS"] || reported["REVOKEBOT_ESCALATE_AFTER"]:
+	case escalateAfter != "" && c.EscalationApprovers.Empty():
+		bad("REVOKEBOT_ESCALATION_APPROVERS", "is required when REVOKEBOT_ESCALATE_AFTER is set: comma-separated Slack user IDs (U…) and user group IDs (S…) "+
+			"to escalate a request to (or unset REVOKEBOT_ESCALATE_AFTER to never escalate)")
+	case escalateAfter == "" && !c.EscalationApprovers.Empty():
+		bad("REVOKEBOT_ESCALATION_APPROVERS", "is set, but REVOKEBOT_ESCALATE_AFTER is not, so no request would ever be escalated: "+
+			"set REVOKEBOT_ESCALATE_AFTER too (a duration like 10m), or unset REVOKEBOT_ESCALATION_APPROVERS")
 	}
 
 	c.RefusalWindow = time.Minute
@@ -239,6 +290,34 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 
+	c.MaxTargets = defaultMaxTargets
+	if v := get("REVOKEBOT_MAX_TARGETS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			bad("REVOKEBOT_MAX_TARGETS", "%q is not a number from 1 to 500", v)
+		} else {
+			c.MaxTargets = n
+		}
+	}
+
+	c.RequiredApprovals = defaultRequiredApprovals
+	if v := get("REVOKEBOT_REQUIRED_APPROVALS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5 {
+			bad("REVOKEBOT_REQUIRED_APPROVALS", "%q is not a number from 1 to 5", v)
+		} else {
+			c.RequiredApprovals = n
+		}
+	}
+	// Approvers listed only as users can be counted now; a group's members
+	// are known only when a request is decided.
+	if a := c.Policy.Approvers; len(a.Groups) == 0 && !reported["REVOKEBOT_APPROVERS"] {
+		if n := len(distinct(a.Users)); n < c.RequiredApprovals {
+			bad("REVOKEBOT_REQUIRED_APPROVALS", "is %d, but REVOKEBOT_APPROVERS lists only %d distinct user(s) and no user group, so no request could ever be approved: "+
+				"add approvers or a user group to REVOKEBOT_APPROVERS, or lower REVOKEBOT_REQUIRED_APPROVALS", c.RequiredApprovals, n)
+		}
+	}
+
 	if v := get("REVOKEBOT_DRY_RUN"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -268,6 +347,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.HTTPAddr = v
 	}
 	return c, errors.Join(errs...)
+}
+
+// distinct returns ids without repeats.
+func distinct(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // checkHTTPAddr checks that v is host:port with a numeric port, the form of

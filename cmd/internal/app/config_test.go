@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +46,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.SlackAPIURL != "https://slack.com/api/" || c.Cloudflare.BaseURL != "https://api.cloudflare.com/client/v4" ||
 		c.RequestTTL != 30*time.Minute || c.Database != "revokebot.db" || c.DryRun || c.LogFormat != "json" ||
-		c.HTTPAddr != "" || c.MaxPending != 5 || c.Cloudflare.RateLimit != cloudflare.DefaultRateLimit {
+		c.HTTPAddr != "" || c.MaxPending != 5 || c.Cloudflare.RateLimit != cloudflare.DefaultRateLimit ||
+		c.MaxTargets != 50 || c.RequiredApprovals != 1 || !c.Notify.Empty() || c.EscalateAfter != 0 || !c.EscalationApprovers.Empty() {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if got := c.Policy.Requesters; len(got.Users) != 2 || got.Users[1] != "W02ENT" || len(got.Groups) != 1 || got.Groups[0] != "S03GROUP" {
@@ -64,14 +67,27 @@ func TestLoadConfigOverrides(t *testing.T) {
 	env["REVOKEBOT_HTTP_ADDR"] = " :8080 "
 	env["REVOKEBOT_MAX_PENDING_PER_REQUESTER"] = "12"
 	env["CLOUDFLARE_RATE_LIMIT"] = "600 / 5m"
+	env["REVOKEBOT_MAX_TARGETS"] = "500"
+	env["REVOKEBOT_APPROVERS"] = "U04APP,W05APP"
+	env["REVOKEBOT_REQUIRED_APPROVALS"] = "2"
+	env["REVOKEBOT_NOTIFY"] = "U06ONCALL, S07SECOPS"
+	env["REVOKEBOT_ESCALATE_AFTER"] = "1h"
+	env["REVOKEBOT_ESCALATION_APPROVERS"] = "S08LEADS,U09CISO"
 	c, err := loadConfig(getter(env))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.SlackAPIURL != "http://127.0.0.1:9/api/" || c.Cloudflare.ZoneID != "zone1" || c.RequestTTL != 90*time.Minute ||
 		!c.DryRun || c.ApprovalChannel != "G0PRIVATE" || c.HTTPAddr != ":8080" || c.MaxPending != 12 ||
-		c.Cloudflare.RateLimit != (cloudflare.RateLimit{Requests: 600, Per: 5 * time.Minute}) {
+		c.Cloudflare.RateLimit != (cloudflare.RateLimit{Requests: 600, Per: 5 * time.Minute}) ||
+		c.MaxTargets != 500 || c.RequiredApprovals != 2 || c.EscalateAfter != time.Hour {
 		t.Fatalf("overrides: %+v", c)
+	}
+	if !slices.Equal(c.Notify.Users, []string{"U06ONCALL"}) || !slices.Equal(c.Notify.Groups, []string{"S07SECOPS"}) {
+		t.Errorf("notify %+v", c.Notify)
+	}
+	if !slices.Equal(c.EscalationApprovers.Users, []string{"U09CISO"}) || !slices.Equal(c.EscalationApprovers.Groups, []string{"S08LEADS"}) {
+		t.Errorf("escalation approvers %+v", c.EscalationApprovers)
 	}
 	env["CLOUDFLARE_API_TOKEN"] = ""
 	env["CLOUDFLARE_EMAIL"], env["CLOUDFLARE_API_KEY"] = "ops@example.com", "legacy-key"
@@ -125,6 +141,22 @@ func TestLoadConfigBadValues(t *testing.T) {
 		{"CLOUDFLARE_RATE_LIMIT", "0/5m", "CLOUDFLARE_RATE_LIMIT:"},
 		{"CLOUDFLARE_RATE_LIMIT", "1200/5", "CLOUDFLARE_RATE_LIMIT: \"1200/5\" has a period"},
 		{"CLOUDFLARE_RATE_LIMIT", "1200/2h", "CLOUDFLARE_RATE_LIMIT:"},
+		{"REVOKEBOT_MAX_TARGETS", "0", "REVOKEBOT_MAX_TARGETS: \"0\" is not a number from 1 to 500"},
+		{"REVOKEBOT_MAX_TARGETS", "501", "REVOKEBOT_MAX_TARGETS: \"501\" is not a number from 1 to 500"},
+		{"REVOKEBOT_MAX_TARGETS", "-1", "REVOKEBOT_MAX_TARGETS:"},
+		{"REVOKEBOT_MAX_TARGETS", "fifty", "REVOKEBOT_MAX_TARGETS: \"fifty\" is not a number"},
+		{"REVOKEBOT_REQUIRED_APPROVALS", "0", "REVOKEBOT_REQUIRED_APPROVALS: \"0\" is not a number from 1 to 5"},
+		{"REVOKEBOT_REQUIRED_APPROVALS", "6", "REVOKEBOT_REQUIRED_APPROVALS: \"6\" is not a number from 1 to 5"},
+		{"REVOKEBOT_REQUIRED_APPROVALS", "two", "REVOKEBOT_REQUIRED_APPROVALS:"},
+		{"REVOKEBOT_NOTIFY", "U01ONCALL,#secops", "REVOKEBOT_NOTIFY: \"#secops\" is neither a Slack user ID"},
+		{"REVOKEBOT_NOTIFY", "C0CHANNEL", "REVOKEBOT_NOTIFY: \"C0CHANNEL\""},
+		{"REVOKEBOT_ESCALATE_AFTER", "soon", "REVOKEBOT_ESCALATE_AFTER: \"soon\" is not a duration"},
+		{"REVOKEBOT_ESCALATE_AFTER", "600", "REVOKEBOT_ESCALATE_AFTER: \"600\" is not a duration"},
+		{"REVOKEBOT_ESCALATE_AFTER", "0", "REVOKEBOT_ESCALATE_AFTER: 0s is out of range"},
+		{"REVOKEBOT_ESCALATE_AFTER", "-5m", "REVOKEBOT_ESCALATE_AFTER: -5m0s is out of range"},
+		{"REVOKEBOT_ESCALATE_AFTER", "10m", "REVOKEBOT_ESCALATION_APPROVERS: is required when REVOKEBOT_ESCALATE_AFTER is set"},
+		{"REVOKEBOT_ESCALATION_APPROVERS", "U09CISO", "REVOKEBOT_ESCALATION_APPROVERS: is set, but REVOKEBOT_ESCALATE_AFTER is not"},
+		{"REVOKEBOT_ESCALATION_APPROVERS", "ciso@example.com", "REVOKEBOT_ESCALATION_APPROVERS: \"ciso@example.com\" is neither"},
 	} {
 		env := validEnv()
 		env[tt.name] = tt.value
@@ -138,6 +170,63 @@ func TestLoadConfigBadValues(t *testing.T) {
 				t.Errorf("%s=%q: error shows a secret: %v", tt.name, tt.value, err)
 			}
 		}
+	}
+}
+
+// The settings checked against one another: enough approvers for the
+// approvals required, and escalation before a request expires, with someone
+// to escalate to.
+func TestLoadConfigApprovalsAndEscalation(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		env  map[string]string
+		want string // in the error; empty: accepted
+	}{
+		{map[string]string{"REVOKEBOT_REQUIRED_APPROVALS": "2", "REVOKEBOT_APPROVERS": "U01A,W02B"}, ""},
+		{map[string]string{"REVOKEBOT_REQUIRED_APPROVALS": "5", "REVOKEBOT_APPROVERS": "U01A,S02GROUP"}, ""}, // a group's size is known only later
+		{map[string]string{"REVOKEBOT_REQUIRED_APPROVALS": "3", "REVOKEBOT_APPROVERS": "U01A,U02B"},
+			"REVOKEBOT_REQUIRED_APPROVALS: is 3, but REVOKEBOT_APPROVERS lists only 2 distinct user(s) and no user group"},
+		{map[string]string{"REVOKEBOT_REQUIRED_APPROVALS": "2", "REVOKEBOT_APPROVERS": "U01A, U01A"},
+			"REVOKEBOT_REQUIRED_APPROVALS: is 2, but REVOKEBOT_APPROVERS lists only 1 distinct user(s)"},
+		{map[string]string{"REVOKEBOT_REQUIRED_APPROVALS": "2"}, "lower REVOKEBOT_REQUIRED_APPROVALS"}, // validEnv's one approver
+		// A bad approvers list is reported as such, not also as too short.
+		{map[string]string{"REVOKEBOT_REQUIRED_APPROVALS": "2", "REVOKEBOT_APPROVERS": "U01A,@bob"}, "REVOKEBOT_APPROVERS: \"@bob\""},
+
+		{map[string]string{"REVOKEBOT_ESCALATE_AFTER": "10m", "REVOKEBOT_ESCALATION_APPROVERS": "S08LEADS"}, ""},
+		{map[string]string{"REVOKEBOT_ESCALATE_AFTER": "59m", "REVOKEBOT_REQUEST_TTL": "1h", "REVOKEBOT_ESCALATION_APPROVERS": "U09CISO"}, ""},
+		{map[string]string{"REVOKEBOT_ESCALATE_AFTER": "30m", "REVOKEBOT_ESCALATION_APPROVERS": "U09CISO"},
+			"REVOKEBOT_ESCALATE_AFTER: 30m0s is not shorter than REVOKEBOT_REQUEST_TTL (30m0s)"}, // the default TTL
+		{map[string]string{"REVOKEBOT_ESCALATE_AFTER": "2h", "REVOKEBOT_REQUEST_TTL": "1h", "REVOKEBOT_ESCALATION_APPROVERS": "U09CISO"},
+			"REVOKEBOT_ESCALATE_AFTER: 2h0m0s is not shorter than REVOKEBOT_REQUEST_TTL (1h0m0s)"},
+		{map[string]string{"REVOKEBOT_ESCALATE_AFTER": "0s", "REVOKEBOT_ESCALATION_APPROVERS": "U09CISO"},
+			"REVOKEBOT_ESCALATE_AFTER: 0s is out of range: more than 0 and shorter than REVOKEBOT_REQUEST_TTL"},
+		{map[string]string{"REVOKEBOT_ESCALATE_AFTER": "10m", "REVOKEBOT_ESCALATION_APPROVERS": " , "},
+			"REVOKEBOT_ESCALATION_APPROVERS: is required when REVOKEBOT_ESCALATE_AFTER is set"},
+		{map[string]string{"REVOKEBOT_ESCALATION_APPROVERS": "S08LEADS", "REVOKEBOT_ESCALATE_AFTER": " "},
+			"REVOKEBOT_ESCALATION_APPROVERS: is set, but REVOKEBOT_ESCALATE_AFTER is not"},
+	} {
+		env := validEnv()
+		maps.Copy(env, tt.env)
+		c, err := loadConfig(getter(env))
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%v: %v", tt.env, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%v: err = %v, want it to contain %q", tt.env, err, tt.want)
+		case tt.want != "" && strings.Count(err.Error(), "\n") > 0:
+			t.Errorf("%v: more than one problem reported:\n%v", tt.env, err)
+		case tt.want == "" && tt.env["REVOKEBOT_ESCALATE_AFTER"] != "" && (c.EscalateAfter == 0 || c.EscalationApprovers.Empty()):
+			t.Errorf("%v: escalation not set: %+v", tt.env, c)
+		}
+	}
+
+	// A bad REVOKEBOT_REQUEST_TTL is reported alone: it says nothing of
+	// REVOKEBOT_ESCALATE_AFTER.
+	env := validEnv()
+	maps.Copy(env, map[string]string{"REVOKEBOT_REQUEST_TTL": "forever", "REVOKEBOT_ESCALATE_AFTER": "2h", "REVOKEBOT_ESCALATION_APPROVERS": "U09CISO"})
+	_, err := loadConfig(getter(env))
+	if err == nil || !strings.Contains(err.Error(), "REVOKEBOT_REQUEST_TTL:") || strings.Contains(err.Error(), "REVOKEBOT_ESCALATE_AFTER:") {
+		t.Errorf("bad TTL with escalation: %v", err)
 	}
 }
 
@@ -389,6 +478,13 @@ var identities = map[string]bool{
 	"CLOUDFLARE_ACCOUNT_ID": true, "CLOUDFLARE_ZONE_ID": true,
 	"REVOKEBOT_AUDIT_CHANNEL": true, "REVOKEBOT_APPROVAL_CHANNEL": true,
 	"REVOKEBOT_REQUESTERS": true, "REVOKEBOT_APPROVERS": true,
+	"REVOKEBOT_NOTIFY": true, "REVOKEBOT_ESCALATION_APPROVERS": true,
+}
+
+// exampleNeeds is what a commented-out example needs set with it to be
+// valid: the variables that are set both or neither.
+var exampleNeeds = map[string]map[string]string{
+	"REVOKEBOT_ESCALATE_AFTER": {"REVOKEBOT_ESCALATION_APPROVERS": "U09CISO"},
 }
 
 func TestEnvExampleFailsUntilEdited(t *testing.T) {
@@ -437,6 +533,7 @@ func TestEnvExampleFailsUntilEdited(t *testing.T) {
 			continue
 		}
 		env := validEnv()
+		maps.Copy(env, exampleNeeds[name])
 		env[name] = value
 		_, err := loadConfig(getter(env))
 		switch {
