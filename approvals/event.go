@@ -19,13 +19,16 @@ const (
 	EventExpired   EventKind = "expired"
 	EventRevoked   EventKind = "revoked"
 	EventFailed    EventKind = "failed"
+	// EventEscalated: a request still pending after the escalation delay
+	// was shown to the escalation approvers, who may approve it from then on.
+	EventEscalated EventKind = "escalated"
 )
 
 // Valid reports whether k is one of the known event kinds.
 func (k EventKind) Valid() bool {
 	switch k {
 	case EventRequested, EventRefused, EventApproved, EventDenied, EventCancelled,
-		EventExpired, EventRevoked, EventFailed:
+		EventExpired, EventRevoked, EventFailed, EventEscalated:
 		return true
 	}
 	return false
@@ -34,8 +37,15 @@ func (k EventKind) Valid() bool {
 // Event is one thing that happened to a request.
 type Event struct {
 	Kind EventKind
-	// Request is the request as it stands after the event.
+	// Request is the request the event is about. Its fields are as they
+	// stood after the event when the event is made; read back from a Store
+	// they are as they stand now: State is the request's state after the event.
 	Request Request
+	// State is the request's state right after the event.
+	State State
+	// Target is the email of the target the event is about (for revoked
+	// and failed), else empty.
+	Target string
 	// Actor is the user who caused the event; empty when revokebot itself did
 	// (expiry, the revocation's outcome).
 	Actor string
@@ -47,17 +57,26 @@ type Event struct {
 	Key string
 }
 
-// ChangesState reports whether the event moved the request to a new state
-// (as opposed to a refused attempt that left it as it was).
-func (e Event) ChangesState() bool {
-	return e.Kind != EventRefused && e.Kind != EventRequested
+// ShowsOnMessage reports whether the event changes what the request's
+// approval message shows: its first event (which posts it), and every
+// change (a review, a target's outcome, escalation, expiry) — everything
+// but a refused attempt, which leaves the request as it was.
+func (e Event) ShowsOnMessage() bool {
+	return e.Kind != EventRefused
 }
 
-// ShowsOnMessage reports whether the event changes what the request's
-// approval message shows: its first event (which posts it), and every state
-// change.
-func (e Event) ShowsOnMessage() bool {
-	return e.Kind == EventRequested || e.ChangesState()
+// HasNotice reports whether the event is told to people beyond the two
+// channels: escalation (in the request's thread, to the escalation
+// approvers) and the end of a request that was posted (to its requester,
+// directly).
+func (e Event) HasNotice() bool {
+	switch {
+	case e.Kind == EventEscalated:
+		return true
+	case e.Kind == EventRefused || e.Kind == EventRequested:
+		return false
+	}
+	return e.State.Final()
 }
 
 // Notifier is told about every event after the Store has recorded it, in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,52 +15,72 @@ import (
 // DefaultTTL is how long a request waits for a decision unless configured otherwise.
 const DefaultTTL = 30 * time.Minute
 
-// DefaultExecTimeout bounds a revocation unless configured otherwise.
+// DefaultExecTimeout bounds the revocation of one target unless configured otherwise.
 const DefaultExecTimeout = 2 * time.Minute
 
 // DefaultMaxPending is how many pending requests one requester may have at
 // once unless configured otherwise.
 const DefaultMaxPending = 5
 
-// resumeConcurrency bounds how many interrupted revocations Resume runs at
+// DefaultMaxTargets is how many targets one request may name unless
+// configured otherwise.
+const DefaultMaxTargets = 50
+
+// resumeConcurrency bounds how many interrupted requests Resume runs at
 // once (the Revoker paces its own calls too).
 const resumeConcurrency = 8
 
+// MaxDenyReason bounds a denial's reason, in characters.
+const MaxDenyReason = 500
+
 // Service runs requests through their life: submit, decide, execute, expire.
-// Its fields are set once, before first use.
+// Its fields are set once, before first use. It keeps no state of its own:
+// every invariant is the Store's, so several Services (in several processes)
+// may share one Store.
 type Service struct {
 	Store     Store
 	Revoker   Revoker
 	Notifier  Notifier
-	Directory GroupDirectory
+	Directory Directory
 	Policy    Policy
 	// TTL is how long a pending request accepts decisions. Zero means DefaultTTL.
 	TTL time.Duration
+	// EscalateAfter, if positive, is how long a request may stay pending
+	// before it is escalated to Policy.EscalationApprovers.
+	EscalateAfter time.Duration
 	// DryRun records and decides requests as usual but never calls the
 	// Revoker, whatever mode a request was created in.
 	DryRun bool
-	// ExecTimeout bounds one revocation and the recording of its outcome. The
-	// work is detached from the caller's cancellation, so that a revocation
-	// once started is finished and recorded. Zero means DefaultExecTimeout.
+	// ExecTimeout bounds the revocation of one target and the recording of
+	// its outcome. The work is detached from the caller's cancellation, so
+	// that a revocation once started is finished and recorded. Zero means
+	// DefaultExecTimeout.
 	ExecTimeout time.Duration
 	// MaxPending is how many pending requests one requester may have at
 	// once; past it, Submit refuses. Zero means DefaultMaxPending.
 	MaxPending int
+	// MaxTargets is how many targets one request may name. Zero means
+	// DefaultMaxTargets.
+	MaxTargets int
 	// Now is the clock; nil means time.Now.
 	Now Clock
 	// Logger receives internal failures; nil means slog.Default().
 	Logger *slog.Logger
+}
 
-	// submitMu makes counting a requester's pending requests and adding one
-	// a single step.
-	submitMu sync.Mutex
+// TargetInput is one person a requester names.
+type TargetInput struct {
+	Email string
+	// Person is the chat user the email was resolved from, if any.
+	Person string
 }
 
 // SubmitInput is what a requester asks for.
 type SubmitInput struct {
-	Requester  string
-	Revocation Revocation
-	Reason     string
+	Requester string
+	Targets   []TargetInput
+	Options   Options
+	Reason    string
 	// Key, if set, identifies this submission; submitting the same key again
 	// returns an error wrapping ErrDuplicate and changes nothing.
 	Key string
@@ -88,20 +109,19 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (s *Service) maxPending() int {
-	if s.MaxPending > 0 {
-		return s.MaxPending
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
 	}
-	return DefaultMaxPending
+	return def
 }
 
-func (s *Service) event(kind EventKind, r Request, actor, detail string) Event {
-	return Event{Kind: kind, Request: r, Actor: actor, Detail: detail, At: s.now()}
-}
-
-// announce tells the Notifier about an event the Store has recorded.
-func (s *Service) announce(ctx context.Context, e Event) {
-	if s.Notifier != nil {
+// announce tells the Notifier about events the Store has recorded.
+func (s *Service) announce(ctx context.Context, events ...Event) {
+	if s.Notifier == nil {
+		return
+	}
+	for _, e := range events {
 		s.Notifier.Notify(ctx, e)
 	}
 }
@@ -110,15 +130,12 @@ func (s *Service) announce(ctx context.Context, e Event) {
 // as many pending requests as allowed, the attempt is recorded as refused,
 // audited, and an EFORBIDDEN error is returned along with the refused request.
 // If in.Key was submitted before, it returns an error wrapping ErrDuplicate.
-// Otherwise the request is pending and returned.
+// Targets naming the same email count once. Otherwise the request is pending
+// and returned.
 func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
-	if in.Requester == "" || in.Revocation.Email == "" {
-		return Request{}, Errorf(EINVALID, "a request needs a requester and a target email")
-	}
-	if checker, ok := s.Revoker.(RevocationChecker); ok {
-		if err := checker.CheckRevocation(in.Revocation); err != nil {
-			return Request{}, Errorf(EINVALID, "%s", err.Error())
-		}
+	targets, err := s.checkTargets(in)
+	if err != nil {
+		return Request{}, err
 	}
 	if in.Key != "" {
 		seen, err := s.Store.SeenKey(ctx, in.Key)
@@ -131,63 +148,112 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	}
 	now := s.now()
 	r := Request{
-		ID:         uuid.NewString(),
-		Revocation: in.Revocation,
-		Reason:     in.Reason,
-		Requester:  in.Requester,
-		State:      StatePending,
-		DryRun:     s.DryRun,
-		SubmitKey:  in.Key,
-		Channel:    in.Channel,
-		CreatedAt:  now,
-		ExpiresAt:  now.Add(s.ttl()),
+		ID:        uuid.NewString(),
+		Targets:   targets,
+		Options:   in.Options,
+		Reason:    in.Reason,
+		Requester: in.Requester,
+		Required:  max(s.Policy.RequiredApprovals, 1),
+		DryRun:    s.DryRun,
+		SubmitKey: in.Key,
+		Channel:   in.Channel,
+		CreatedAt: now,
+		ExpiresAt: now.Add(s.ttl()),
 	}
 
-	allowed, err := s.Policy.MayRequest(ctx, s.Directory, in.Requester)
+	why, err := s.Policy.MayRequest(ctx, s.Directory, in.Requester)
 	if err != nil {
 		s.logger().ErrorContext(ctx, "check requester", "request_id", r.ID, "user", in.Requester, "err", err)
-		return s.refuseSubmit(ctx, r, "requester's group membership could not be checked: "+err.Error(),
-			"Your permission to request revocations could not be checked right now, so the request was refused. Try again in a minute; if it persists, tell your revokebot admin.")
+		return s.refuseSubmit(ctx, r, why, "requester's permission could not be checked: "+err.Error(), 0)
 	}
-	if !allowed {
-		return s.refuseSubmit(ctx, r, "requester is not in the requesters list",
-			"You are not allowed to request revocations. Ask your security team to add you to revokebot's requesters.")
+	if why != "" {
+		return s.refuseSubmit(ctx, r, why, refusalDetail(why), 0)
 	}
 
-	s.submitMu.Lock()
-	defer s.submitMu.Unlock()
-	pending, err := s.Store.CountByRequester(ctx, in.Requester, StatePending)
+	limit := orDefault(s.MaxPending, DefaultMaxPending)
+	e := Event{Kind: EventRequested, Request: r, State: StatePending, Actor: in.Requester, At: now}
+	err = s.Store.Create(ctx, r, e, limit)
+	if errors.Is(err, ErrLimit) {
+		return s.refuseSubmit(ctx, r, WhyPendingLimit, fmt.Sprintf("requester already has %d pending requests (the limit)", limit), limit)
+	}
 	if err != nil {
-		return Request{}, fmt.Errorf("count pending requests of %s: %w", in.Requester, err)
+		return Request{}, fmt.Errorf("create request for %s: %w", strings.Join(r.Emails(), ", "), err)
 	}
-	if limit := s.maxPending(); pending >= limit {
-		return s.refuseSubmit(ctx, r, fmt.Sprintf("requester already has %d pending requests (limit %d)", pending, limit),
-			fmt.Sprintf("You already have %d requests waiting for a decision, the most revokebot allows per person. "+
-				"Cancel one you no longer need (press Deny on your own request), or wait until they are decided or expire.", pending))
-	}
-
-	e := s.event(EventRequested, r, in.Requester, "")
-	if err := s.Store.Create(ctx, r, e); err != nil {
-		return Request{}, fmt.Errorf("create request for %s: %w", in.Revocation.Email, err)
-	}
+	r.Version = 1
 	s.announce(ctx, e)
 	return r, nil
 }
 
+// checkTargets validates a submission's targets, removes repeats, and
+// returns them waiting.
+func (s *Service) checkTargets(in SubmitInput) ([]Target, error) {
+	if in.Requester == "" || len(in.Targets) == 0 {
+		return nil, Errorf(EINVALID, WhyInvalid, "a request needs a requester and at least one target")
+	}
+	var targets []Target
+	seen := map[string]int{}
+	for _, t := range in.Targets {
+		if t.Email == "" {
+			return nil, Errorf(EINVALID, WhyInvalid, "a target has no email")
+		}
+		if i, dup := seen[t.Email]; dup {
+			if targets[i].Person == "" {
+				targets[i].Person = t.Person
+			}
+			continue
+		}
+		seen[t.Email] = len(targets)
+		targets = append(targets, Target{Email: t.Email, Person: t.Person, State: TargetWaiting})
+	}
+	if limit := orDefault(s.MaxTargets, DefaultMaxTargets); len(targets) > limit {
+		return nil, &Error{Code: EINVALID, Why: WhyTooManyTargets, Limit: limit}
+	}
+	if in.Options.UserUID != "" && len(targets) > 1 {
+		return nil, Errorf(EINVALID, WhyInvalid, "--uid pins one Cloudflare user: name only one target with it")
+	}
+	if checker, ok := s.Revoker.(RevocationChecker); ok {
+		for _, t := range targets {
+			if err := checker.CheckRevocation(in.Options.For(t.Email)); err != nil {
+				return nil, Errorf(EINVALID, WhyInvalid, "%s", err.Error())
+			}
+		}
+	}
+	return targets, nil
+}
+
+// refusalDetail is the audit's wording of a refusal.
+func refusalDetail(why Why) string {
+	switch why {
+	case WhyNotRequester:
+		return "requester is not in the requesters list"
+	case WhyNotApprover:
+		return "user is not an approver"
+	case WhyOwnRequest:
+		return "requester tried to approve their own request"
+	case WhyGuest:
+		return "user is a guest of the workspace"
+	case WhyExternal:
+		return "user belongs to another organisation"
+	case WhyOtherMessage:
+		return "decision made on another message than the request's own"
+	}
+	return string(why)
+}
+
 // refuseSubmit records r as a refused request with its refused event, and
-// returns the EFORBIDDEN error carrying msg for the requester.
-func (s *Service) refuseSubmit(ctx context.Context, r Request, detail, msg string) (Request, error) {
-	r.State = StateRefused
+// returns the EFORBIDDEN error saying why.
+func (s *Service) refuseSubmit(ctx context.Context, r Request, why Why, detail string, limit int) (Request, error) {
+	r.Refusal = detail
 	r.Channel = "" // a refused request has no approval message
 	r.FinishedAt = r.CreatedAt
-	r.Outcome = detail
-	ev := s.event(EventRefused, r, r.Requester, detail)
-	if err := s.Store.Create(ctx, r, ev); err != nil {
+	ev := Event{Kind: EventRefused, Request: r, State: StateRefused, Actor: r.Requester, Detail: detail, At: r.CreatedAt}
+	if err := s.Store.Create(ctx, r, ev, 0); err != nil {
 		return Request{}, fmt.Errorf("record refused request %s: %w", r.ID, err)
 	}
+	r.Version = 1
 	s.announce(ctx, ev)
-	e := Errorf(EFORBIDDEN, "%s", msg)
-	e.Request = &r
+	e := fail(EFORBIDDEN, why, r)
+	e.Limit = limit
 	return r, e
 }
 
@@ -199,15 +265,6 @@ func (s *Service) AttachMessage(ctx context.Context, id, channel, ts string) err
 	return nil
 }
 
-// Decision is an approver's answer.
-type Decision int
-
-// The two decisions.
-const (
-	Approve Decision = iota + 1
-	Deny
-)
-
 // DecideInput is one person's answer to a request, and where it came from.
 type DecideInput struct {
 	// ID is the request's ID.
@@ -215,6 +272,9 @@ type DecideInput struct {
 	// Actor is the chat user who decided.
 	Actor    string
 	Decision Decision
+	// Reason explains a denial; required when an approver denies (not when
+	// the requester cancels), at most MaxDenyReason characters.
+	Reason string
 	// Key, if set, identifies the person's action (such as one click), so
 	// that a redelivery of it changes nothing: deciding with a key already
 	// recorded returns an error wrapping ErrDuplicate.
@@ -231,24 +291,87 @@ type MessageRef struct {
 
 // Decide applies actor's decision to request id; see DecideFrom.
 func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Request, error) {
-	return s.DecideFrom(ctx, DecideInput{ID: id, Actor: actor, Decision: d})
+	in := DecideInput{ID: id, Actor: actor, Decision: d}
+	if d == Deny {
+		in.Reason = "denied"
+	}
+	return s.DecideFrom(ctx, in)
 }
 
-// DecideFrom applies a decision to a request. Exactly one decision wins per
-// request, however many arrive at once; the others get ECONFLICT with the
-// request as decided. A requester denying their own request cancels it; a
-// requester approving it, anybody outside the approvers, or a decision made
-// on another message than the request's own gets EFORBIDDEN, and the attempt
-// is audited as refused. Permission is checked before anything about the
-// request's state is revealed. A decision on an expired request expires it
-// and returns EEXPIRED.
+// CheckDecider says, without changing anything, whether in.Actor may make
+// the decision in on the request (permission, origin, state), so that an
+// adapter can ask a denier for a reason only when the denial can count. It
+// returns the request, or the error DecideFrom would return (refused
+// attempts are not audited here: DecideFrom audits them).
+func (s *Service) CheckDecider(ctx context.Context, in DecideInput) (Request, error) {
+	r, err := s.get(ctx, in.ID)
+	if err != nil {
+		return r, err
+	}
+	why, err := s.mayDecide(ctx, r, in)
+	if why != "" {
+		if err != nil {
+			s.logger().ErrorContext(ctx, "check approver", "request_id", r.ID, "user", in.Actor, "err", err)
+		}
+		code := EFORBIDDEN
+		if why == WhyMessageNotRecorded {
+			code = EUNAVAILABLE
+		}
+		return r, fail(code, why, r)
+	}
+	if r.State() != StatePending {
+		return r, conflict(r)
+	}
+	if r.Reviewed(in.Actor) {
+		return r, fail(ECONFLICT, WhyReviewed, r)
+	}
+	return r, nil
+}
+
+// mayDecide returns "" if in.Actor may make in's decision on r from where
+// it was made, else the fact why not.
+func (s *Service) mayDecide(ctx context.Context, r Request, in DecideInput) (Why, error) {
+	if !(in.Decision == Deny && in.Actor == r.Requester) {
+		if why, err := s.Policy.MayApprove(ctx, s.Directory, in.Actor, r); why != "" {
+			return why, err
+		}
+	}
+	if in.On != nil {
+		if r.MessageTS == "" && r.State() == StatePending && in.On.Channel == r.Channel {
+			// The message is shown before chat says where it is: the
+			// decision cannot be checked yet, and is not counted.
+			return WhyMessageNotRecorded, nil
+		}
+		if in.On.Channel != r.Channel || in.On.TS != r.MessageTS || r.MessageTS == "" {
+			return WhyOtherMessage, nil
+		}
+	}
+	return "", nil
+}
+
+// DecideFrom applies a decision to a request. A request needs
+// Policy.RequiredApprovals approvals from distinct approvers; one denial
+// ends it; each person reviews a request once (a second review gets
+// ECONFLICT with WhyReviewed). Decisions that arrive at once are applied
+// one after the other by the Store, so exactly one of them completes the
+// approval, and only that one executes the revocation; a decision that
+// finds the request no longer pending gets ECONFLICT with the request as
+// it stands. A requester denying their own request cancels it; a requester
+// approving it, anybody outside the approvers, or a decision made on another
+// message than the request's own gets EFORBIDDEN, and the attempt is audited
+// as refused. Permission is checked before anything about the request's
+// state is revealed. A decision on an expired request expires it and returns
+// EEXPIRED.
 //
-// On approval the revocation is executed before DecideFrom returns, so the
-// caller should pass a context that outlives the user's interaction.
+// When a decision completes the approval, the revocation is executed before
+// DecideFrom returns, so the caller should pass a context that outlives the
+// user's interaction.
 func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, error) {
-	d, actor := in.Decision, in.Actor
-	if d != Approve && d != Deny {
-		return Request{}, Errorf(EINVALID, "unknown decision %d", d)
+	if in.Decision != Approve && in.Decision != Deny {
+		return Request{}, Errorf(EINVALID, WhyInvalid, "unknown decision %d", in.Decision)
+	}
+	if len([]rune(in.Reason)) > MaxDenyReason {
+		return Request{}, Errorf(EINVALID, WhyInvalid, "a reason may be at most %d characters", MaxDenyReason)
 	}
 	if in.Key != "" {
 		seen, err := s.Store.SeenKey(ctx, in.Key)
@@ -263,110 +386,161 @@ func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, erro
 	if err != nil {
 		return Request{}, err
 	}
-
-	var to State
-	var kind EventKind
+	why, err := s.mayDecide(ctx, r, in)
 	switch {
-	case d == Deny && actor == r.Requester:
-		to, kind = StateCancelled, EventCancelled
-	case d == Approve && actor == r.Requester:
-		return r, s.refuse(ctx, r, in.Key, actor, "requester tried to approve their own request",
-			"You cannot approve your own request: another approver has to.")
-	default:
-		ok, err := s.Policy.MayApprove(ctx, s.Directory, actor, r)
+	case why == WhyMessageNotRecorded:
+		return r, fail(EUNAVAILABLE, why, r)
+	case why != "":
+		detail := refusalDetail(why)
 		if err != nil {
-			s.logger().ErrorContext(ctx, "check approver", "request_id", r.ID, "user", actor, "err", err)
-			return r, s.refuse(ctx, r, in.Key, actor, "approver's group membership could not be checked: "+err.Error(),
-				"Your permission to decide could not be checked right now, so nothing changed. Try again in a minute.")
+			s.logger().ErrorContext(ctx, "check approver", "request_id", r.ID, "user", in.Actor, "err", err)
+			detail = "approver's permission could not be checked: " + err.Error()
 		}
-		if !ok {
-			return r, s.refuse(ctx, r, in.Key, actor, "user is not an approver",
-				"You are not allowed to decide revocation requests.")
-		}
-		if d == Approve {
-			to, kind = StateExecuting, EventApproved
-		} else {
-			to, kind = StateDenied, EventDenied
-		}
+		return r, s.refuse(ctx, r, in.Key, in.Actor, why, detail)
 	}
-	if in.On != nil {
-		if r.MessageTS == "" && r.State == StatePending && in.On.Channel == r.Channel {
-			// The message is shown before chat says where it is: the
-			// decision cannot be checked yet, and is not counted.
-			return r, Errorf(EUNAVAILABLE, "This request's message is still being recorded. Click again in a moment.")
-		}
-		if in.On.Channel != r.Channel || in.On.TS != r.MessageTS || r.MessageTS == "" {
-			return r, s.refuse(ctx, r, in.Key, actor, "decision made on another message than the request's own",
-				"This button is not on the request's own message, so it was ignored. Decide on the request's message in its channel.")
-		}
-	}
-	if r.State != StatePending {
-		return r, s.conflict(ctx, r, in.Key)
-	}
-	// The membership lookup may have taken a while: a decision must still
-	// land before the deadline.
-	if !s.now().Before(r.ExpiresAt) {
-		return s.expireNow(ctx, r)
-	}
-	if to == StateExecuting && s.DryRun {
-		r.DryRun = true // approved while dry run is on: nothing will be revoked
+	if in.Decision == Deny && in.Actor != r.Requester && strings.TrimSpace(in.Reason) == "" {
+		return r, fail(EINVALID, WhyReasonRequired, r)
 	}
 
-	next, err := s.swap(ctx, r, to, actor, "", kind, "", in.Key)
+	now := s.now()
+	var expired bool
+	next, events, err := s.update(ctx, in.ID, func(cur Request) (Request, []Event, error) {
+		expired = false
+		if cur.State() == StatePending && !now.Before(cur.ExpiresAt) {
+			// The membership lookup may have taken a while: a decision
+			// must still land before the deadline.
+			expired = true
+			next, e, err := cur.expire(now)
+			return next, []Event{e}, err
+		}
+		next, e, err := cur.review(Review{By: in.Actor, Decision: in.Decision, Reason: strings.TrimSpace(in.Reason), At: now})
+		if err != nil {
+			return cur, nil, err
+		}
+		e.Key = in.Key
+		if next.State() == StateExecuting && s.DryRun {
+			next.DryRun = true // approved while dry run is on: nothing will be revoked
+		}
+		return next, []Event{e}, nil
+	})
 	if err != nil {
+		if errors.Is(err, ErrDuplicate) {
+			return next, fmt.Errorf("decision %s: %w", in.Key, err)
+		}
+		if ErrorCode(err) == ECONFLICT {
+			return next, s.conflict(ctx, next, in.Key, err)
+		}
 		return next, err
 	}
-	if next.State == StateExecuting {
+	if expired {
+		return next, fail(EEXPIRED, WhyExpired, next)
+	}
+	if len(events) == 1 && events[0].Kind == EventApproved && next.State() == StateExecuting {
 		return s.Execute(ctx, next, "")
 	}
 	return next, nil
 }
 
-// Execute carries out an approved (executing) request and records the outcome.
-// note, if set, is prefixed to the audit detail (e.g. that this is a resume).
+// update runs Store.Update with fn, stamps each event with the request as
+// changed and its state, and announces the events. It returns the request
+// as stored and the events recorded.
+func (s *Service) update(ctx context.Context, id string, fn UpdateFunc) (Request, []Event, error) {
+	var recorded []Event
+	next, err := s.Store.Update(ctx, id, func(cur Request) (Request, []Event, error) {
+		next, events, err := fn(cur)
+		if err != nil {
+			return next, nil, err
+		}
+		for i := range events {
+			events[i].Request = next
+			events[i].State = next.State()
+		}
+		recorded = events
+		return next, events, nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return next, nil, Errorf(ENOTFOUND, WhyNoRequest, "%s", id)
+		}
+		if errors.Is(err, ErrReviewed) {
+			return next, nil, fail(ECONFLICT, WhyReviewed, next)
+		}
+		if _, ok := errors.AsType[*Error](err); ok {
+			return next, nil, err
+		}
+		return next, nil, fmt.Errorf("update request %s: %w", id, err)
+	}
+	for i := range recorded {
+		recorded[i].Request = next
+	}
+	s.announce(ctx, recorded...)
+	return next, recorded, nil
+}
+
+// Execute revokes the waiting targets of an executing request, one after
+// the other, and records each outcome as it comes. A target already done
+// (by an earlier run cut short) is not revoked again. note, if set, is
+// prefixed to each audit detail (e.g. that this is a resume).
 func (s *Service) Execute(ctx context.Context, r Request, note string) (Request, error) {
-	if r.State != StateExecuting {
-		return r, fmt.Errorf("execute request %s: state is %s, not executing", r.ID, r.State)
+	if r.State() != StateExecuting {
+		return r, fmt.Errorf("execute request %s: state is %s, not executing", r.ID, r.State())
 	}
 	timeout := s.ExecTimeout
 	if timeout <= 0 {
 		timeout = DefaultExecTimeout
 	}
 	detached := context.WithoutCancel(ctx)
-	var (
-		to      = StateRevoked
-		kind    = EventRevoked
-		outcome string
-	)
-	if r.DryRun || s.DryRun {
-		r.DryRun = true
-		outcome = "dry run: Cloudflare was not called"
-	} else {
-		revokeCtx, cancel := context.WithTimeout(detached, timeout)
-		summary, err := s.Revoker.Revoke(revokeCtx, r.Revocation)
-		cancel()
-		if err != nil {
-			to, kind, outcome = StateFailed, EventFailed, err.Error()
-			s.logger().ErrorContext(ctx, "revoke", "request_id", r.ID, "err", err)
-		} else {
-			outcome = summary
+	for i := range r.Targets {
+		if r.Targets[i].Done() {
+			continue
 		}
+		ok, outcome := true, ""
+		if r.DryRun || s.DryRun {
+			outcome = "dry run: Cloudflare was not called"
+		} else {
+			revokeCtx, cancel := context.WithTimeout(detached, timeout)
+			summary, err := s.Revoker.Revoke(revokeCtx, r.Revocation(i))
+			cancel()
+			if err != nil {
+				ok, outcome = false, err.Error()
+				s.logger().ErrorContext(ctx, "revoke", "request_id", r.ID, "target", r.Targets[i].Email, "err", err)
+			} else {
+				outcome = summary
+			}
+		}
+		if note != "" {
+			outcome = note + "; " + outcome
+		}
+		// Each outcome is recorded with a deadline of its own: a revocation
+		// that used up its time must still end as failed, not stay waiting.
+		recordCtx, cancel := context.WithTimeout(detached, recordTimeout)
+		next, _, err := s.update(recordCtx, r.ID, func(cur Request) (Request, []Event, error) {
+			next, e, err := cur.finish(i, ok, outcome, s.now())
+			if err != nil {
+				return cur, nil, err
+			}
+			return next, []Event{e}, nil
+		})
+		cancel()
+		if ErrorCode(err) == ECONFLICT {
+			// Done meanwhile by another run: its outcome stands.
+			r = next
+			continue
+		}
+		if err != nil {
+			return r, fmt.Errorf("record outcome for %s: %w", r.Targets[i].Email, err)
+		}
+		r = next
 	}
-	if note != "" {
-		outcome = note + "; " + outcome
-	}
-	// The outcome is recorded with a deadline of its own: a revocation that
-	// used up its time must still end as failed, not stay executing.
-	recordCtx, cancel := context.WithTimeout(detached, recordTimeout)
-	defer cancel()
-	return s.swap(recordCtx, r, to, "", outcome, kind, outcome, "")
+	return r, nil
 }
 
 // recordTimeout bounds the recording of a revocation's outcome.
 const recordTimeout = 30 * time.Second
 
-// ExpireDue expires every pending request whose expiry time has passed and
-// returns how many it expired. It stops early, between requests, when ctx ends.
+// ExpireDue expires every pending request whose expiry time has passed, and
+// escalates every pending request older than EscalateAfter, and returns how
+// many it expired. It stops early, between requests, when ctx ends.
 func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	pending, err := s.Store.ListByState(ctx, StatePending)
 	if err != nil {
@@ -377,16 +551,29 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			return n, nil
 		}
-		if s.now().Before(r.ExpiresAt) {
-			continue
-		}
-		// Once started, an expiry is recorded and announced in full.
-		expired, err := s.expire(context.WithoutCancel(ctx), r)
-		if err != nil && ErrorCode(err) != ECONFLICT {
-			return n, err
-		}
-		if expired {
-			n++
+		now := s.now()
+		// Once started, a change is recorded and announced in full.
+		work := context.WithoutCancel(ctx)
+		switch {
+		case !now.Before(r.ExpiresAt):
+			_, _, err := s.update(work, r.ID, func(cur Request) (Request, []Event, error) {
+				next, e, err := cur.expire(now)
+				return next, []Event{e}, err
+			})
+			if err != nil && ErrorCode(err) != ECONFLICT {
+				return n, err
+			}
+			if err == nil {
+				n++
+			}
+		case s.EscalateAfter > 0 && r.EscalatedAt.IsZero() && !now.Before(r.CreatedAt.Add(s.EscalateAfter)):
+			_, _, err := s.update(work, r.ID, func(cur Request) (Request, []Event, error) {
+				next, e, err := cur.escalate(now)
+				return next, []Event{e}, err
+			})
+			if err != nil && ErrorCode(err) != ECONFLICT {
+				return n, err
+			}
 		}
 	}
 	return n, nil
@@ -409,9 +596,10 @@ func (s *Service) RunExpirer(ctx context.Context, interval time.Duration) {
 }
 
 // Resume executes every request left in the executing state, e.g. by a crash
-// between approval and the revocation's outcome, a few at a time. Revoking
-// again is safe: Cloudflare's revocation is idempotent. When ctx ends it
-// starts no more, and waits for those under way.
+// between approval and the last target's outcome, a few at a time; only the
+// targets not yet done are revoked. Revoking again is safe: Cloudflare's
+// revocation is idempotent. When ctx ends it starts no more, and waits for
+// those under way.
 func (s *Service) Resume(ctx context.Context) error {
 	executing, err := s.Store.ListByState(ctx, StateExecuting)
 	if err != nil {
@@ -438,36 +626,11 @@ func (s *Service) Resume(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// expire moves a pending request to expired and audits it. It reports false,
-// with an ECONFLICT error, if the request was decided meanwhile.
-func (s *Service) expire(ctx context.Context, r Request) (bool, error) {
-	detail := "no decision before " + r.ExpiresAt.Format(time.RFC3339)
-	if _, err := s.swap(ctx, r, StateExpired, "", detail, EventExpired, detail, ""); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-// expireNow expires r for a decision that came too late, and returns the
-// EEXPIRED error for the person who decided (or ECONFLICT if another decision
-// won meanwhile).
-func (s *Service) expireNow(ctx context.Context, r Request) (Request, error) {
-	if _, err := s.expire(ctx, r); err != nil {
-		return r, err
-	}
-	r.State = StateExpired
-	e := Errorf(EEXPIRED, "This request expired at %s without a decision. Ask for a new one if it is still needed.",
-		r.ExpiresAt.Format(time.RFC1123))
-	e.Request = &r
-	return r, e
-}
-
 // refuse audits a refused decision and returns the matching EFORBIDDEN
 // error, or an error wrapping ErrDuplicate if the decision's key was already
 // recorded (a redelivery: it was refused, and told, before).
-func (s *Service) refuse(ctx context.Context, r Request, key, actor, detail, msg string) error {
-	ev := s.event(EventRefused, r, actor, detail)
-	ev.Key = key
+func (s *Service) refuse(ctx context.Context, r Request, key, actor string, why Why, detail string) error {
+	ev := Event{Kind: EventRefused, Request: r, State: r.State(), Actor: actor, Detail: detail, At: s.now(), Key: key}
 	if err := s.Store.Append(ctx, ev); errors.Is(err, ErrDuplicate) {
 		return fmt.Errorf("refused decision %s: %w", key, err)
 	} else if err != nil {
@@ -476,38 +639,7 @@ func (s *Service) refuse(ctx context.Context, r Request, key, actor, detail, msg
 	} else {
 		s.announce(ctx, ev)
 	}
-	e := Errorf(EFORBIDDEN, "%s", msg)
-	e.Request = &r
-	return e
-}
-
-// swap moves r to state to atomically, recording an event of the given kind
-// with it, and announces the event. If another change won the race, it
-// returns ECONFLICT with the request as it now stands.
-// key, if set, identifies the action that caused the change (see
-// DecideInput.Key).
-func (s *Service) swap(ctx context.Context, r Request, to State, actor, outcome string, kind EventKind, detail, key string) (Request, error) {
-	next, err := r.apply(to, actor, s.now(), outcome)
-	if err != nil {
-		return r, err
-	}
-	e := s.event(kind, next, actor, detail)
-	e.Key = key
-	if err := s.Store.CompareAndSwap(ctx, r.State, next, e); err != nil {
-		if errors.Is(err, ErrDuplicate) {
-			return r, fmt.Errorf("move request %s to %s: %w", r.ID, to, err)
-		}
-		if !errors.Is(err, ErrConflict) {
-			return r, fmt.Errorf("move request %s to %s: %w", r.ID, to, err)
-		}
-		current, gerr := s.get(ctx, r.ID)
-		if gerr != nil {
-			return r, gerr
-		}
-		return current, s.conflict(ctx, current, key)
-	}
-	s.announce(ctx, e)
-	return next, nil
+	return fail(EFORBIDDEN, why, r)
 }
 
 // Get returns request id, or an ENOTFOUND error.
@@ -515,11 +647,11 @@ func (s *Service) Get(ctx context.Context, id string) (Request, error) { return 
 
 func (s *Service) get(ctx context.Context, id string) (Request, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return Request{}, Errorf(ENOTFOUND, "That request ID is not valid.")
+		return Request{}, &Error{Code: ENOTFOUND, Why: WhyNoRequest}
 	}
 	r, err := s.Store.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return Request{}, Errorf(ENOTFOUND, "There is no request %s.", id)
+		return Request{}, &Error{Code: ENOTFOUND, Why: WhyNoRequest}
 	}
 	if err != nil {
 		return Request{}, fmt.Errorf("get request %s: %w", id, err)
@@ -527,21 +659,69 @@ func (s *Service) get(ctx context.Context, id string) (Request, error) {
 	return r, nil
 }
 
-// conflict returns the ECONFLICT error for a change that found r already
-// decided, or, if key (the identity of the person's action) is recorded by
-// now, an error wrapping ErrDuplicate: the same action, delivered twice,
+// ambiguityLimit is how many matches of a prefix Status lists at most.
+const ambiguityLimit = 5
+
+// Status returns the request whose ID is, or starts with, idOrPrefix, for
+// user, who must be a requester or an approver. A prefix matching several
+// requests gets EINVALID with WhyAmbiguous.
+func (s *Service) Status(ctx context.Context, user, idOrPrefix string) (Request, error) {
+	if why, err := s.Policy.MayView(ctx, s.Directory, user); why != "" {
+		if err != nil {
+			s.logger().ErrorContext(ctx, "check viewer", "user", user, "err", err)
+		}
+		return Request{}, &Error{Code: EFORBIDDEN, Why: why}
+	}
+	prefix := strings.ToLower(strings.TrimSpace(idOrPrefix))
+	if prefix == "" {
+		return Request{}, &Error{Code: ENOTFOUND, Why: WhyNoRequest}
+	}
+	found, err := s.Store.FindByPrefix(ctx, prefix, ambiguityLimit)
+	if err != nil {
+		return Request{}, fmt.Errorf("find request %s: %w", prefix, err)
+	}
+	switch len(found) {
+	case 0:
+		return Request{}, &Error{Code: ENOTFOUND, Why: WhyNoRequest}
+	case 1:
+		return found[0], nil
+	}
+	return Request{}, &Error{Code: EINVALID, Why: WhyAmbiguous, Limit: len(found)}
+}
+
+// Pending returns the pending and executing requests, oldest first, for
+// user, who must be a requester or an approver.
+func (s *Service) Pending(ctx context.Context, user string) ([]Request, error) {
+	if why, err := s.Policy.MayView(ctx, s.Directory, user); why != "" {
+		if err != nil {
+			s.logger().ErrorContext(ctx, "check viewer", "user", user, "err", err)
+		}
+		return nil, &Error{Code: EFORBIDDEN, Why: why}
+	}
+	var out []Request
+	for _, st := range []State{StatePending, StateExecuting} {
+		rs, err := s.Store.ListByState(ctx, st)
+		if err != nil {
+			return nil, fmt.Errorf("list %s requests: %w", st, err)
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// conflict returns the ECONFLICT error err (about the request as it now
+// stands, r), or, if key (the identity of the person's action) is recorded
+// by now, an error wrapping ErrDuplicate: the same action, delivered twice,
 // raced itself, and its first delivery is what decided.
-func (s *Service) conflict(ctx context.Context, r Request, key string) error {
+func (s *Service) conflict(ctx context.Context, r Request, key string, err error) error {
 	if key != "" {
-		if seen, err := s.Store.SeenKey(ctx, key); err == nil && seen {
+		if seen, serr := s.Store.SeenKey(ctx, key); serr == nil && seen {
 			return fmt.Errorf("decision %s: %w", key, ErrDuplicate)
 		}
 	}
-	return conflict(r)
+	return err
 }
 
 func conflict(r Request) error {
-	e := Errorf(ECONFLICT, "This request is already %s.", r.State)
-	e.Request = &r
-	return e
+	return fail(ECONFLICT, WhyDecided, r)
 }

@@ -7,33 +7,48 @@ import (
 )
 
 // Store keeps requests and the log of their events. Every change of a request
-// is written together with the event that records it, in one transaction, so
-// that no state change exists without its event and vice versa: the event log
+// is written together with the events that record it, in one transaction, so
+// that no change exists without its event and vice versa: the event log
 // doubles as the outbox from which chat is told (see Outbox).
 //
-// Implementations must make CompareAndSwap atomic: of two concurrent swaps
-// from the same state, exactly one succeeds.
+// Every invariant that must hold across processes holds here: one decision
+// per person, one outcome per target, the per-requester cap on pending
+// requests, each action's key recorded once. The behaviour every Store
+// promises is written as tests in package approvals/storetest.
 type Store interface {
-	// Create stores a new request together with its first event (requested,
-	// or refused). If r.SubmitKey is not empty and a request with that key
-	// exists, it stores nothing and returns an error wrapping ErrDuplicate.
-	Create(ctx context.Context, r Request, e Event) error
+	// Create stores a new request (with Version 1) together with its first
+	// event (requested, or refused). If r.SubmitKey is not empty and a
+	// request with that key exists, it stores nothing and returns an error
+	// wrapping ErrDuplicate. If r is pending, maxPending > 0 and the
+	// requester already has maxPending pending requests, it stores nothing
+	// and returns an error wrapping ErrLimit; the count and the insert are
+	// one atomic step.
+	Create(ctx context.Context, r Request, e Event, maxPending int) error
 	// Get returns the request with the given ID, or an error wrapping
 	// ErrNotFound if there is none.
 	Get(ctx context.Context, id string) (Request, error)
+	// Update changes request id as fn says, atomically: fn gets the request
+	// as stored and returns the changed request and the events that record
+	// the change. If the stored request changed meanwhile (its Version is no
+	// longer the one fn saw), Update calls fn again on the fresh request, a
+	// few times, then gives up with an error wrapping ErrConflict. So fn
+	// must have no side effects. If fn returns an error, Update changes
+	// nothing and returns the request as fn saw it with that error. On
+	// success it returns the request as stored, with Version incremented.
+	//
+	// What may change: each target's State, Outcome and FinishedAt; new
+	// reviews (appended: existing reviews never change, and a second review
+	// by the same person is refused with an error wrapping ErrReviewed);
+	// DryRun, EscalatedAt, ExpiredAt, Refusal, FinishedAt. Everything else
+	// is fixed at Create (SetMessage sets Channel and MessageTS). If an
+	// event's Key is already recorded, Update changes nothing and returns an
+	// error wrapping ErrDuplicate.
+	Update(ctx context.Context, id string, fn UpdateFunc) (Request, error)
 	// SetMessage records where a request's approval message was posted.
 	SetMessage(ctx context.Context, id, channel, ts string) error
-	// CompareAndSwap writes next's mutable fields (State, DryRun, DecidedBy,
-	// DecidedAt, Outcome, FinishedAt) to the stored request next.ID and
-	// appends e to its events, but only if the stored request is still in
-	// state from. Otherwise it returns an error wrapping ErrConflict (or
-	// ErrNotFound) and changes nothing. If e.Key is already recorded, it
-	// returns an error wrapping ErrDuplicate and changes nothing. The other
-	// fields are fixed at Create (SetMessage sets Channel and MessageTS).
-	CompareAndSwap(ctx context.Context, from State, next Request, e Event) error
-	// Append records an event that changes no request's state, such as a
-	// refused decision. If e.Key is already recorded, it returns an error
-	// wrapping ErrDuplicate and records nothing.
+	// Append records an event that changes no request, such as a refused
+	// decision. If e.Key is already recorded, it returns an error wrapping
+	// ErrDuplicate and records nothing.
 	Append(ctx context.Context, e Event) error
 	// SeenKey reports whether a request's SubmitKey or an event's Key equal
 	// to key is recorded.
@@ -42,12 +57,20 @@ type Store interface {
 	ListByState(ctx context.Context, s State) ([]Request, error)
 	// CountByRequester returns how many requests of requester are in state s.
 	CountByRequester(ctx context.Context, requester string, s State) (int, error)
+	// FindByPrefix returns up to limit requests whose ID starts with prefix
+	// (lower-case), oldest first.
+	FindByPrefix(ctx context.Context, prefix string, limit int) ([]Request, error)
 }
 
+// UpdateFunc states a change of a request as a function of its stored value;
+// see Store.Update.
+type UpdateFunc func(current Request) (next Request, events []Event, err error)
+
 // Outbox is the part of the Store that hands recorded events to whoever
-// delivers them to chat. An event is delivered in up to two parts: its audit
-// record, and, for a request's first event and every event that changes its
-// state, the posting or redrawing of the request's approval message. The
+// delivers them to chat. An event is delivered in up to three parts: its audit
+// record; for every event but a refusal, the posting or redrawing of the
+// request's approval message; and for some (Event.HasNotice) a notice to
+// people beyond the two channels. The
 // parts are delivered independently (a message that cannot be redrawn must
 // not hold up the audit trail), each in event order, and each is marked once
 // done, so a restart redoes only what was not.
@@ -107,6 +130,9 @@ const (
 	AuditRecord Part = iota + 1
 	// MessageUpdate is the redrawing of the request's approval message.
 	MessageUpdate
+	// Notice is telling people beyond the two channels (see
+	// Event.HasNotice): a post in the request's thread, or a direct message.
+	Notice
 )
 
 // String names the part.
@@ -116,6 +142,8 @@ func (p Part) String() string {
 		return "audit record"
 	case MessageUpdate:
 		return "message update"
+	case Notice:
+		return "notice"
 	}
 	return fmt.Sprintf("Part(%d)", int(p))
 }
@@ -124,9 +152,8 @@ func (p Part) String() string {
 type Delivery struct {
 	// Seq orders all events; it identifies the delivery.
 	Seq int64
-	// Event is the event as recorded. Its Request is the request's current
-	// row with State as it stood after the event; the other fields that
-	// change (DecidedBy, Outcome, …) are current, not historical.
+	// Event is the event as recorded. Its State is the request's state
+	// right after the event; its Request is the request as it stands now.
 	Event Event
 	// Current is the request as it stands now, to draw its message from.
 	Current Request

@@ -3,33 +3,29 @@ package sqlite_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/revokebot/revokebot/approvals"
 )
 
 // BenchmarkRequestLifecycle measures the store's share of one request:
-// create, read, decide (compare-and-swap), finish, on a real database file.
+// create, read, approve (a versioned update), finish, on a real database file.
 func BenchmarkRequestLifecycle(b *testing.B) {
 	db, _ := MustOpen(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		r := newRequest()
-		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+		create(b, db, r)
+		if _, err := db.Get(ctx, r.ID); err != nil {
 			b.Fatal(err)
 		}
-		got, err := db.Get(ctx, r.ID)
+		approveBy(b, db, r.ID, "U2")
+		_, err := db.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+			cur.Targets[0].State, cur.Targets[0].FinishedAt = approvals.TargetRevoked, time.Now()
+			return cur, []approvals.Event{{Kind: approvals.EventRevoked, Target: cur.Targets[0].Email, At: time.Now()}}, nil
+		})
 		if err != nil {
-			b.Fatal(err)
-		}
-		next := got
-		next.State = approvals.StateExecuting
-		if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); err != nil {
-			b.Fatal(err)
-		}
-		done := next
-		done.State = approvals.StateRevoked
-		if err := db.CompareAndSwap(ctx, approvals.StateExecuting, done, eventOf(approvals.EventRevoked, done)); err != nil {
 			b.Fatal(err)
 		}
 	}

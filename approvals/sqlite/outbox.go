@@ -16,6 +16,7 @@ var _ approvals.Outbox = (*DB)(nil)
 const (
 	auditDue   = `e.audited_at = 0`
 	messageDue = `(e.message_due = 1 AND e.message_updated_at = 0)`
+	noticeDue  = `(e.notice_due = 1 AND e.notice_done_at = 0)`
 )
 
 // due returns the condition for part, and the column that marks it done.
@@ -25,6 +26,8 @@ func due(part approvals.Part) (where, column string, err error) {
 		return auditDue + ` AND e.kind != 'refused'`, "audited_at", nil
 	case approvals.MessageUpdate:
 		return messageDue, "message_updated_at", nil
+	case approvals.Notice:
+		return noticeDue, "notice_done_at", nil
 	}
 	return "", "", fmt.Errorf("unknown delivery part %d", int(part))
 }
@@ -45,13 +48,12 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, limit int) ([
 // deliveries returns the events matching the condition (on events e) with
 // their requests (r), as deliveries.
 func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]approvals.Delivery, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key
+	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target
 		FROM events e JOIN requests r ON r.id = e.request_id
 		WHERE `+where, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []approvals.Delivery
 	for rows.Next() {
 		var (
@@ -59,27 +61,50 @@ func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]appro
 			kind, state string
 			at          int64
 		)
-		current, err := scan(rows, &dl.Seq, &kind, &state, &dl.Event.Actor, &dl.Event.Detail, &at, &dl.Event.Key)
+		current, err := scan(rows, &dl.Seq, &kind, &state, &dl.Event.Actor, &dl.Event.Detail, &at, &dl.Event.Key, &dl.Event.Target)
 		if err != nil {
+			rows.Close()
 			return nil, err
 		}
 		dl.Current = current
 		dl.Event.Kind = approvals.EventKind(kind)
+		dl.Event.State = approvals.State(state)
 		dl.Event.At = fromMillis(at)
-		dl.Event.Request = current
-		dl.Event.Request.State = approvals.State(state)
 		out = append(out, dl)
 	}
-	return out, rows.Err()
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	// Requests are read once each, however many of their events are due.
+	read := map[string]approvals.Request{}
+	for i := range out {
+		id := out[i].Current.ID
+		r, ok := read[id]
+		if !ok {
+			r = out[i].Current
+			if err := d.complete(ctx, &r); err != nil {
+				return nil, err
+			}
+			read[id] = r
+		}
+		out[i].Current, out[i].Event.Request = r, r
+	}
+	return out, nil
 }
 
-// BeginAttempt implements approvals.Outbox. Only audit records are posted
-// (message updates are redrawn in place, which is safe to repeat).
+// BeginAttempt implements approvals.Outbox. Only audit records and notices
+// are posted (message updates are redrawn in place, which is safe to repeat).
 func (d *DB) BeginAttempt(ctx context.Context, seq int64, part approvals.Part) (time.Time, error) {
-	if part != approvals.AuditRecord {
-		return time.Time{}, fmt.Errorf("begin attempt of event %d: only audit records are tracked, not %s", seq, part)
+	column := ""
+	switch part {
+	case approvals.AuditRecord:
+		column = `audit_attempted_at`
+	case approvals.Notice:
+		column = `notice_attempted_at`
+	default:
+		return time.Time{}, fmt.Errorf("begin attempt of event %d: only audit records and notices are tracked, not %s", seq, part)
 	}
-	prev, err := d.begin(ctx, `events`, `audit_attempted_at`, `seq = ?`, seq)
+	prev, err := d.begin(ctx, `events`, column, `seq = ?`, seq)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("begin %s of event %d: %w", part, seq, err)
 	}
@@ -186,7 +211,8 @@ func (d *DB) Backlog(ctx context.Context) (int, error) {
 	var n int
 	err := d.db.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM events e WHERE `+auditDue+`) +
-		(SELECT COUNT(*) FROM events e WHERE `+messageDue+` AND NOT `+auditDue+`)`).Scan(&n)
+		(SELECT COUNT(*) FROM events e WHERE `+messageDue+` AND NOT `+auditDue+`) +
+		(SELECT COUNT(*) FROM events e WHERE `+noticeDue+` AND NOT `+auditDue+` AND NOT `+messageDue+`)`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count undelivered events: %w", err)
 	}

@@ -26,9 +26,7 @@ func TestOutboxOrderAndMarks(t *testing.T) {
 	db, path := MustOpen(t)
 	ctx := context.Background()
 	r := newRequest()
-	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-		t.Fatal(err)
-	}
+	create(t, db, r)
 	if err := db.SetMessage(ctx, r.ID, "C1", "1.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +35,7 @@ func TestOutboxOrderAndMarks(t *testing.T) {
 	if err := db.Append(ctx, refused); err != nil {
 		t.Fatal(err)
 	}
-	next := r
-	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); err != nil {
-		t.Fatal(err)
-	}
+	approveBy(t, db, r.ID, "U2")
 
 	audits, err := db.Undelivered(ctx, approvals.AuditRecord, 10)
 	if err != nil {
@@ -55,15 +49,15 @@ func TestOutboxOrderAndMarks(t *testing.T) {
 		t.Fatalf("seqs not increasing: %d %d", audits[0].Seq, audits[1].Seq)
 	}
 	for i, d := range audits {
-		if d.Current.State != approvals.StateExecuting || d.Current.Channel != "C1" {
+		if d.Current.State() != approvals.StateExecuting || d.Current.Channel != "C1" {
 			t.Errorf("delivery %d: current %+v", i, d.Current)
 		}
 	}
-	// The event keeps the request as it stood after the event.
-	if audits[0].Event.Request.State != approvals.StatePending || audits[1].Event.Request.State != approvals.StateExecuting {
+	// The event keeps the request's state after the event.
+	if audits[0].Event.State != approvals.StatePending || audits[1].Event.State != approvals.StateExecuting {
 		t.Fatalf("events %+v", audits)
 	}
-	if audits[0].Event.Request.Revocation != r.Revocation || audits[0].Event.Request.Reason != r.Reason {
+	if audits[0].Event.Request.Options != r.Options || audits[0].Event.Request.Reason != r.Reason || len(audits[0].Event.Request.Targets) != 1 {
 		t.Fatalf("event request %+v", audits[0].Event.Request)
 	}
 	refusals, err := db.PendingRefusals(ctx)
@@ -132,9 +126,7 @@ func TestAttemptsAreRememberedAcrossRestarts(t *testing.T) {
 	db, path := MustOpen(t)
 	ctx := context.Background()
 	r := newRequest()
-	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-		t.Fatal(err)
-	}
+	create(t, db, r)
 	audits, err := db.Undelivered(ctx, approvals.AuditRecord, 1)
 	if err != nil || len(audits) != 1 {
 		t.Fatal(audits, err)
@@ -159,6 +151,9 @@ func TestAttemptsAreRememberedAcrossRestarts(t *testing.T) {
 	if first, err := again.BeginPost(ctx, r.ID); err != nil || first.IsZero() {
 		t.Fatalf("second post: %v, %v; want the first attempt's time", first, err)
 	}
+	if first, err := again.BeginAttempt(ctx, seq, approvals.Notice); err != nil || !first.IsZero() {
+		t.Fatalf("first notice attempt: %v, %v; want the zero time (tracked apart from the audit record)", first, err)
+	}
 	if _, err := again.BeginAttempt(ctx, seq, approvals.MessageUpdate); err == nil {
 		t.Fatal("attempts of message updates (which are redrawn in place) are not tracked; want an error")
 	}
@@ -169,9 +164,7 @@ func TestEventKeysAreRecordedOnce(t *testing.T) {
 	db, _ := MustOpen(t)
 	ctx := context.Background()
 	r := newRequest()
-	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-		t.Fatal(err)
-	}
+	create(t, db, r)
 	refused := eventOf(approvals.EventRefused, r)
 	refused.Key = "slack-click:U9:1.000001:" + r.ID
 	if err := db.Append(ctx, refused); err != nil {
@@ -180,15 +173,15 @@ func TestEventKeysAreRecordedOnce(t *testing.T) {
 	if err := db.Append(ctx, refused); !errors.Is(err, approvals.ErrDuplicate) {
 		t.Fatalf("second event with the same key: %v, want ErrDuplicate", err)
 	}
-	next := r
-	next.State = approvals.StateDenied
-	denied := eventOf(approvals.EventDenied, next)
-	denied.Key = refused.Key
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, denied); !errors.Is(err, approvals.ErrDuplicate) {
-		t.Fatalf("swap with a recorded key: %v, want ErrDuplicate", err)
+	_, err := db.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		cur.Reviews = append(cur.Reviews, approvals.Review{By: "U2", Decision: approvals.Deny, At: time.Now()})
+		return cur, []approvals.Event{{Kind: approvals.EventDenied, Actor: "U2", At: time.Now(), Key: refused.Key}}, nil
+	})
+	if !errors.Is(err, approvals.ErrDuplicate) {
+		t.Fatalf("update with a recorded key: %v, want ErrDuplicate", err)
 	}
-	if got, _ := db.Get(ctx, r.ID); got.State != approvals.StatePending {
-		t.Fatalf("a refused swap changed the request: %s", got.State)
+	if got, _ := db.Get(ctx, r.ID); got.State() != approvals.StatePending {
+		t.Fatalf("a refused update changed the request: %s", got.State())
 	}
 	if seen, err := db.SeenKey(ctx, refused.Key); err != nil || !seen {
 		t.Fatalf("SeenKey = %v, %v", seen, err)
@@ -204,9 +197,7 @@ func TestUndeliveredLimit(t *testing.T) {
 	ctx := context.Background()
 	for range 5 {
 		r := newRequest()
-		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-			t.Fatal(err)
-		}
+		create(t, db, r)
 	}
 	got, err := db.Undelivered(ctx, approvals.AuditRecord, 3)
 	if err != nil || len(got) != 3 {
@@ -220,22 +211,22 @@ func TestCreateIsAtomicWithItsEvent(t *testing.T) {
 	ctx := context.Background()
 	r := newRequest()
 	// An event the log refuses must take the request down with it.
-	if err := db.Create(ctx, r, eventOf("bogus", r)); err == nil {
+	if err := db.Create(ctx, r, eventOf("bogus", r), 0); err == nil {
 		t.Fatal("create with an invalid event succeeded")
 	}
 	if _, err := db.Get(ctx, r.ID); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("request stored without its event: %v", err)
 	}
-	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-		t.Fatal(err)
+	create(t, db, r)
+	_, err := db.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		cur.Reviews = append(cur.Reviews, approvals.Review{By: "U2", Decision: approvals.Approve, At: time.Now()})
+		return cur, []approvals.Event{{Kind: "bogus", At: time.Now()}}, nil
+	})
+	if err == nil {
+		t.Fatal("update with an invalid event succeeded")
 	}
-	next := r
-	next.State = approvals.StateExecuting
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf("bogus", next)); err == nil {
-		t.Fatal("swap with an invalid event succeeded")
-	}
-	if got, _ := db.Get(ctx, r.ID); got.State != approvals.StatePending {
-		t.Fatalf("state changed without its event: %s", got.State)
+	if got, _ := db.Get(ctx, r.ID); got.State() != approvals.StatePending || len(got.Reviews) != 0 {
+		t.Fatalf("state changed without its event: %s", got.State())
 	}
 }
 
@@ -245,12 +236,10 @@ func TestSubmitKeyIsUnique(t *testing.T) {
 	ctx := context.Background()
 	first := newRequest()
 	first.SubmitKey = "envelope-1"
-	if err := db.Create(ctx, first, eventOf(approvals.EventRequested, first)); err != nil {
-		t.Fatal(err)
-	}
+	create(t, db, first)
 	again := newRequest()
 	again.SubmitKey = "envelope-1"
-	if err := db.Create(ctx, again, eventOf(approvals.EventRequested, again)); !errors.Is(err, approvals.ErrDuplicate) {
+	if err := db.Create(ctx, again, eventOf(approvals.EventRequested, again), 0); !errors.Is(err, approvals.ErrDuplicate) {
 		t.Fatalf("err = %v, want ErrDuplicate", err)
 	}
 	if n, _ := db.Backlog(ctx); n != 1 {
@@ -259,9 +248,7 @@ func TestSubmitKeyIsUnique(t *testing.T) {
 	// Requests without a key never collide.
 	for range 2 {
 		r := newRequest()
-		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-			t.Fatal(err)
-		}
+		create(t, db, r)
 	}
 }
 
@@ -273,11 +260,9 @@ func TestCountByRequester(t *testing.T) {
 		r := newRequest()
 		r.Requester = who
 		if i == 3 {
-			r.State = approvals.StateRefused
+			r.Refusal = "requester is not in the requesters list"
 		}
-		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-			t.Fatal(err)
-		}
+		create(t, db, r)
 	}
 	if n, err := db.CountByRequester(ctx, "U1", approvals.StatePending); err != nil || n != 2 {
 		t.Fatalf("U1 pending = %d, %v; want 2", n, err)
@@ -315,23 +300,19 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 3 {
-		t.Fatalf("schema version = %d, %v; want 2", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 4 {
+		t.Fatalf("schema version = %d, %v; want 4", v, err)
 	}
 	const id = "7d4f8e9a-1c2b-4d3e-8f5a-6b7c8d9e0f1a"
 	old, err := db.Get(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if old.State != approvals.StatePending || old.Revocation.Email != "alice@example.com" || !old.Revocation.Devices ||
+	if old.State() != approvals.StatePending || old.Targets[0].Email != "alice@example.com" || !old.Options.Devices ||
 		old.MessageTS != "1764158400.000100" || old.SubmitKey != "" {
 		t.Fatalf("old request after upgrade: %+v", old)
 	}
-	next := old
-	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); err != nil {
-		t.Fatal(err)
-	}
+	approveBy(t, db, id, "U2")
 	if got, err := db.Undelivered(ctx, approvals.MessageUpdate, 10); err != nil || len(got) != 1 || got[0].Current.ID != id {
 		t.Fatalf("undelivered = %+v, %v", got, err)
 	}
@@ -347,7 +328,7 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 func TestMigrateFromEmpty(t *testing.T) {
 	t.Parallel()
 	db, _ := MustOpen(t)
-	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 3 {
-		t.Fatalf("schema version = %d, %v; want 2", v, err)
+	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 4 {
+		t.Fatalf("schema version = %d, %v; want 4", v, err)
 	}
 }

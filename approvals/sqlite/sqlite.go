@@ -123,7 +123,8 @@ func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 const columns = `id, email, devices, warp_reauth, user_uid, reason, requester, state, dry_run,
-	created_at, expires_at, decided_by, decided_at, outcome, finished_at, channel, message_ts, submit_key`
+	created_at, expires_at, finished_at, channel, message_ts, submit_key,
+	version, required_approvals, escalated_at, expired_at, refusal`
 
 // prefixed returns columns with each name prefixed by a table alias.
 func prefixed(alias string) string {
@@ -134,8 +135,17 @@ func prefixed(alias string) string {
 	return strings.Join(names, ", ")
 }
 
+// maxUpdateAttempts bounds how often Update retries after finding the
+// request changed meanwhile.
+const maxUpdateAttempts = 10
+
 // Create implements approvals.Store.
-func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event) error {
+func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event, maxPending int) error {
+	if len(r.Targets) == 0 {
+		return fmt.Errorf("insert request %s: no targets", r.ID)
+	}
+	r.Version = 1
+	state := r.State()
 	err := d.inTx(ctx, func(tx *sql.Tx) error {
 		if r.SubmitKey != "" {
 			var n int
@@ -146,15 +156,39 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event)
 				return approvals.ErrDuplicate
 			}
 		}
+		if state == approvals.StatePending && maxPending > 0 {
+			// The transaction holds SQLite's write lock (BEGIN IMMEDIATE):
+			// no other request can be created between the count and the insert.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE requester = ? AND state = 'pending'`, r.Requester).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPending {
+				return fmt.Errorf("%s has %d pending: %w", r.Requester, n, approvals.ErrLimit)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+columns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.Revocation.Email, r.Revocation.Devices, r.Revocation.WARPReauth, r.Revocation.UserUID,
-			r.Reason, r.Requester, string(r.State), r.DryRun,
-			millis(r.CreatedAt), millis(r.ExpiresAt), r.DecidedBy, millis(r.DecidedAt),
-			r.Outcome, millis(r.FinishedAt), r.Channel, r.MessageTS, r.SubmitKey); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.Targets[0].Email, r.Options.Devices, r.Options.WARPReauth, r.Options.UserUID,
+			r.Reason, r.Requester, string(state), r.DryRun,
+			millis(r.CreatedAt), millis(r.ExpiresAt), millis(r.FinishedAt), r.Channel, r.MessageTS, r.SubmitKey,
+			r.Version, r.RequiredApprovals(), millis(r.EscalatedAt), millis(r.ExpiredAt), r.Refusal); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, r.ID, e)
+		for i, t := range r.Targets {
+			if !t.State.Valid() {
+				return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO targets (request_id, position, email, person, state, outcome, finished_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, r.ID, i, t.Email, t.Person, string(t.State), t.Outcome, millis(t.FinishedAt)); err != nil {
+				return fmt.Errorf("insert target %s: %w", t.Email, err)
+			}
+		}
+		if err := insertReviews(ctx, tx, r.ID, 0, r.Reviews); err != nil {
+			return err
+		}
+		e.Request = r
+		return insertEvent(ctx, tx, r, e)
 	})
 	if err != nil {
 		return fmt.Errorf("insert request %s: %w", r.ID, err)
@@ -162,9 +196,28 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event)
 	return nil
 }
 
-// insertEvent appends e, about request id, to the event log and outbox. An
-// event whose Key is recorded already is refused with ErrDuplicate.
-func insertEvent(ctx context.Context, tx *sql.Tx, id string, e approvals.Event) error {
+// insertReviews adds reviews to request id, numbering them from first.
+func insertReviews(ctx context.Context, tx *sql.Tx, id string, first int, reviews []approvals.Review) error {
+	for i, rv := range reviews {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM reviews WHERE request_id = ? AND reviewer = ?)`, id, rv.By).Scan(&exists); err != nil {
+			return fmt.Errorf("look up review by %s: %w", rv.By, err)
+		}
+		if exists {
+			return fmt.Errorf("review by %s: %w", rv.By, approvals.ErrReviewed)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reviews (request_id, reviewer, decision, reason, at, seq)
+			VALUES (?, ?, ?, ?, ?, ?)`, id, rv.By, rv.Decision.String(), rv.Reason, millis(rv.At), first+i); err != nil {
+			return fmt.Errorf("insert review by %s: %w", rv.By, err)
+		}
+	}
+	return nil
+}
+
+// insertEvent appends e, about request r (as it stands after e), to the
+// event log and outbox. An event whose Key is recorded already is refused
+// with ErrDuplicate.
+func insertEvent(ctx context.Context, tx *sql.Tx, r approvals.Request, e approvals.Event) error {
 	if !e.Kind.Valid() {
 		return fmt.Errorf("event of unknown kind %q", e.Kind)
 	}
@@ -177,9 +230,11 @@ func insertEvent(ctx context.Context, tx *sql.Tx, id string, e approvals.Event) 
 			return fmt.Errorf("%s event %s: %w", e.Kind, e.Key, approvals.ErrDuplicate)
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, string(e.Kind), string(e.Request.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key)
+	e.State = r.State()
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
+		e.HasNotice() && r.Channel != "")
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, err)
 	}
@@ -188,15 +243,98 @@ func insertEvent(ctx context.Context, tx *sql.Tx, id string, e approvals.Event) 
 
 // Get implements approvals.Store.
 func (d *DB) Get(ctx context.Context, id string) (approvals.Request, error) {
-	row := d.db.QueryRowContext(ctx, `SELECT `+columns+` FROM requests WHERE id = ?`, id)
-	r, err := scan(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return approvals.Request{}, fmt.Errorf("get request %s: %w", id, approvals.ErrNotFound)
-	}
+	rs, err := d.requests(ctx, `WHERE id = ?`, id)
 	if err != nil {
 		return approvals.Request{}, fmt.Errorf("get request %s: %w", id, err)
 	}
-	return r, nil
+	if len(rs) == 0 {
+		return approvals.Request{}, fmt.Errorf("get request %s: %w", id, approvals.ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+// requests returns the requests matching the SQL clause that follows FROM
+// requests, with their targets and reviews.
+func (d *DB) requests(ctx context.Context, clause string, args ...any) ([]approvals.Request, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+columns+` FROM requests `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []approvals.Request
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := d.complete(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// complete reads r's targets and reviews.
+func (d *DB) complete(ctx context.Context, r *approvals.Request) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT email, person, state, outcome, finished_at FROM targets
+		WHERE request_id = ? ORDER BY position`, r.ID)
+	if err != nil {
+		return fmt.Errorf("read targets of %s: %w", r.ID, err)
+	}
+	r.Targets = nil
+	for rows.Next() {
+		var (
+			t        approvals.Target
+			state    string
+			finished int64
+		)
+		if err := rows.Scan(&t.Email, &t.Person, &state, &t.Outcome, &finished); err != nil {
+			rows.Close()
+			return fmt.Errorf("read targets of %s: %w", r.ID, err)
+		}
+		t.State, t.FinishedAt = approvals.TargetState(state), fromMillis(finished)
+		if !t.State.Valid() {
+			rows.Close()
+			return fmt.Errorf("request %s: target %s has unknown state %q", r.ID, t.Email, state)
+		}
+		r.Targets = append(r.Targets, t)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read targets of %s: %w", r.ID, err)
+	}
+	rows, err = d.db.QueryContext(ctx, `SELECT reviewer, decision, reason, at FROM reviews
+		WHERE request_id = ? ORDER BY seq, at`, r.ID)
+	if err != nil {
+		return fmt.Errorf("read reviews of %s: %w", r.ID, err)
+	}
+	r.Reviews = nil
+	for rows.Next() {
+		var (
+			rv       approvals.Review
+			decision string
+			at       int64
+		)
+		if err := rows.Scan(&rv.By, &decision, &rv.Reason, &at); err != nil {
+			rows.Close()
+			return fmt.Errorf("read reviews of %s: %w", r.ID, err)
+		}
+		if rv.Decision, err = approvals.ParseDecision(decision); err != nil {
+			rows.Close()
+			return fmt.Errorf("request %s: review by %s: %w", r.ID, rv.By, err)
+		}
+		rv.At = fromMillis(at)
+		r.Reviews = append(r.Reviews, rv)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read reviews of %s: %w", r.ID, err)
+	}
+	return nil
 }
 
 // SetMessage implements approvals.Store.
@@ -208,41 +346,104 @@ func (d *DB) SetMessage(ctx context.Context, id, channel, ts string) error {
 	return expectOne(res, id)
 }
 
-// CompareAndSwap implements approvals.Store. The WHERE clause on the state
-// makes the swap atomic: of concurrent swaps from one state, one matches.
-func (d *DB) CompareAndSwap(ctx context.Context, from approvals.State, r approvals.Request, e approvals.Event) error {
-	var swapped bool
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE requests SET
-			state = ?, dry_run = ?, decided_by = ?, decided_at = ?, outcome = ?, finished_at = ?
-			WHERE id = ? AND state = ?`,
-			string(r.State), r.DryRun, r.DecidedBy, millis(r.DecidedAt), r.Outcome, millis(r.FinishedAt),
-			r.ID, string(from))
+// errStale: the request changed between reading it and writing it.
+var errStale = errors.New("stale version")
+
+// Update implements approvals.Store. It reads the request, lets fn change
+// it, and writes the change only if the request's version is still the one
+// read: of two updates racing from one version, one writes and the other
+// reads again.
+func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (approvals.Request, error) {
+	var cur approvals.Request
+	for range maxUpdateAttempts {
+		var err error
+		if cur, err = d.Get(ctx, id); err != nil {
+			return approvals.Request{}, err
+		}
+		next, events, err := fn(cur.Clone())
 		if err != nil {
-			return err
+			return cur, err
 		}
-		n, err := res.RowsAffected()
-		if err != nil || n != 1 {
-			return err
+		// What Update does not change stays as stored.
+		next.ID, next.Requester, next.Reason, next.Options = cur.ID, cur.Requester, cur.Reason, cur.Options
+		next.SubmitKey, next.CreatedAt, next.ExpiresAt, next.Required = cur.SubmitKey, cur.CreatedAt, cur.ExpiresAt, cur.Required
+		next.Channel, next.MessageTS = cur.Channel, cur.MessageTS
+		next.Version = cur.Version + 1
+		err = d.inTx(ctx, func(tx *sql.Tx) error { return d.write(ctx, tx, cur, next, events) })
+		if errors.Is(err, errStale) {
+			continue
 		}
-		swapped = true
-		return insertEvent(ctx, tx, r.ID, e)
-	})
+		if err != nil {
+			return cur, fmt.Errorf("update request %s: %w", id, err)
+		}
+		if next.MessageTS == "" {
+			// SetMessage may have run meanwhile; it does not bump the version.
+			if fresh, err := d.Get(ctx, id); err == nil {
+				next.Channel, next.MessageTS = fresh.Channel, fresh.MessageTS
+			}
+		}
+		return next, nil
+	}
+	return cur, fmt.Errorf("update request %s: changed %d times while updating: %w", id, maxUpdateAttempts, approvals.ErrConflict)
+}
+
+// write stores next over cur, with events, in tx.
+func (d *DB) write(ctx context.Context, tx *sql.Tx, cur, next approvals.Request, events []approvals.Event) error {
+	if len(next.Targets) != len(cur.Targets) {
+		return fmt.Errorf("targets cannot be added or removed (%d, was %d)", len(next.Targets), len(cur.Targets))
+	}
+	if len(next.Reviews) < len(cur.Reviews) {
+		return fmt.Errorf("reviews cannot be removed (%d, was %d)", len(next.Reviews), len(cur.Reviews))
+	}
+	for i, rv := range cur.Reviews {
+		if next.Reviews[i] != rv {
+			return fmt.Errorf("review by %s cannot change", rv.By)
+		}
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE requests SET version = ?, state = ?, dry_run = ?,
+		escalated_at = ?, expired_at = ?, refusal = ?, finished_at = ?
+		WHERE id = ? AND version = ?`,
+		next.Version, string(next.State()), next.DryRun,
+		millis(next.EscalatedAt), millis(next.ExpiredAt), next.Refusal, millis(next.FinishedAt),
+		cur.ID, cur.Version)
 	if err != nil {
-		return fmt.Errorf("update request %s: %w", r.ID, err)
-	}
-	if swapped {
-		return nil
-	}
-	if _, err := d.Get(ctx, r.ID); err != nil {
 		return err
 	}
-	return fmt.Errorf("update request %s from %s: %w", r.ID, from, approvals.ErrConflict)
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return errStale
+	}
+	for i, t := range next.Targets {
+		was := cur.Targets[i]
+		if t.Email != was.Email || t.Person != was.Person {
+			return fmt.Errorf("target %d cannot change from %s to %s", i, was.Email, t.Email)
+		}
+		if t == was {
+			continue
+		}
+		if !t.State.Valid() {
+			return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE targets SET state = ?, outcome = ?, finished_at = ?
+			WHERE request_id = ? AND position = ?`, string(t.State), t.Outcome, millis(t.FinishedAt), cur.ID, i); err != nil {
+			return fmt.Errorf("update target %s: %w", t.Email, err)
+		}
+	}
+	if err := insertReviews(ctx, tx, cur.ID, len(cur.Reviews), next.Reviews[len(cur.Reviews):]); err != nil {
+		return err
+	}
+	for _, e := range events {
+		if err := insertEvent(ctx, tx, next, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Append implements approvals.Store.
 func (d *DB) Append(ctx context.Context, e approvals.Event) error {
-	if err := d.inTx(ctx, func(tx *sql.Tx) error { return insertEvent(ctx, tx, e.Request.ID, e) }); err != nil {
+	if err := d.inTx(ctx, func(tx *sql.Tx) error { return insertEvent(ctx, tx, e.Request, e) }); err != nil {
 		return fmt.Errorf("record %s event of request %s: %w", e.Kind, e.Request.ID, err)
 	}
 	return nil
@@ -284,21 +485,20 @@ func (d *DB) CountByState(ctx context.Context, s approvals.State) (int, error) {
 
 // ListByState implements approvals.Store.
 func (d *DB) ListByState(ctx context.Context, s approvals.State) ([]approvals.Request, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+columns+` FROM requests WHERE state = ? ORDER BY created_at, id`, string(s))
+	out, err := d.requests(ctx, `WHERE state = ? ORDER BY created_at, id`, string(s))
 	if err != nil {
 		return nil, fmt.Errorf("list %s requests: %w", s, err)
 	}
-	defer rows.Close()
-	var out []approvals.Request
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list %s requests: %w", s, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list %s requests: %w", s, err)
+	return out, nil
+}
+
+// FindByPrefix implements approvals.Store.
+func (d *DB) FindByPrefix(ctx context.Context, prefix string, limit int) ([]approvals.Request, error) {
+	// A range on the primary key: IDs are lower-case hex and hyphens, all
+	// below DEL (0x7f).
+	out, err := d.requests(ctx, `WHERE id >= ? AND id < ? ORDER BY created_at, id LIMIT ?`, prefix, prefix+"\x7f", limit)
+	if err != nil {
+		return nil, fmt.Errorf("find requests %s…: %w", prefix, err)
 	}
 	return out, nil
 }
@@ -316,26 +516,28 @@ func expectOne(res sql.Result, id string) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-// scan reads a request from the first columns of a row, and any extra
-// columns into extra.
+// scan reads a request's row from the first columns of a row, and any extra
+// columns into extra. Its targets and reviews are read apart (see complete).
 func scan(s scanner, extra ...any) (approvals.Request, error) {
 	var (
-		r                                   approvals.Request
-		state                               string
-		created, expires, decided, finished int64
+		r                                                approvals.Request
+		state                                            string
+		created, expires, finished, escalated, expiredAt int64
 	)
-	dest := append([]any{&r.ID, &r.Revocation.Email, &r.Revocation.Devices, &r.Revocation.WARPReauth, &r.Revocation.UserUID,
+	dest := append([]any{&r.ID, &r.Targets, &r.Options.Devices, &r.Options.WARPReauth, &r.Options.UserUID,
 		&r.Reason, &r.Requester, &state, &r.DryRun,
-		&created, &expires, &r.DecidedBy, &decided, &r.Outcome, &finished, &r.Channel, &r.MessageTS, &r.SubmitKey}, extra...)
+		&created, &expires, &finished, &r.Channel, &r.MessageTS, &r.SubmitKey,
+		&r.Version, &r.Required, &escalated, &expiredAt, &r.Refusal}, extra...)
+	var email string
+	dest[1] = &email
 	if err := s.Scan(dest...); err != nil {
 		return r, err
 	}
-	r.State = approvals.State(state)
-	if !r.State.Valid() {
+	if !approvals.State(state).Valid() {
 		return r, fmt.Errorf("request %s has unknown state %q", r.ID, state)
 	}
-	r.CreatedAt, r.ExpiresAt = fromMillis(created), fromMillis(expires)
-	r.DecidedAt, r.FinishedAt = fromMillis(decided), fromMillis(finished)
+	r.CreatedAt, r.ExpiresAt, r.FinishedAt = fromMillis(created), fromMillis(expires), fromMillis(finished)
+	r.EscalatedAt, r.ExpiredAt = fromMillis(escalated), fromMillis(expiredAt)
 	return r, nil
 }
 

@@ -2,15 +2,16 @@ package sqlite_test
 
 import (
 	"context"
-	"errors"
+	"io"
+	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/approvals/sqlite"
+	"github.com/revokebot/revokebot/approvals/storetest"
 )
 
 // MustOpen opens a fresh database in a temporary directory.
@@ -25,55 +26,55 @@ func MustOpen(tb testing.TB) (*sqlite.DB, string) {
 	return db, path
 }
 
+// TestConformance runs the behaviour every approvals.Store promises.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) approvals.Store {
+		db, _ := MustOpen(t)
+		return db
+	})
+}
+
 func newRequest() approvals.Request {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return approvals.Request{
-		ID:         uuid.NewString(),
-		Revocation: approvals.Revocation{Email: "alice@example.com", Devices: true, WARPReauth: true, UserUID: uuid.NewString()},
-		Reason:     "laptop stolen",
-		Requester:  "U1",
-		State:      approvals.StatePending,
-		DryRun:     true,
-		CreatedAt:  now,
-		ExpiresAt:  now.Add(time.Hour),
+		ID:        uuid.NewString(),
+		Targets:   []approvals.Target{{Email: "alice@example.com", State: approvals.TargetWaiting}},
+		Options:   approvals.Options{Devices: true, WARPReauth: true, UserUID: "0123456789abcdef0123456789abcdef"},
+		Reason:    "laptop stolen",
+		Requester: "U1",
+		Required:  1,
+		DryRun:    true,
+		CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour),
 	}
 }
 
 // eventOf returns an event of kind about r, as it stands after the event.
 func eventOf(kind approvals.EventKind, r approvals.Request) approvals.Event {
-	return approvals.Event{Kind: kind, Request: r, Actor: r.DecidedBy, At: time.Now().UTC().Truncate(time.Millisecond)}
+	return approvals.Event{Kind: kind, Request: r, State: r.State(), At: time.Now().UTC().Truncate(time.Millisecond)}
 }
 
-func TestCreateGetRoundTrip(t *testing.T) {
-	t.Parallel()
-	db, _ := MustOpen(t)
-	ctx := context.Background()
-	want := newRequest()
-	if err := db.Create(ctx, want, eventOf(approvals.EventRequested, want)); err != nil {
-		t.Fatal(err)
+// create stores r with its requested event.
+func create(tb testing.TB, db *sqlite.DB, r approvals.Request) {
+	tb.Helper()
+	if err := db.Create(context.Background(), r, eventOf(approvals.EventRequested, r), 0); err != nil {
+		tb.Fatal(err)
 	}
-	got, err := db.Get(ctx, want.ID)
+}
+
+// approveBy records who's approval of request id (an approved event).
+func approveBy(tb testing.TB, db *sqlite.DB, id, who string) approvals.Request {
+	tb.Helper()
+	r, err := db.Update(context.Background(), id, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		cur.Reviews = append(cur.Reviews, approvals.Review{By: who, Decision: approvals.Approve, At: at})
+		return cur, []approvals.Event{{Kind: approvals.EventApproved, Actor: who, At: at}}, nil
+	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if got != want {
-		t.Fatalf("got %+v\nwant %+v", got, want)
-	}
-	if err := db.Create(ctx, want, eventOf(approvals.EventRequested, want)); err == nil {
-		t.Fatal("creating the same ID twice succeeded")
-	}
-}
-
-func TestGetNotFound(t *testing.T) {
-	t.Parallel()
-	db, _ := MustOpen(t)
-	_, err := db.Get(context.Background(), uuid.NewString())
-	if !errors.Is(err, approvals.ErrNotFound) {
-		t.Fatalf("err = %v, want ErrNotFound", err)
-	}
-	if err := db.SetMessage(context.Background(), uuid.NewString(), "C1", "1.2"); !errors.Is(err, approvals.ErrNotFound) {
-		t.Fatalf("SetMessage err = %v, want ErrNotFound", err)
-	}
+	return r
 }
 
 func TestSetMessageSurvivesReopen(t *testing.T) {
@@ -81,14 +82,12 @@ func TestSetMessageSurvivesReopen(t *testing.T) {
 	db, path := MustOpen(t)
 	ctx := context.Background()
 	r := newRequest()
-	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
+	create(t, db, r)
+	if err := db.SetMessage(ctx, r.ID, "C1", "123.456"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetMessage(ctx, r.ID, "C123", "1700000000.000100"); err != nil {
-		t.Fatal(err)
-	}
+	approveBy(t, db, r.ID, "U2")
 	db.Close()
-
 	again, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -98,118 +97,8 @@ func TestSetMessageSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Channel != "C123" || got.MessageTS != "1700000000.000100" {
-		t.Fatalf("message = %q/%q after reopen", got.Channel, got.MessageTS)
-	}
-	if v, err := again.SchemaVersion(ctx); err != nil || v != 3 {
-		t.Fatalf("schema version = %d, %v; want 2", v, err)
-	}
-}
-
-func TestCompareAndSwap(t *testing.T) {
-	t.Parallel()
-	db, _ := MustOpen(t)
-	ctx := context.Background()
-	r := newRequest()
-	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-		t.Fatal(err)
-	}
-	next := r
-	next.State = approvals.StateExecuting
-	next.DecidedBy = "U2"
-	next.DecidedAt = r.CreatedAt.Add(time.Minute)
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); err != nil {
-		t.Fatal(err)
-	}
-	// The same swap again must fail: the request is no longer pending.
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next)); !errors.Is(err, approvals.ErrConflict) {
-		t.Fatalf("second swap err = %v, want ErrConflict", err)
-	}
-	got, _ := db.Get(ctx, r.ID)
-	if got.State != approvals.StateExecuting || got.DecidedBy != "U2" || !got.DecidedAt.Equal(next.DecidedAt) {
-		t.Fatalf("stored %+v", got)
-	}
-	missing := newRequest()
-	if err := db.CompareAndSwap(ctx, approvals.StatePending, missing, eventOf(approvals.EventApproved, missing)); !errors.Is(err, approvals.ErrNotFound) {
-		t.Fatalf("swap of a missing request: err = %v, want ErrNotFound", err)
-	}
-}
-
-func TestCompareAndSwapConcurrentExactlyOneWins(t *testing.T) {
-	t.Parallel()
-	db, _ := MustOpen(t)
-	ctx := context.Background()
-	r := newRequest()
-	if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-		t.Fatal(err)
-	}
-	const n = 32
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		wins []string
-	)
-	for i := range n {
-		wg.Go(func() {
-			next := r
-			next.State = approvals.StateExecuting
-			next.DecidedBy = "U" + string(rune('A'+i%26))
-			err := db.CompareAndSwap(ctx, approvals.StatePending, next, eventOf(approvals.EventApproved, next))
-			if err == nil {
-				mu.Lock()
-				wins = append(wins, next.DecidedBy)
-				mu.Unlock()
-			} else if !errors.Is(err, approvals.ErrConflict) {
-				t.Errorf("swap: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if len(wins) != 1 {
-		t.Fatalf("%d swaps won, want exactly 1", len(wins))
-	}
-	got, _ := db.Get(ctx, r.ID)
-	if got.DecidedBy != wins[0] {
-		t.Fatalf("stored decider %q, winner %q", got.DecidedBy, wins[0])
-	}
-	// Only the winning swap left an event: requested + one approved.
-	if n, err := db.Backlog(ctx); err != nil || n != 2 {
-		t.Fatalf("events recorded = %d, %v; want 2", n, err)
-	}
-}
-
-func TestListByState(t *testing.T) {
-	t.Parallel()
-	db, _ := MustOpen(t)
-	ctx := context.Background()
-	base := time.Now().UTC().Truncate(time.Millisecond)
-	var pendingIDs []string
-	for i := range 4 {
-		r := newRequest()
-		r.CreatedAt = base.Add(time.Duration(-i) * time.Minute) // newest first on insert
-		if i == 2 {
-			r.State = approvals.StateRefused
-		} else {
-			pendingIDs = append([]string{r.ID}, pendingIDs...)
-		}
-		if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := db.ListByState(ctx, approvals.StatePending)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(pendingIDs) {
-		t.Fatalf("got %d pending, want %d", len(got), len(pendingIDs))
-	}
-	for i := range got {
-		if got[i].ID != pendingIDs[i] {
-			t.Fatalf("order: got[%d] = %s, want %s (oldest first)", i, got[i].ID, pendingIDs[i])
-		}
-	}
-	if none, err := db.ListByState(ctx, approvals.StateRevoked); err != nil || len(none) != 0 {
-		t.Fatalf("revoked = %v, %v; want none", none, err)
+	if got.Channel != "C1" || got.MessageTS != "123.456" || got.State() != approvals.StateExecuting || got.Version != 2 {
+		t.Fatalf("after reopen: %+v", got)
 	}
 }
 
@@ -221,5 +110,137 @@ func TestOpenBadPath(t *testing.T) {
 	}
 	if _, err := sqlite.Open(context.Background(), ""); err == nil {
 		t.Fatal("empty path accepted")
+	}
+}
+
+// copyFile copies a checked-in database to a temporary file.
+func copyFile(t *testing.T, src string) string {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// TestUpgradeFromSchema3 opens testdata/release-v3.db, a database written by
+// the release before requests had several targets (schema 3; see its
+// requests below), and checks that every request comes through as a
+// one-target aggregate in the same state, with the review that decided it,
+// and that the upgraded requests keep working.
+func TestUpgradeFromSchema3(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := copyFile(t, "testdata/release-v3.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 4 {
+		t.Fatalf("schema version = %d, %v; want 4", v, err)
+	}
+	type want struct {
+		state    approvals.State
+		reviewer string
+		decision approvals.Decision
+		target   approvals.TargetState
+	}
+	wants := map[string]want{
+		"alice@example.com":   {approvals.StateRevoked, "UAPP", approvals.Approve, approvals.TargetRevoked},
+		"mallory@example.com": {approvals.StateFailed, "UAPP", approvals.Approve, approvals.TargetFailed},
+		"bob@example.com":     {approvals.StateDenied, "UAPP", approvals.Deny, approvals.TargetWaiting},
+		"carol@example.com":   {approvals.StateCancelled, "UREQ", approvals.Deny, approvals.TargetWaiting},
+		"dave@example.com":    {approvals.StateExpired, "", 0, approvals.TargetWaiting},
+		"erin@example.com":    {approvals.StateRefused, "", 0, approvals.TargetWaiting},
+		"frank@example.com":   {approvals.StateExpired, "", 0, approvals.TargetWaiting},
+		"grace@example.com":   {approvals.StatePending, "", 0, approvals.TargetWaiting},
+		"heidi@example.com":   {approvals.StateExecuting, "UAPP", approvals.Approve, approvals.TargetWaiting},
+	}
+	byEmail := map[string]approvals.Request{}
+	for _, s := range []approvals.State{approvals.StateRevoked, approvals.StateFailed, approvals.StateDenied, approvals.StateCancelled,
+		approvals.StateExpired, approvals.StateRefused, approvals.StatePending, approvals.StateExecuting} {
+		rs, err := db.ListByState(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if len(r.Targets) != 1 {
+				t.Fatalf("%s: %d targets, want 1", r.ID, len(r.Targets))
+			}
+			byEmail[r.Targets[0].Email] = r
+		}
+	}
+	if len(byEmail) != len(wants) {
+		t.Fatalf("%d requests after the upgrade, want %d", len(byEmail), len(wants))
+	}
+	for email, w := range wants {
+		r := byEmail[email]
+		if r.State() != w.state || r.Targets[0].State != w.target || r.Version != 1 || r.RequiredApprovals() != 1 {
+			t.Errorf("%s: state %s, target %s, version %d; want %s, %s, 1", email, r.State(), r.Targets[0].State, r.Version, w.state, w.target)
+		}
+		if w.reviewer == "" {
+			if len(r.Reviews) != 0 {
+				t.Errorf("%s: reviews %+v, want none", email, r.Reviews)
+			}
+		} else if len(r.Reviews) != 1 || r.Reviews[0].By != w.reviewer || r.Reviews[0].Decision != w.decision || r.Reviews[0].At.IsZero() {
+			t.Errorf("%s: reviews %+v, want one %s by %s", email, r.Reviews, w.decision, w.reviewer)
+		}
+		if r.State().Final() && r.FinishedAt.IsZero() {
+			t.Errorf("%s: final without FinishedAt", email)
+		}
+	}
+	alice := byEmail["alice@example.com"]
+	if alice.Reason != "laptop stolen" || !alice.Options.Devices || !alice.Options.WARPReauth || alice.MessageTS == "" ||
+		alice.Targets[0].Outcome == "" || alice.SubmitKey == "" {
+		t.Errorf("alice after the upgrade: %+v", alice)
+	}
+	if byEmail["erin@example.com"].Refusal == "" {
+		t.Errorf("the refused request lost why it was refused")
+	}
+	// Events keep their order; the revoked and failed ones name their target.
+	audits, err := db.Undelivered(ctx, approvals.AuditRecord, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audits) != 3 {
+		t.Errorf("%d audit records still to deliver, want the 3 of grace and heidi", len(audits))
+	}
+	if notices, _ := db.Undelivered(ctx, approvals.Notice, 100); len(notices) != 0 {
+		t.Errorf("the upgrade made %d old events send notices", len(notices))
+	}
+	// The upgraded requests work: heidi's revocation finishes, grace is approved.
+	heidi := byEmail["heidi@example.com"]
+	done, err := db.Update(ctx, heidi.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		cur.Targets[0].State, cur.Targets[0].FinishedAt = approvals.TargetRevoked, time.Now()
+		return cur, []approvals.Event{{Kind: approvals.EventRevoked, Target: "heidi@example.com", At: time.Now()}}, nil
+	})
+	if err != nil || done.State() != approvals.StateRevoked || done.Version != 2 {
+		t.Fatalf("finishing heidi: %s, %v", done.State(), err)
+	}
+	if got := approveBy(t, db, byEmail["grace@example.com"].ID, "UAPP"); got.State() != approvals.StateExecuting {
+		t.Errorf("grace approved: %s", got.State())
+	}
+	db.Close()
+	// Opening again applies nothing twice.
+	again, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if n, err := again.CountByState(ctx, approvals.StateRevoked); err != nil || n != 2 {
+		t.Errorf("revoked after reopening = %d, %v; want 2", n, err)
 	}
 }
