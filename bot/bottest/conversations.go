@@ -15,8 +15,9 @@ type ChannelInfo struct {
 // SetChannel makes conversations.info describe channel id as info. As in
 // Slack, a private channel the bot is not in answers channel_not_found. A
 // channel never set is a public channel named after its ID with the bot a
-// member, in keeping with chat.postMessage, which posts anywhere. (Membership
-// only affects conversations.info.) For other errors, use Fail.
+// member, in keeping with chat.postMessage, which posts anywhere; a DM
+// channel never set (DMChannel) is described as Slack describes a DM.
+// (Membership only affects conversations.info.) For other errors, use Fail.
 func (w *Workspace) SetChannel(id string, info ChannelInfo) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -35,6 +36,10 @@ func (w *Workspace) serveConversationsInfo(rw http.ResponseWriter, params map[st
 		slackError(rw, "channel_not_found")
 		return
 	case !ok:
+		if user, dm := dmUser(id); dm {
+			writeJSON(rw, http.StatusOK, map[string]any{"ok": true, "channel": w.imJSONLocked(id, user)})
+			return
+		}
 		info = ChannelInfo{Name: id, IsMember: true}
 	case info.Private && !info.IsMember:
 		slackError(rw, "channel_not_found")

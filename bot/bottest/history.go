@@ -100,7 +100,8 @@ func (w *Workspace) Forge(channel, user, text string, metadata json.RawMessage) 
 const historyPage = 100
 
 // serveConversationsHistory answers conversations.history: the channel's
-// messages newest first, between oldest and latest (exclusive unless
+// messages newest first (as in Slack, a thread's parent but not its replies,
+// unless sent to the channel too), between oldest and latest (exclusive unless
 // inclusive=1), paged with an opaque cursor. Metadata is included only with
 // include_all_metadata. w.mu is held.
 func (w *Workspace) serveConversationsHistory(rw http.ResponseWriter, params map[string]string) {
@@ -120,7 +121,7 @@ func (w *Workspace) serveConversationsHistory(rw http.ResponseWriter, params map
 	for _, m := range slices.Backward(w.messages) {
 		us, _ := tsMicros(m.TS)
 		switch {
-		case m.Channel != channel || m.Deleted:
+		case m.Channel != channel || !m.inChannel():
 			continue
 		case hasOldest && (us < oldest || us == oldest && !inclusive):
 			continue
@@ -142,17 +143,7 @@ func (w *Workspace) serveConversationsHistory(rw http.ResponseWriter, params map
 	withMetadata := params["include_all_metadata"] == "1" || params["include_all_metadata"] == "true"
 	out := []map[string]any{}
 	for _, m := range matching[start:end] {
-		msg := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.User}
-		if m.User == BotUserID {
-			msg["bot_id"] = "BREVOKEBOT"
-		}
-		if len(m.Blocks) > 0 {
-			msg["blocks"] = m.Blocks
-		}
-		if withMetadata && len(m.Metadata) > 0 {
-			msg["metadata"] = m.Metadata
-		}
-		out = append(out, msg)
+		out = append(out, w.messageJSONLocked(m, withMetadata))
 	}
 	resp := map[string]any{"ok": true, "messages": out, "has_more": end < len(matching)}
 	if end < len(matching) {

@@ -19,14 +19,18 @@ func (w *Workspace) AllEphemerals() []Ephemeral {
 	return append([]Ephemeral(nil), w.ephemerals...)
 }
 
-// Reset forgets every call, ack, private reply and message recorded so far,
-// so that a long run (a fuzz test) does not grow without bound. A later
-// chat.update of a forgotten message answers message_not_found. Scripted
-// failures, holds, groups and channels stay.
+// Reset forgets every call, ack, private reply, message, opened view and
+// sent trigger_id recorded so far, so that a long run (a fuzz test) does not
+// grow without bound. A later chat.update of a forgotten message answers
+// message_not_found, and views.open with a forgotten trigger_id
+// invalid_trigger_id. Scripted failures, holds, groups, channels and users
+// stay.
 func (w *Workspace) Reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.calls, w.ephemerals, w.messages = nil, nil, nil
+	w.calls, w.ephemerals, w.messages, w.views = nil, nil, nil, nil
 	clear(w.acks)
+	clear(w.triggers)
+	clear(w.opened)
 	w.notifyLocked()
 }

@@ -251,10 +251,13 @@ func actionTS() string {
 }
 
 // SendEnvelope sends any Socket Mode envelope; retry > 0 marks a redelivery.
+// The workspace remembers the payload's trigger_id, if any, with the time it
+// was first sent, for views.open.
 func (w *Workspace) SendEnvelope(id, typ string, payload any, retry int) {
 	w.tb.Helper()
+	kind := w.noteEnvelope(payload)
 	env := map[string]any{"envelope_id": id, "type": typ, "payload": payload,
-		"accepts_response_payload": typ == "slash_commands"}
+		"accepts_response_payload": typ == "slash_commands" || typ == "interactive" && kind == "view_submission"}
 	if retry > 0 {
 		env["retry_attempt"] = retry
 		env["retry_reason"] = "timeout"

@@ -61,6 +61,17 @@ type Workspace struct {
 
 	// channels holds what conversations.info reports (SetChannel).
 	channels map[string]ChannelInfo
+	// users holds what users.info reports (SetUser).
+	users map[string]User
+	// opened holds the DM and group DM channels conversations.open opened.
+	opened map[string]bool
+	// triggers holds the trigger IDs sent in envelopes, for views.open;
+	// triggerTTL is how long one stays valid (3 seconds, as in Slack).
+	triggers   map[string]*trigger
+	triggerTTL time.Duration
+	// views holds the modals opened with views.open, oldest first.
+	views    []View
+	nextView int
 }
 
 // Option configures a Workspace.
@@ -69,13 +80,26 @@ type Option func(*Workspace)
 // WithPingInterval sets how often the websocket sends PINGs (default 100ms).
 func WithPingInterval(d time.Duration) Option { return func(w *Workspace) { w.pingInterval = d } }
 
+// WithTriggerExpiry sets how long after its envelope was sent a trigger_id
+// can open a view (default 3 seconds, as in Slack): a test of a slow path
+// can shorten it rather than wait.
+func WithTriggerExpiry(d time.Duration) Option { return func(w *Workspace) { w.triggerTTL = d } }
+
 // Message is a message the bot posted with chat.postMessage, as it stands
 // after any chat.update.
 type Message struct {
+	// Channel is the channel's ID; a post to a user's ID is in their DM
+	// channel (DMChannel).
 	Channel string
 	TS      string
-	Text    string
-	Blocks  json.RawMessage
+	// ThreadTS is, for a thread reply, the ts of the thread's parent
+	// message; it is empty for a top-level message (even one with replies).
+	ThreadTS string
+	// Broadcast marks a thread reply also sent to the channel
+	// (reply_broadcast): it shows in Messages and conversations.history.
+	Broadcast bool
+	Text      string
+	Blocks    json.RawMessage
 	// Metadata is the message's metadata, as the bot sent it (null if none).
 	Metadata json.RawMessage
 	// User is who posted it: the bot, unless Forge put it there.
@@ -125,6 +149,7 @@ func New(tb TB, opts ...Option) *Workspace {
 		tb: tb, botToken: DefaultBotToken, appToken: DefaultAppToken, pingInterval: 100 * time.Millisecond,
 		changed: make(chan struct{}), acks: map[string]Ack{}, groups: map[string][]string{}, failures: map[string][]Failure{}, holds: map[string]chan struct{}{}, held: map[string]int{},
 		posts: map[string][]time.Time{}, holdsAfter: map[string]chan struct{}{},
+		triggers: map[string]*trigger{}, triggerTTL: 3 * time.Second,
 	}
 	for _, o := range opts {
 		o(w)
@@ -242,7 +267,14 @@ func (w *Workspace) dump() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "connections: %d\n", w.conns)
 	for _, m := range w.messages {
-		fmt.Fprintf(&b, "message %s %s (updates %d): %s\n", m.Channel, m.TS, m.Updates, m.Text)
+		thread := ""
+		if m.ThreadTS != "" {
+			thread = " in thread " + m.ThreadTS
+		}
+		fmt.Fprintf(&b, "message %s %s%s (updates %d): %s\n", m.Channel, m.TS, thread, m.Updates, m.Text)
+	}
+	for _, v := range w.views {
+		fmt.Fprintf(&b, "view %s for %s: callback_id %q\n", v.ID, v.User, v.CallbackID)
 	}
 	for _, e := range w.ephemerals {
 		fmt.Fprintf(&b, "ephemeral to %s: %s\n", e.User, e.Text)
@@ -250,27 +282,30 @@ func (w *Workspace) dump() string {
 	return b.String()
 }
 
-// Messages returns the messages in channel, oldest first (not those
-// deleted with DeleteMessage).
+// Messages returns the messages in channel, oldest first, as the channel
+// shows them: not thread replies (see Replies) unless also sent to the
+// channel, and not those deleted with DeleteMessage.
 func (w *Workspace) Messages(channel string) []Message {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []Message
 	for _, m := range w.messages {
-		if m.Channel == channel && !m.Deleted {
+		if m.Channel == channel && m.inChannel() {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-// WaitMessage waits for a message in channel that match accepts, and returns it.
+// WaitMessage waits for a message in channel that match accepts, and
+// returns it. Like Messages, it looks at top-level messages only (WaitReply
+// waits for a thread reply); unlike Messages, it also sees deleted ones.
 func (w *Workspace) WaitMessage(channel string, match func(Message) bool, timeout time.Duration) Message {
 	w.tb.Helper()
 	var found Message
 	w.waitFor(timeout, "a matching message in "+channel, func() bool {
 		for _, m := range w.messages {
-			if m.Channel == channel && match(m) {
+			if m.Channel == channel && (m.ThreadTS == "" || m.Broadcast) && match(m) {
 				found = m
 				return true
 			}
@@ -339,6 +374,7 @@ func slackError(rw http.ResponseWriter, code string) {
 
 func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
+	arrived := time.Now()
 	w.mu.Lock()
 	hold := w.holds[method]
 	if hold != nil {
@@ -365,13 +401,10 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		w.serveConnectionsOpen(rw, r)
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		slackError(rw, "invalid_form_data")
+	params, code := requestParams(r)
+	if code != "" {
+		slackError(rw, code)
 		return
-	}
-	params := map[string]string{}
-	for k := range r.PostForm {
-		params[k] = r.PostForm.Get(k)
 	}
 	token := params["token"]
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
@@ -423,13 +456,18 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 			slackError(rw, "channel_not_found")
 			return
 		}
-		if w.overPostLimitLocked(params["channel"]) {
+		channel := w.postChannelLocked(params["channel"])
+		if w.overPostLimitLocked(channel) {
 			w.rateLimited++
 			rw.Header().Set("Retry-After", "1")
 			writeJSON(rw, http.StatusTooManyRequests, map[string]any{"ok": false, "error": "ratelimited"})
 			return
 		}
-		m := Message{Channel: params["channel"], TS: w.newTSLocked(), Text: params["text"], At: time.Now(), User: BotUserID}
+		m := Message{Channel: channel, TS: w.newTSLocked(), Text: params["text"], At: time.Now(), User: BotUserID}
+		if ts := params["thread_ts"]; ts != "" {
+			m.ThreadTS = w.threadRootLocked(channel, ts)
+			m.Broadcast = params["reply_broadcast"] == "true" || params["reply_broadcast"] == "1"
+		}
 		if b := params["blocks"]; b != "" {
 			m.Blocks = json.RawMessage(b)
 		}
@@ -440,6 +478,14 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		writeJSON(rw, http.StatusOK, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
 	case "conversations.history":
 		w.serveConversationsHistory(rw, params)
+	case "conversations.replies":
+		w.serveConversationsReplies(rw, params)
+	case "conversations.open":
+		w.serveConversationsOpen(rw, params)
+	case "users.info":
+		w.serveUsersInfo(rw, params)
+	case "views.open":
+		w.serveViewsOpen(rw, params, arrived)
 	case "chat.update":
 		for i := range w.messages {
 			m := &w.messages[i]
@@ -469,6 +515,36 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	default:
 		slackError(rw, "unknown_method")
 	}
+}
+
+// requestParams returns a Web API call's arguments: form-encoded, or a JSON
+// object (as slack-go sends views.*), whose non-string values (a view) are
+// kept as JSON text, as a form would carry them. code is Slack's error for
+// a body it cannot read.
+func requestParams(r *http.Request) (params map[string]string, code string) {
+	params = map[string]string{}
+	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
+		var body map[string]json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			return nil, "invalid_json"
+		}
+		for k, v := range body {
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				params[k] = s
+			} else {
+				params[k] = string(v)
+			}
+		}
+		return params, ""
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, "invalid_form_data"
+	}
+	for k := range r.PostForm {
+		params[k] = r.PostForm.Get(k)
+	}
+	return params, ""
 }
 
 func (w *Workspace) serveResponseURL(rw http.ResponseWriter, r *http.Request) {
