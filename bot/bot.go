@@ -44,6 +44,12 @@ type Config struct {
 	Logger *slog.Logger
 	// SocketOptions are passed to socketmode.New (tests shorten ping intervals).
 	SocketOptions []socketmode.Option
+	// MaxTargets bounds how many people one /revoke may name. Zero means
+	// approvals.DefaultMaxTargets.
+	MaxTargets int
+	// People resolves a mentioned person to their email (users.info). Nil
+	// refuses every mention.
+	People People
 	// ResponseURLHosts are the hosts a response_url may point at: the bot
 	// sends private replies to no other, since a response_url arrives in a
 	// payload and the reply (which may name the target) goes wherever it
@@ -55,13 +61,30 @@ type Config struct {
 	ResponseURLHosts []string
 }
 
+// Requests is what the Bot needs of the approvals service.
+type Requests interface {
+	Submit(ctx context.Context, in approvals.SubmitInput) (approvals.Request, error)
+	DecideFrom(ctx context.Context, in approvals.DecideInput) (approvals.Request, error)
+	CheckDecider(ctx context.Context, in approvals.DecideInput) (approvals.Request, error)
+	Get(ctx context.Context, id string) (approvals.Request, error)
+	Status(ctx context.Context, user, idOrPrefix string) (approvals.Request, error)
+	Pending(ctx context.Context, user string) ([]approvals.Request, error)
+}
+
+// People says who a chat user is.
+type People interface {
+	Person(ctx context.Context, user string) (approvals.Person, error)
+}
+
+var _ Requests = (*approvals.Service)(nil)
+
 // DefaultResponseURLHost is where Slack's response_urls point.
 const DefaultResponseURLHost = "hooks.slack.com"
 
 // Bot serves /revoke and the Approve/Deny buttons over Socket Mode.
 type Bot struct {
 	api      *slack.Client
-	svc      *approvals.Service
+	svc      Requests
 	cfg      Config
 	log      *slog.Logger
 	webhooks *http.Client
@@ -93,12 +116,15 @@ const envelopeMemory = 15 * time.Minute
 
 // New returns a Bot that talks to Slack through api (which must carry the
 // app-level token for Socket Mode) and decides through svc.
-func New(api *slack.Client, svc *approvals.Service, cfg Config) *Bot {
+func New(api *slack.Client, svc Requests, cfg Config) *Bot {
 	if cfg.WorkTimeout <= 0 {
 		cfg.WorkTimeout = 2 * time.Minute
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 16
+	}
+	if cfg.MaxTargets <= 0 {
+		cfg.MaxTargets = approvals.DefaultMaxTargets
 	}
 	if cfg.MessageWait <= 0 {
 		cfg.MessageWait = defaultMessageWait
@@ -255,6 +281,10 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 		if !ok || evt.Request == nil || b.redelivered(evt.Request, ack) || !b.ours(evt.Request, cb.Team.ID, cb.APIAppID, ack) {
 			return
 		}
+		if cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == CallbackDenyReason {
+			b.submitDeny(ctx, evt.Request, cb, ack)
+			return
+		}
 		ack(evt.Request, nil)
 		if cb.Type != slack.InteractionTypeBlockActions {
 			return
@@ -276,7 +306,11 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 				Key: clickKey(cb, action, evt.Request.EnvelopeID),
 				On:  clickedMessage(cb),
 			}
-			b.spawn(ctx, func(ctx context.Context) { b.handleDecision(ctx, cb, in) })
+			if d == approvals.Deny {
+				b.spawn(ctx, func(ctx context.Context) { b.handleDeny(ctx, cb, in) })
+			} else {
+				b.spawn(ctx, func(ctx context.Context) { b.handleDecision(ctx, cb, in) })
+			}
 			break
 		}
 	case socketmode.EventTypeEventsAPI:
@@ -284,6 +318,25 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 			ack(evt.Request, nil)
 		}
 	}
+}
+
+// submitDeny answers a submitted deny modal: a reason that will not do is
+// refused in the modal (it stays open); otherwise the modal closes and the
+// denial is decided like a click.
+func (b *Bot) submitDeny(ctx context.Context, req *socketmode.Request, cb slack.InteractionCallback, ack acker) {
+	in, responseURL, problems, err := denySubmission(cb)
+	if err != nil {
+		b.log.Warn("refusing a deny submission", "user", cb.User.ID, "err", err)
+		ack(req, nil)
+		return
+	}
+	if problems != nil {
+		ack(req, slack.NewErrorsViewSubmissionResponse(problems))
+		return
+	}
+	ack(req, nil)
+	cb.ResponseURL = responseURL
+	b.spawn(ctx, func(ctx context.Context) { b.handleDecision(ctx, cb, in) })
 }
 
 // socketTrouble returns the cause of a socket error event, without the
@@ -410,16 +463,36 @@ const defaultMessageWait = 3 * time.Second
 // message. key identifies the command: a redelivery of it, even after a
 // restart, makes no second request.
 func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashCommand, parsed Command) {
+	switch {
+	case parsed.Status != "":
+		b.handleStatus(ctx, cmd, parsed.Status)
+		return
+	case parsed.Pending:
+		b.handlePending(ctx, cmd)
+		return
+	}
+	log := b.log.With("user", cmd.UserID)
+	if len(parsed.Targets) > b.cfg.MaxTargets {
+		b.reply(ctx, log, cmd.ResponseURL, ":no_entry: "+userMessage(&approvals.Error{Code: approvals.EINVALID, Why: approvals.WhyTooManyTargets, Limit: b.cfg.MaxTargets}))
+		return
+	}
+	targets, problems := b.resolveTargets(ctx, parsed.Targets)
+	if len(problems) > 0 {
+		log.Info("request not accepted: targets not resolved", "problems", len(problems))
+		b.reply(ctx, log, cmd.ResponseURL, ":no_entry: Nothing was requested:\n"+strings.Join(problems, "\n"))
+		return
+	}
 	channel := b.cfg.ApprovalChannel
 	if channel == "" {
 		channel = cmd.ChannelID
 	}
 	req, err := b.svc.Submit(ctx, approvals.SubmitInput{
-		Requester:  cmd.UserID,
-		Revocation: parsed.Revocation,
-		Reason:     parsed.Reason,
-		Key:        key,
-		Channel:    channel,
+		Requester: cmd.UserID,
+		Targets:   targets,
+		Options:   parsed.Options,
+		Reason:    parsed.Reason,
+		Key:       key,
+		Channel:   channel,
 	})
 	if errors.Is(err, approvals.ErrDuplicate) {
 		b.log.Info("ignoring redelivered command: already submitted", "key", key, "user", cmd.UserID)
@@ -430,16 +503,96 @@ func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashComm
 		b.reply(ctx, b.log.With("request_id", req.ID), cmd.ResponseURL, ":no_entry: "+userMessage(err))
 		return
 	}
-	log := b.log.With("request_id", req.ID)
-	log.Info("approval requested", "channel", channel, "target", req.Revocation.Email)
+	log = b.log.With("request_id", req.ID)
+	log.Info("approval requested", "channel", channel, "targets", len(req.Targets))
+	what := targetsSummary(req)
 	if b.awaitMessage(ctx, req.ID) {
-		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for an approver in <#%s>. It expires %s.",
-			req.ID, codeASCII(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
+		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for %s in <#%s>. It expires %s.",
+			req.ID, what, approversWanted(req), Escape(channel), slackDate(req.ExpiresAt)))
 		return
 	}
 	b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":warning: Request `%s` to revoke %s is recorded, but its approval message is not in <#%s> yet. "+
 		"If revokebot is not a member of that channel, invite it (`/invite @revokebot`): the message is posted as soon as Slack takes it, until the request expires %s.",
-		req.ID, codeASCII(req.Revocation.Email), Escape(channel), slackDate(req.ExpiresAt)))
+		req.ID, what, Escape(channel), slackDate(req.ExpiresAt)))
+}
+
+// approversWanted says how many approvers a request waits for.
+func approversWanted(r approvals.Request) string {
+	if n := r.RequiredApprovals(); n > 1 {
+		return fmt.Sprintf("%d approvers", n)
+	}
+	return "an approver"
+}
+
+// targetsSummary names a request's targets for a reply: each one's address,
+// up to a few, else their number.
+func targetsSummary(r approvals.Request) string {
+	const shown = 5
+	var parts []string
+	for i, t := range r.Targets {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(r.Targets)-shown))
+			break
+		}
+		if t.Person != "" {
+			parts = append(parts, mention(t.Person)+" ("+codeASCII(t.Email)+")")
+		} else {
+			parts = append(parts, codeASCII(t.Email))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// resolveTargets turns the parsed targets into the service's, looking up
+// each mentioned person's email. It returns what it could not resolve, a
+// line per problem, worded for the requester.
+func (b *Bot) resolveTargets(ctx context.Context, parsed []Target) ([]approvals.TargetInput, []string) {
+	var (
+		out      []approvals.TargetInput
+		problems []string
+	)
+	for i, t := range parsed {
+		if t.User == "" {
+			out = append(out, approvals.TargetInput{Email: t.Email})
+			continue
+		}
+		email, problem := b.resolvePerson(ctx, t.User)
+		if problem != "" {
+			problems = append(problems, fmt.Sprintf("• target %d, %s: %s", i+1, mention(t.User), problem))
+			continue
+		}
+		out = append(out, approvals.TargetInput{Email: email, Person: t.User})
+	}
+	return out, problems
+}
+
+// resolvePerson returns the email Slack has for user, or why it cannot be
+// a target. The email must pass the same checks as a typed address.
+func (b *Bot) resolvePerson(ctx context.Context, user string) (email, problem string) {
+	if b.cfg.People == nil {
+		return "", "revokebot cannot look people up here; type their email address instead."
+	}
+	p, err := b.cfg.People.Person(ctx, user)
+	if err != nil {
+		b.log.Warn("resolve mention", "user", user, "err", err)
+		if strings.Contains(err.Error(), "user_not_found") {
+			return "", "Slack knows no such user."
+		}
+		return "", "Slack could not tell who this is right now; try again, or type their email address."
+	}
+	switch {
+	case p.Bot:
+		return "", "this is a bot, not a person with Access sessions."
+	case p.Deleted:
+		return "", "this account is deactivated in Slack; type the email address to revoke if you still need to."
+	case p.Email == "":
+		return "", "Slack shows no email for this person (revokebot needs the users:read.email scope, or they have none); type their email address."
+	}
+	addr, err := parseAddress(p.Email)
+	if err != nil {
+		return "", "Slack's email for this person cannot be used as it is (" + Escape(err.Error()) + "); type the address instead."
+	}
+	return addr, ""
 }
 
 // awaitMessage waits up to Config.MessageWait for request id's approval message to
@@ -477,30 +630,7 @@ func (b *Bot) handleDecision(ctx context.Context, cb slack.InteractionCallback, 
 		b.reply(ctx, b.log.With("request_id", in.ID), cb.ResponseURL, ":no_entry: "+userMessage(err))
 		return
 	}
-	b.log.Info("decision applied", "request_id", req.ID, "user", in.Actor, "state", string(req.State))
-}
-
-// userMessage turns an error from the approvals service into Slack text for
-// the person who caused it. It is the only place that does so.
-func userMessage(err error) string {
-	var e *approvals.Error
-	if !errors.As(err, &e) {
-		return approvals.ErrorMessage(err)
-	}
-	if e.Code == approvals.ECONFLICT && e.Request != nil {
-		r := e.Request
-		switch r.State {
-		case approvals.StateExecuting, approvals.StateRevoked, approvals.StateFailed:
-			return "This request was already approved by " + mention(r.DecidedBy) + " (now " + string(r.State) + ")."
-		case approvals.StateDenied:
-			return "This request was already denied by " + mention(r.DecidedBy) + "."
-		case approvals.StateCancelled:
-			return "This request was already cancelled by its requester " + mention(r.DecidedBy) + "."
-		case approvals.StateExpired:
-			return "This request already expired " + slackDate(r.ExpiresAt) + " without a decision. Ask for a new one if it is still needed."
-		}
-	}
-	return Escape(e.Message)
+	b.log.Info("decision applied", "request_id", req.ID, "user", in.Actor, "state", string(req.State()))
 }
 
 // reply sends a private (ephemeral) message through a response_url. It

@@ -33,12 +33,14 @@ type CourierStore interface {
 // a crash, a timeout or a failed mark), the Courier looks for the first post
 // in the channel's history and adopts it, so nothing is posted twice.
 //
-// It works in three lanes that never wait for each other. Audit records go
+// It works in four lanes that never wait for each other. Audit records go
 // one at a time in the order the events happened, so the records of a
 // request keep their order. Refused attempts go in a lane of their own,
 // folded per person (see RefusalWindow), so that a flood of them never
 // delays the records of real requests. Approval messages go in a third
 // lane, so that a message Slack will not take never holds up the audit.
+// Notices (escalation in a request's thread, the outcome to its requester
+// directly) go in the fourth.
 //
 // As an approvals.Notifier, the Courier only wakes up: the service tells it
 // after each event it recorded.
@@ -61,6 +63,12 @@ type Courier struct {
 	RefusalWindow time.Duration
 	// flushing makes refusals still folding go out at once (see Flush).
 	flushing atomic.Bool
+
+	// Mention are mentioned on every approval message while it waits.
+	Mention approvals.Audience
+	// EscalationApprovers are mentioned in the thread of a request that is
+	// escalated.
+	EscalationApprovers approvals.Audience
 
 	// BotUserID is revokebot's own bot user (auth.test's user_id): only its
 	// messages are adopted as earlier posts. Empty means any bot's.
@@ -87,6 +95,7 @@ const (
 	auditLane lane = iota + 1
 	refusalLane
 	messageLane
+	noticeLane
 )
 
 func (l lane) String() string {
@@ -97,11 +106,13 @@ func (l lane) String() string {
 		return "refusal records"
 	case messageLane:
 		return "approval messages"
+	case noticeLane:
+		return "notices"
 	}
 	return fmt.Sprintf("lane(%d)", int(l))
 }
 
-var lanes = []lane{auditLane, refusalLane, messageLane}
+var lanes = []lane{auditLane, refusalLane, messageLane, noticeLane}
 
 // NewCourier returns a Courier delivering store's events to Slack through
 // api, with audit records going to auditChannel, paced as pacing says (the
@@ -187,6 +198,9 @@ func (c *Courier) deliverLane(ctx context.Context, l lane) (more bool, err error
 	case messageLane:
 		n, err := c.deliverMessages(ctx)
 		return n == deliveryBatch, err
+	case noticeLane:
+		n, err := c.deliverNotices(ctx)
+		return n == deliveryBatch, err
 	}
 	return false, fmt.Errorf("unknown lane %d", int(l))
 }
@@ -257,7 +271,7 @@ func (c *Courier) deliverAudit(ctx context.Context, d approvals.Delivery) error 
 		log.Error("delivered but not marked; will retry the mark (the record is found in the channel, not posted again)", "err", err)
 		return err
 	}
-	log.Info("audited", "target", d.Event.Request.Revocation.Email, "actor", d.Event.Actor)
+	log.Info("audited", "target", d.Event.Target, "actor", d.Event.Actor)
 	return nil
 }
 
@@ -327,13 +341,13 @@ func (c *Courier) deliverMessage(ctx context.Context, d approvals.Delivery, last
 	ctx = context.WithoutCancel(ctx)
 	if last {
 		if err := c.drawMessage(ctx, log, d.Current); err != nil {
-			if retryable(err) || d.Current.MessageTS == "" && d.Current.State == approvals.StatePending {
+			if retryable(err) || d.Current.MessageTS == "" && d.Current.State() == approvals.StatePending {
 				// An approval message not yet posted is retried while the
 				// request can still be decided: the bot may be invited.
 				log.Warn("request message not drawn yet; will retry", "err", err, "hint", hint(err))
 				return err
 			}
-			log.Error("request message cannot be drawn; giving up on it", "state", string(d.Current.State), "err", err, "hint", hint(err))
+			log.Error("request message cannot be drawn; giving up on it", "state", string(d.Current.State()), "err", err, "hint", hint(err))
 		}
 	}
 	if err := c.store.MarkDelivered(ctx, d.Seq, approvals.MessageUpdate); err != nil {
@@ -349,7 +363,7 @@ func (c *Courier) drawMessage(ctx context.Context, log *slog.Logger, r approvals
 	if r.Channel == "" {
 		return nil // refused, or from before approval messages were posted here
 	}
-	blocks, fallback := renderRequest(r)
+	blocks, fallback := renderRequest(r, notify{users: c.Mention.Users, groups: c.Mention.Groups})
 	redraw := func(ts string) error {
 		if err := c.pace.read(ctx); err != nil {
 			return err

@@ -124,11 +124,11 @@ func dryRunPrefix(r approvals.Request) string {
 	return ""
 }
 
-// blockID names a block of r's approval message. The name carries r's state,
-// so that each revision of the message (one per state) has block IDs of its
-// own, as Slack asks.
+// blockID names a block of r's approval message. The name carries r's state
+// and version, so that each revision of the message has block IDs of its own,
+// as Slack asks.
 func blockID(name string, r approvals.Request) string {
-	return clip(name+"."+string(r.State), 255)
+	return clip(fmt.Sprintf("%s.%s.%d", name, r.State(), r.Version), 255)
 }
 
 // code shows s (its first maxCodeSpan characters) in a code span, where Slack
@@ -198,59 +198,184 @@ func targetPlain(email string) string {
 	return Escape(shown)
 }
 
+// Audience mentions: who an approval message calls on.
+type notify struct {
+	users, groups []string
+}
+
+// mentions renders the audience as Slack mentions (users and user groups).
+func (n notify) mentions() string {
+	var parts []string
+	for _, u := range n.users {
+		if isUserID(u) {
+			parts = append(parts, "<@"+u+">")
+		}
+	}
+	for _, g := range n.groups {
+		if isGroupID(g) {
+			parts = append(parts, "<!subteam^"+g+">")
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// isGroupID reports whether s looks like a Slack user group ID: S, then
+// capital letters and digits.
+func isGroupID(s string) bool {
+	return len(s) >= 2 && s[0] == 'S' && isUserID("U"+s[1:])
+}
+
+// targetsPerBlock bounds the target lines of one section, so that a section
+// stays below Slack's 3000 characters even with long addresses and outcomes.
+const targetsPerBlock = 8
+
 // renderRequest returns the approval message of r as it should look now:
-// with the Approve/Deny buttons while pending, and its outcome afterwards.
-// The second value is the message's plain-text fallback.
+// with the Approve/Deny buttons while pending, each target's outcome as it
+// comes, and the request's outcome at the end. The second value is the
+// message's plain-text fallback. n are mentioned on the message.
 //
 // Every value a person supplied is shown so that Slack cannot format it:
-// the target and IDs in code spans, the reason as plain text in a block of
-// its own, where it cannot pass for the bot's own fields.
-func renderRequest(r approvals.Request) ([]slack.Block, string) {
-	email := r.Revocation.Email
-	title := dryRunPrefix(r) + ":rotating_light: *Request to revoke every Cloudflare Access session of* " + codeASCII(email)
-	if u := unicodeForm(email); u != "" {
-		title += "\n:warning: The domain is internationalised: people read it as " + code(u) +
-			" but Cloudflare is sent " + codeASCII(email) + ". Check that this is the user you mean."
+// the targets and IDs in code spans, the reasons as plain text in blocks of
+// their own, where they cannot pass for the bot's own fields.
+func renderRequest(r approvals.Request, n notify) ([]slack.Block, string) {
+	var title string
+	if len(r.Targets) == 1 {
+		title = dryRunPrefix(r) + ":rotating_light: *Request to revoke every Cloudflare Access session of* " + codeASCII(r.Targets[0].Email)
+	} else {
+		title = dryRunPrefix(r) + fmt.Sprintf(":rotating_light: *Request to revoke every Cloudflare Access session of %d people*", len(r.Targets))
+	}
+	for _, t := range r.Targets {
+		if u := unicodeForm(t.Email); u != "" {
+			title += "\n:warning: " + codeASCII(t.Email) + " has an internationalised domain: people read it as " + code(u) +
+				" but Cloudflare is sent " + codeASCII(t.Email) + ". Check that this is the user you mean."
+		}
 	}
 	if r.DryRun {
 		title += "\n_Dry run: revokebot will not call Cloudflare._"
 	}
 	uid := "—"
-	if r.Revocation.UserUID != "" {
-		uid = codeASCII(r.Revocation.UserUID)
+	if r.Options.UserUID != "" {
+		uid = codeASCII(r.Options.UserUID)
 	}
 	fields := []*slack.TextBlockObject{
-		field("*Target*\n" + targetText(email)),
 		field("*Requested by*\n" + mention(r.Requester)),
-		field("*Device sessions*\n" + yesNo(r.Revocation.Devices)),
-		field("*WARP re-auth*\n" + yesNo(r.Revocation.WARPReauth)),
-		field("*Access user ID*\n" + uid),
 		field("*Expires*\n" + slackDate(r.ExpiresAt)),
+		field("*Device sessions*\n" + yesNo(r.Options.Devices)),
+		field("*WARP re-auth*\n" + yesNo(r.Options.WARPReauth)),
+		field("*Access user ID*\n" + uid),
+		field("*Approvals*\n" + approvalsText(r)),
 	}
 	blocks := []slack.Block{
 		slack.NewSectionBlock(mrkdwn(title), nil, nil, slack.SectionBlockOptionBlockID(blockID("revoke_title", r))),
-		slack.NewSectionBlock(nil, fields, nil, slack.SectionBlockOptionBlockID(blockID("revoke_fields", r))),
 	}
-	if r.Reason == "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Reason*\n_none given_"), nil, nil,
-			slack.SectionBlockOptionBlockID(blockID("revoke_reason", r))))
-	} else {
-		blocks = append(blocks,
-			slack.NewSectionBlock(mrkdwn("*Reason*, as the requester gave it:"), nil, nil,
-				slack.SectionBlockOptionBlockID(blockID("revoke_reason_label", r))),
-			slack.NewSectionBlock(plain(truncate(Escape(plainReason(r.Reason)), maxSectionText)), nil, nil,
-				slack.SectionBlockOptionBlockID(blockID("revoke_reason", r))))
-	}
+	blocks = append(blocks, targetBlocks(r)...)
+	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil, slack.SectionBlockOptionBlockID(blockID("revoke_fields", r))))
+	blocks = append(blocks, reasonBlocks("revoke_reason", "*Reason*, as the requester gave it:", r.Reason, r)...)
 	idContext := slack.NewContextBlock(blockID("revoke_id", r), mrkdwn("Request ID "+codeASCII(r.ID)))
 	blocks = append(blocks, idContext)
-	if r.State == approvals.StatePending {
+	if m := n.mentions(); m != "" && r.State() == approvals.StatePending {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":bell: "+m+": a revocation is waiting for approval."), nil, nil,
+			slack.SectionBlockOptionBlockID(blockID("revoke_notify", r))))
+	}
+	if !r.EscalatedAt.IsZero() && r.State() == approvals.StatePending {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":rotating_light: *Escalated* "+slackDate(r.EscalatedAt)+
+			": the escalation approvers may approve this request too."), nil, nil, slack.SectionBlockOptionBlockID(blockID("revoke_escalated", r))))
+	}
+	if r.State() == approvals.StatePending {
 		blocks = append(blocks, decisionButtons(r))
 	} else {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(statusLine(r)), nil, nil,
 			slack.SectionBlockOptionBlockID(blockID("revoke_status", r))))
+		if d, ok := r.Denial(); ok && d.Reason != "" && d.By != r.Requester {
+			blocks = append(blocks, reasonBlocks("revoke_deny_reason", "*Reason for the denial*, as the approver gave it:", d.Reason, r)...)
+		}
 	}
-	fallback := fmt.Sprintf("%sRevocation request for %s by %s: %s", dryRunPrefix(r), codeASCII(email), mention(r.Requester), Escape(stateWord(r)))
+	fallback := fmt.Sprintf("%sRevocation request for %s by %s: %s", dryRunPrefix(r), fallbackTargets(r), mention(r.Requester), Escape(stateWord(r)))
+	if m := n.mentions(); m != "" && r.State() == approvals.StatePending {
+		fallback += " " + m
+	}
 	return blocks, fallback
+}
+
+// fallbackTargets names the targets for a message's plain-text fallback.
+func fallbackTargets(r approvals.Request) string {
+	if len(r.Targets) == 1 {
+		return codeASCII(r.Targets[0].Email)
+	}
+	return fmt.Sprintf("%d people", len(r.Targets))
+}
+
+// reasonBlocks shows a person's free text under a label: the label in
+// mrkdwn, the text in a plain_text block of its own.
+func reasonBlocks(name, label, reason string, r approvals.Request) []slack.Block {
+	if reason == "" {
+		return []slack.Block{slack.NewSectionBlock(mrkdwn(strings.SplitN(label, ",", 2)[0]+"\n_none given_"), nil, nil,
+			slack.SectionBlockOptionBlockID(blockID(name, r)))}
+	}
+	return []slack.Block{
+		slack.NewSectionBlock(mrkdwn(label), nil, nil, slack.SectionBlockOptionBlockID(blockID(name+"_label", r))),
+		slack.NewSectionBlock(plain(truncate(Escape(plainReason(reason)), maxSectionText)), nil, nil,
+			slack.SectionBlockOptionBlockID(blockID(name, r))),
+	}
+}
+
+// targetBlocks lists the targets, a line each: the address sent to
+// Cloudflare (and the person it was resolved from), and, once approved, how
+// its revocation stands.
+func targetBlocks(r approvals.Request) []slack.Block {
+	approved := r.State() != approvals.StatePending && len(r.Approvals()) >= r.RequiredApprovals()
+	var blocks []slack.Block
+	for start := 0; start < len(r.Targets); start += targetsPerBlock {
+		var lines []string
+		if start == 0 {
+			lines = append(lines, "*Targets*")
+			if len(r.Targets) == 1 {
+				lines[0] = "*Target*"
+			}
+		}
+		for _, t := range r.Targets[start:min(start+targetsPerBlock, len(r.Targets))] {
+			line := "• " + targetText(t.Email)
+			if t.Person != "" {
+				line = "• " + mention(t.Person) + " → " + targetText(t.Email)
+			}
+			if approved {
+				line += " " + targetStatus(r, t)
+			}
+			lines = append(lines, line)
+		}
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(strings.Join(lines, "\n")), nil, nil,
+			slack.SectionBlockOptionBlockID(blockID(fmt.Sprintf("revoke_targets_%d", start/targetsPerBlock), r))))
+	}
+	return blocks
+}
+
+// targetStatus says how one target's revocation stands.
+func targetStatus(r approvals.Request, t approvals.Target) string {
+	switch {
+	case t.State == approvals.TargetRevoked && r.DryRun:
+		return ":test_tube: dry run, not revoked"
+	case t.State == approvals.TargetRevoked:
+		return ":white_check_mark: revoked: " + code(truncate(t.Outcome, 200))
+	case t.State == approvals.TargetFailed:
+		return ":x: *failed*: " + code(truncate(t.Outcome, 300))
+	}
+	return ":hourglass: waiting"
+}
+
+// approvalsText says how many approvals a request has of how many it
+// needs, and from whom.
+func approvalsText(r approvals.Request) string {
+	got := r.Approvals()
+	s := fmt.Sprintf("%d of %d", len(got), r.RequiredApprovals())
+	for i, rv := range got {
+		if i == 0 {
+			s += ": "
+		} else {
+			s += ", "
+		}
+		s += mention(rv.By)
+	}
+	return s
 }
 
 // plainReason shows a reason as plain text: as typed, but for the characters
@@ -272,22 +397,42 @@ func plainReason(s string) string {
 
 // stateWord says where r stands, in a word or two, for the message fallback.
 func stateWord(r approvals.Request) string {
-	switch {
-	case r.DryRun && r.State == approvals.StateExecuting:
+	switch st := r.State(); {
+	case r.DryRun && st == approvals.StateExecuting:
 		return "approved (dry run)"
-	case r.DryRun && r.State == approvals.StateRevoked:
+	case r.DryRun && st == approvals.StateRevoked:
 		return "dry run, nothing revoked"
+	case st == approvals.StatePending && len(r.Approvals()) > 0:
+		return "pending, " + approvalsCount(r)
+	case st == approvals.StateFailed && len(r.Targets) > 1:
+		return "failed: " + r.Summary()
+	default:
+		return string(st)
 	}
-	return string(r.State)
+}
+
+func approvalsCount(r approvals.Request) string {
+	return fmt.Sprintf("%d of %d approvals", len(r.Approvals()), r.RequiredApprovals())
 }
 
 func decisionButtons(r approvals.Request) slack.Block {
 	text := "This cannot be undone. "
-	if r.Revocation.Devices {
+	if r.Options.Devices {
 		text += "All devices associated with the user will be revoked too. "
 	}
-	// The user-supplied email goes last, so that truncation can only shorten it.
-	text += "Revoke every Cloudflare Access session of " + targetPlain(r.Revocation.Email)
+	if left := r.RequiredApprovals() - len(r.Approvals()); left > 1 {
+		text += fmt.Sprintf("%d more approvals are needed after yours. ", left-1)
+	}
+	// The user-supplied emails go last, so that truncation can only shorten them.
+	if len(r.Targets) == 1 {
+		text += "Revoke every Cloudflare Access session of " + targetPlain(r.Targets[0].Email)
+	} else {
+		emails := make([]string, len(r.Targets))
+		for i, t := range r.Targets {
+			emails[i] = targetPlain(t.Email)
+		}
+		text += fmt.Sprintf("Revoke every Cloudflare Access session of %d people: %s", len(r.Targets), strings.Join(emails, ", "))
+	}
 	if r.DryRun {
 		text = "Dry run: Cloudflare will not be called. " + text
 	}
@@ -303,33 +448,65 @@ func decisionButtons(r approvals.Request) slack.Block {
 	return slack.NewActionBlock(blockID(decisionBlockID, r), approve, deny)
 }
 
+// approvers lists who approved r, as mentions.
+func approvers(r approvals.Request) string {
+	var names []string
+	for _, rv := range r.Approvals() {
+		names = append(names, mention(rv.By))
+	}
+	if len(names) == 0 {
+		return "nobody"
+	}
+	return strings.Join(names, ", ")
+}
+
 // statusLine says how a decided request stands, for its approval message.
-// For a dry-run request it never says "Revoked": nothing was.
+// For a dry-run request it never says "Revoked": nothing was. A partial
+// failure is said as such, never as success.
 func statusLine(r approvals.Request) string {
-	by := mention(r.DecidedBy)
-	outcome := code(r.Outcome)
-	switch r.State {
+	by := approvers(r)
+	var approvedAt time.Time
+	if a := r.Approvals(); len(a) > 0 {
+		approvedAt = a[len(a)-1].At
+	}
+	one := len(r.Targets) == 1
+	switch r.State() {
 	case approvals.StateExecuting:
 		if r.DryRun {
-			return ":hourglass: Approved by " + by + " " + slackDate(r.DecidedAt) + ". Dry run: recording the outcome without calling Cloudflare…"
+			return ":hourglass: Approved by " + by + " " + slackDate(approvedAt) + ". Dry run: recording the outcome without calling Cloudflare…"
 		}
-		return ":hourglass: Approved by " + by + " " + slackDate(r.DecidedAt) + ". Revoking…"
+		if one {
+			return ":hourglass: Approved by " + by + " " + slackDate(approvedAt) + ". Revoking…"
+		}
+		return ":hourglass: Approved by " + by + " " + slackDate(approvedAt) + ". Revoking… " + Escape(r.Summary()) + "."
 	case approvals.StateRevoked:
 		if r.DryRun {
-			return ":test_tube: Approved by " + by + ". *Dry run: nothing was revoked* " + slackDate(r.FinishedAt) + ": " + outcome
+			return ":test_tube: Approved by " + by + ". *Dry run: nothing was revoked* " + slackDate(r.FinishedAt) + "."
 		}
-		return ":white_check_mark: Approved by " + by + ". *Revoked* " + slackDate(r.FinishedAt) + ": " + outcome
+		if one {
+			return ":white_check_mark: Approved by " + by + ". *Revoked* " + slackDate(r.FinishedAt) + ": " + code(r.Targets[0].Outcome)
+		}
+		return ":white_check_mark: Approved by " + by + ". *" + Escape(r.Summary()) + "* " + slackDate(r.FinishedAt) + "."
 	case approvals.StateFailed:
-		return ":x: Approved by " + by + ". *Revocation failed* " + slackDate(r.FinishedAt) + ": " + outcome +
-			"\nThe revocation may not have happened: check the audit channel, then request again."
+		if one {
+			return ":x: Approved by " + by + ". *Revocation failed* " + slackDate(r.FinishedAt) + ": " + code(r.Targets[0].Outcome) +
+				"\nThe revocation may not have happened: check the audit channel, then request again."
+		}
+		return ":x: Approved by " + by + ". *Partly failed: " + Escape(r.Summary()) + "* " + slackDate(r.FinishedAt) +
+			".\nThe failed ones may not have been revoked: check the audit channel, then request them again."
 	case approvals.StateDenied:
-		return ":no_entry: *Denied* by " + by + " " + slackDate(r.DecidedAt) + "."
+		d, _ := r.Denial()
+		return ":no_entry: *Denied* by " + mention(d.By) + " " + slackDate(d.At) + "."
 	case approvals.StateCancelled:
-		return ":leftwards_arrow_with_hook: *Cancelled* by the requester " + by + " " + slackDate(r.DecidedAt) + "."
+		d, _ := r.Denial()
+		return ":leftwards_arrow_with_hook: *Cancelled* by the requester " + mention(d.By) + " " + slackDate(d.At) + "."
 	case approvals.StateExpired:
+		if n := len(r.Approvals()); n > 0 {
+			return ":hourglass_flowing_sand: *Expired* " + slackDate(r.ExpiresAt) + " with " + approvalsCount(r) + "."
+		}
 		return ":hourglass_flowing_sand: *Expired* " + slackDate(r.ExpiresAt) + " without a decision."
 	default:
-		return "State: " + code(string(r.State))
+		return "State: " + code(string(r.State()))
 	}
 }
 
@@ -341,27 +518,46 @@ func statusLine(r approvals.Request) string {
 //
 // Values a person or Cloudflare supplied (target, uid, reason, detail) are Go
 // quoted strings, and each key="value" pair is in a code span, so that Slack
-// formats nothing in them: `target="alice@example.com"`. A request in dry run
-// is marked [DRY RUN] at the start of the line.
+// formats nothing in them: `target="alice@example.com"`. An event about one
+// target (revoked, failed) names that target; the others name every target
+// of the request, each as a target="…" pair. A request in dry run is marked
+// [DRY RUN] at the start of the line.
 func auditText(e approvals.Event, seq int64) string {
 	r := e.Request
 	var b strings.Builder
 	b.WriteString(dryRunPrefix(r))
 	b.WriteString(string(e.Kind))
-	fmt.Fprintf(&b, " request=%s record=%d %s", Escape(r.ID), seq, auditValue("target", r.Revocation.Email, 300))
-	if u := unicodeForm(r.Revocation.Email); u != "" {
-		fmt.Fprintf(&b, " %s", auditValue("target_unicode", u, 300))
+	fmt.Fprintf(&b, " request=%s record=%d", Escape(r.ID), seq)
+	targets := r.Targets
+	if e.Target != "" {
+		targets = []approvals.Target{{Email: e.Target}}
+		for _, t := range r.Targets {
+			if t.Email == e.Target {
+				targets[0].Person = t.Person
+			}
+		}
+	} else if len(targets) > 1 {
+		fmt.Fprintf(&b, " targets=%d", len(targets))
+	}
+	for _, t := range targets {
+		fmt.Fprintf(&b, " %s", auditValue("target", t.Email, 300))
+		if u := unicodeForm(t.Email); u != "" {
+			fmt.Fprintf(&b, " %s", auditValue("target_unicode", u, 300))
+		}
+		if t.Person != "" {
+			fmt.Fprintf(&b, " person=%s", mention(t.Person))
+		}
 	}
 	fmt.Fprintf(&b, " actor=%s requester=%s", mention(e.Actor), mention(r.Requester))
-	fmt.Fprintf(&b, " devices=%t warp_reauth=%t", r.Revocation.Devices, r.Revocation.WARPReauth)
-	if r.Revocation.UserUID != "" {
-		fmt.Fprintf(&b, " %s", auditValue("uid", r.Revocation.UserUID, 80))
+	fmt.Fprintf(&b, " devices=%t warp_reauth=%t", r.Options.Devices, r.Options.WARPReauth)
+	if r.Options.UserUID != "" {
+		fmt.Fprintf(&b, " %s", auditValue("uid", r.Options.UserUID, 80))
 	}
-	if e.Kind == approvals.EventRequested || e.Kind == approvals.EventRefused && r.State == approvals.StateRefused {
+	if e.Kind == approvals.EventRequested || e.Kind == approvals.EventRefused && e.State == approvals.StateRefused {
 		fmt.Fprintf(&b, " %s", auditValue("reason", r.Reason, 1000))
 	}
 	if e.Kind == approvals.EventRequested {
-		fmt.Fprintf(&b, " expires=%s", r.ExpiresAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, " approvals_required=%d expires=%s", r.RequiredApprovals(), r.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if e.Detail != "" {
 		fmt.Fprintf(&b, " %s", auditValue("detail", e.Detail, 1300))

@@ -152,19 +152,30 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	courier := bot.NewCourier(api, db, cfg.AuditChannel, cfg.SlackPacing, log)
 	courier.BotUserID = auth.UserID
 	courier.RefusalWindow = cfg.RefusalWindow
+	courier.Mention = cfg.Notify
+	courier.EscalationApprovers = cfg.EscalationApprovers
+	directory := bot.NewGroupCache(api, time.Minute)
+	directory.TeamID = auth.TeamID
+	policy := cfg.Policy
+	policy.RequiredApprovals = cfg.RequiredApprovals
+	policy.EscalationApprovers = cfg.EscalationApprovers
 	svc := &approvals.Service{
-		Store:      db,
-		Revoker:    cf,
-		Notifier:   eventSink{courier: courier, metrics: metrics},
-		Directory:  bot.NewGroupCache(api, time.Minute),
-		Policy:     cfg.Policy,
-		TTL:        cfg.RequestTTL,
-		DryRun:     cfg.DryRun,
-		MaxPending: cfg.MaxPending,
-		Logger:     log,
+		Store:         db,
+		Revoker:       cf,
+		Notifier:      eventSink{courier: courier, metrics: metrics},
+		Directory:     directory,
+		Policy:        policy,
+		TTL:           cfg.RequestTTL,
+		EscalateAfter: cfg.EscalateAfter,
+		DryRun:        cfg.DryRun,
+		MaxPending:    cfg.MaxPending,
+		MaxTargets:    cfg.MaxTargets,
+		Logger:        log,
 	}
 	b := bot.New(api, svc, bot.Config{
 		ApprovalChannel:  cfg.ApprovalChannel,
+		MaxTargets:       cfg.MaxTargets,
+		People:           directory,
 		TeamID:           auth.TeamID,
 		ResponseURLHosts: responseURLHosts(cfg.SlackAPIURL),
 		Logger:           log,

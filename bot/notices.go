@@ -1,0 +1,209 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/revokebot/revokebot/approvals"
+	"github.com/slack-go/slack"
+)
+
+// MetadataNotice marks a notice: a post in a request's thread (escalation)
+// or a direct message to its requester (its outcome). Its payload holds
+// request_id, seq (the record number of the event) and event. It is public
+// interface, like the other metadata types.
+const MetadataNotice = "revokebot_notice"
+
+func noticeMetadata(e approvals.Event, seq int64) slack.SlackMetadata {
+	return slack.SlackMetadata{EventType: MetadataNotice,
+		EventPayload: map[string]any{"request_id": e.Request.ID, "seq": seq, "event": string(e.Kind)}}
+}
+
+// deliverNotices sends the notices of up to deliveryBatch events, in order,
+// stopping at the first failure. It returns how many it read.
+func (c *Courier) deliverNotices(ctx context.Context) (int, error) {
+	batch, err := c.store.Undelivered(ctx, approvals.Notice, deliveryBatch)
+	if err != nil {
+		c.log.Error("read notice outbox", "err", err)
+		return 0, err
+	}
+	for _, d := range batch {
+		if ctx.Err() != nil {
+			return len(batch), nil
+		}
+		if err := c.deliverNotice(ctx, d); err != nil {
+			return len(batch), err
+		}
+	}
+	return len(batch), nil
+}
+
+// deliverNotice sends d's notice, unless an earlier attempt already did, and
+// marks it done. Escalation goes in the request's thread, mentioning the
+// escalation approvers; a request's end goes to its requester directly.
+func (c *Courier) deliverNotice(ctx context.Context, d approvals.Delivery) error {
+	log := c.log.With("request_id", d.Current.ID, "event", string(d.Event.Kind), "seq", d.Seq)
+	ctx = context.WithoutCancel(ctx)
+	r := d.Current
+	meta := noticeMetadata(d.Event, d.Seq)
+	var err error
+	switch {
+	case d.Event.Kind == approvals.EventEscalated:
+		if r.MessageTS == "" {
+			if r.State().Final() {
+				break // never posted, and over: nothing to escalate in
+			}
+			return fmt.Errorf("escalation of request %s waits for its message to be posted", r.ID)
+		}
+		text := escalationText(r, notify{users: c.EscalationApprovers.Users, groups: c.EscalationApprovers.Groups})
+		err = c.noticeOnce(ctx, log, d.Seq, meta, r.Channel, r.MessageTS, func(ctx context.Context) error {
+			_, _, err := c.api.PostMessageContext(ctx, r.Channel, slack.MsgOptionTS(r.MessageTS),
+				slack.MsgOptionText(text, false), slack.MsgOptionMetadata(meta),
+				slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+			return err
+		})
+	default:
+		var channel string
+		if channel, err = c.directChannel(ctx, r.Requester); err != nil {
+			break
+		}
+		text := outcomeText(d.Event)
+		err = c.noticeOnce(ctx, log, d.Seq, meta, channel, "", func(ctx context.Context) error {
+			_, _, err := c.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionMetadata(meta),
+				slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+			return err
+		})
+	}
+	if err != nil {
+		if !retryable(err) {
+			// A requester who cannot be written to (deactivated, or the app
+			// may not open DMs) must not hold up the notices of others.
+			log.Error("notice cannot be sent; giving up on it", "err", err, "hint", hint(err))
+		} else {
+			log.Warn("notice not sent yet; will retry", "err", err, "hint", hint(err))
+			return err
+		}
+	}
+	if err := c.store.MarkDelivered(ctx, d.Seq, approvals.Notice); err != nil {
+		log.Error("notice sent but not marked; will retry the mark (the notice is found, not sent again)", "err", err)
+		return err
+	}
+	return nil
+}
+
+// directChannel opens (or finds) the direct-message channel with user.
+func (c *Courier) directChannel(ctx context.Context, user string) (string, error) {
+	if err := c.pace.read(ctx); err != nil {
+		return "", err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, slackCallTimeout)
+	defer cancel()
+	ch, _, _, err := c.api.OpenConversationContext(callCtx, &slack.OpenConversationParameters{Users: []string{user}, ReturnIM: true})
+	if err != nil {
+		return "", fmt.Errorf("conversations.open with %s: %w", user, err)
+	}
+	return ch.ID, nil
+}
+
+// noticeOnce posts a notice (event seq) with post, unless an earlier attempt
+// may have posted it and the channel (or, with thread set, the thread)
+// shows it did.
+func (c *Courier) noticeOnce(ctx context.Context, log *slog.Logger, seq int64, meta slack.SlackMetadata, channel, thread string, post func(context.Context) error) error {
+	since, err := c.store.BeginAttempt(ctx, seq, approvals.Notice)
+	if err != nil {
+		return err
+	}
+	if !since.IsZero() {
+		var ts string
+		if thread != "" {
+			ts, err = c.findReply(ctx, channel, thread, meta)
+		} else {
+			ts, err = c.findPosted(ctx, channel, since, meta)
+		}
+		if err != nil {
+			return fmt.Errorf("look for an earlier post of notice %d: %w", seq, err)
+		}
+		if ts != "" {
+			log.Info("adopting the notice an earlier attempt posted", "message_ts", ts)
+			return nil
+		}
+	}
+	if err := c.pace.post(ctx, channel); err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, slackCallTimeout)
+	defer cancel()
+	return post(callCtx)
+}
+
+// findReply looks in the thread of channel's message ts for a reply the bot
+// posted with metadata matching want, and returns its ts, or "".
+func (c *Courier) findReply(ctx context.Context, channel, ts string, want slack.SlackMetadata) (string, error) {
+	params := &slack.GetConversationRepliesParameters{ChannelID: channel, Timestamp: ts, Limit: 200, IncludeAllMetadata: true}
+	for page := 0; page < historyPages; page++ {
+		if err := c.pace.read(ctx); err != nil {
+			return "", err
+		}
+		callCtx, cancel := context.WithTimeout(ctx, slackCallTimeout)
+		msgs, hasMore, next, err := c.api.GetConversationRepliesContext(callCtx, params)
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("conversations.replies %s %s: %w", channel, ts, err)
+		}
+		for _, m := range msgs {
+			if m.Timestamp != ts && c.postedByUs(m) && sameMetadata(m.Metadata, want) {
+				return m.Timestamp, nil
+			}
+		}
+		if !hasMore || next == "" {
+			return "", nil
+		}
+		params.Cursor = next
+	}
+	return "", nil
+}
+
+// escalationText is the thread post that escalates r to n.
+func escalationText(r approvals.Request, n notify) string {
+	who := n.mentions()
+	if who == "" {
+		who = "Escalation approvers"
+	}
+	waited := time.Since(r.CreatedAt).Round(time.Minute)
+	if !r.EscalatedAt.IsZero() {
+		waited = r.EscalatedAt.Sub(r.CreatedAt).Round(time.Minute)
+	}
+	return fmt.Sprintf(":rotating_light: *Escalated:* %s, this request has waited %s with %s. You may approve or deny it now, on the message above. It expires %s.",
+		who, Escape(waited.String()), approvalsCount(r), slackDate(r.ExpiresAt))
+}
+
+// outcomeText tells a requester how their request ended.
+func outcomeText(e approvals.Event) string {
+	r := e.Request
+	head := fmt.Sprintf("Your request `%s` to revoke %s", Escape(r.ID), targetsSummary(r))
+	switch e.State {
+	case approvals.StateRevoked:
+		if r.DryRun {
+			return ":test_tube: " + head + " was approved by " + approvers(r) + ". *Dry run: nothing was revoked.*"
+		}
+		return ":white_check_mark: " + head + " was approved by " + approvers(r) + ". *" + Escape(r.Summary()) + ".*"
+	case approvals.StateFailed:
+		return ":x: " + head + " was approved by " + approvers(r) + ", but *" + Escape(r.Summary()) +
+			"*. The failed ones may not have been revoked: see the request's message and the audit channel, then request them again."
+	case approvals.StateDenied:
+		d, _ := r.Denial()
+		text := ":no_entry: " + head + " was *denied* by " + mention(d.By) + "."
+		if d.Reason != "" {
+			text += " Their reason: " + code(truncate(d.Reason, 500))
+		}
+		return text
+	case approvals.StateCancelled:
+		return ":leftwards_arrow_with_hook: " + head + " was cancelled."
+	case approvals.StateExpired:
+		return ":hourglass_flowing_sand: " + head + " *expired* " + slackDate(r.ExpiresAt) + " with " + approvalsCount(r) + ". Ask again if it is still needed."
+	}
+	return head + " is now " + Escape(strconv.Quote(string(e.State))) + "."
+}
