@@ -68,12 +68,12 @@ func (e Event) ShowsOnMessage() bool {
 // HasNotice reports whether the event is told to people beyond the two
 // channels: escalation (in the request's thread, to the escalation
 // approvers) and the end of a request that was posted (to its requester,
-// directly).
+// directly), unless the requester ended it themselves.
 func (e Event) HasNotice() bool {
-	switch {
-	case e.Kind == EventEscalated:
+	switch e.Kind {
+	case EventEscalated:
 		return true
-	case e.Kind == EventRefused || e.Kind == EventRequested:
+	case EventRefused, EventRequested, EventCancelled:
 		return false
 	}
 	return e.State.Final()

@@ -289,7 +289,9 @@ type MessageRef struct {
 	Channel, TS string
 }
 
-// Decide applies actor's decision to request id; see DecideFrom.
+// Decide applies actor's decision to request id, from nowhere in
+// particular and without a key; see DecideFrom. An approver's denial is
+// recorded with the reason "denied". Adapters use DecideFrom.
 func (s *Service) Decide(ctx context.Context, id, actor string, d Decision) (Request, error) {
 	in := DecideInput{ID: id, Actor: actor, Decision: d}
 	if d == Deny {
