@@ -3,6 +3,7 @@ package approvals_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,25 +17,44 @@ import (
 	"github.com/revokebot/revokebot/approvals/sqlite"
 )
 
+// fakeRevoker records the revocations asked of it. It fails every one with
+// err, if set, and those of the emails in failing with their error.
 type fakeRevoker struct {
-	calls atomic.Int32
-	err   error
-	delay time.Duration
+	calls   atomic.Int32
+	err     error
+	failing map[string]error
+	delay   time.Duration
 	// inFlight counts calls under way; peak is its highest value.
 	inFlight, peak atomic.Int32
+
+	mu     sync.Mutex
+	emails []string
 }
 
 func (f *fakeRevoker) Revoke(_ context.Context, r approvals.Revocation) (string, error) {
 	f.calls.Add(1)
+	f.mu.Lock()
+	f.emails = append(f.emails, r.Email)
+	f.mu.Unlock()
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
 	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
 	}
 	time.Sleep(f.delay)
+	if err := f.failing[r.Email]; err != nil {
+		return "", err
+	}
 	if f.err != nil {
 		return "", f.err
 	}
 	return "revoked " + r.Email, nil
+}
+
+// revoked returns the emails the revoker was asked to revoke, in order.
+func (f *fakeRevoker) revoked() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.emails)
 }
 
 type recorder struct {
@@ -48,11 +68,26 @@ func (r *recorder) Notify(_ context.Context, e approvals.Event) {
 	r.events = append(r.events, e)
 }
 
-func (r *recorder) kinds() []approvals.EventKind {
+// all returns the events told so far.
+func (r *recorder) all() []approvals.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// last returns the last event told.
+func (r *recorder) last(t *testing.T) approvals.Event {
+	t.Helper()
+	all := r.all()
+	if len(all) == 0 {
+		t.Fatal("no events")
+	}
+	return all[len(all)-1]
+}
+
+func (r *recorder) kinds() []approvals.EventKind {
 	var out []approvals.EventKind
-	for _, e := range r.events {
+	for _, e := range r.all() {
 		out = append(out, e.Kind)
 	}
 	return out
@@ -78,6 +113,9 @@ type fixture struct {
 	clock   *clock
 }
 
+// newFixture returns a service on a fresh SQLite store. U1 and U2 may
+// request; U1, U2 and U4 may approve, and U3 through the group SAPPROVERS;
+// U9 is nobody. Requests live 10 minutes.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
@@ -91,23 +129,34 @@ func newFixture(t *testing.T) *fixture {
 		Store:     db,
 		Revoker:   f.revoker,
 		Notifier:  f.events,
-		Directory: directory{"SAPPROVERS": {"U3"}},
+		Directory: directory{groups: map[string][]string{"SAPPROVERS": {"U3"}}},
 		Policy: approvals.Policy{
 			Requesters: approvals.Audience{Users: []string{"U1", "U2"}},
-			Approvers:  approvals.Audience{Users: []string{"U1", "U2"}, Groups: []string{"SAPPROVERS"}},
+			Approvers:  approvals.Audience{Users: []string{"U1", "U2", "U4"}, Groups: []string{"SAPPROVERS"}},
 		},
-		TTL: 10 * time.Minute,
-		Now: f.clock.Now,
+		TTL:    10 * time.Minute,
+		Now:    f.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), // shown only if the test fails
 	}
 	return f
 }
 
-func (f *fixture) submit(t *testing.T) approvals.Request {
+// submit submits a request of U1 for alice (or for emails, if any).
+func (f *fixture) submit(t *testing.T, emails ...string) approvals.Request {
 	t.Helper()
+	if len(emails) == 0 {
+		emails = []string{"alice@example.com"}
+	}
+	var targets []approvals.TargetInput
+	for _, e := range emails {
+		targets = append(targets, approvals.TargetInput{Email: e})
+	}
 	r, err := f.svc.Submit(context.Background(), approvals.SubmitInput{
-		Requester:  "U1",
-		Revocation: approvals.Revocation{Email: "alice@example.com", Devices: true},
-		Reason:     "laptop stolen",
+		Requester: "U1",
+		Targets:   targets,
+		Options:   approvals.Options{Devices: true},
+		Reason:    "laptop stolen",
+		Channel:   "CSEC",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -115,20 +164,43 @@ func (f *fixture) submit(t *testing.T) approvals.Request {
 	return r
 }
 
-// markExecuting moves a pending request to executing, approved by U2, in the store only.
-func (f *fixture) markExecuting(t *testing.T, r approvals.Request) approvals.Request {
+// get returns request id as stored.
+func (f *fixture) get(t *testing.T, id string) approvals.Request {
 	t.Helper()
-	next := r
-	next.State, next.DecidedBy = approvals.StateExecuting, "U2"
-	e := approvals.Event{Kind: approvals.EventApproved, Request: next, Actor: "U2", At: f.clock.Now()}
-	if err := f.store.CompareAndSwap(context.Background(), approvals.StatePending, next, e); err != nil {
+	r, err := f.store.Get(context.Background(), id)
+	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// markExecuting approves request id by U2 in the store only, as a crash
+// right after the approval would leave it, and marks the targets at the
+// given positions revoked, as a crash between targets would.
+func (f *fixture) markExecuting(t *testing.T, id string, revoked ...int) approvals.Request {
+	t.Helper()
+	next, err := f.store.Update(context.Background(), id, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		at := f.clock.Now()
+		cur.Reviews = append(cur.Reviews, approvals.Review{By: "U2", Decision: approvals.Approve, At: at})
+		events := []approvals.Event{{Kind: approvals.EventApproved, Actor: "U2", At: at}}
+		for _, i := range revoked {
+			tg := &cur.Targets[i]
+			tg.State, tg.Outcome, tg.FinishedAt = approvals.TargetRevoked, "revoked "+tg.Email, at
+			events = append(events, approvals.Event{Kind: approvals.EventRevoked, Target: tg.Email, Detail: tg.Outcome, At: at})
+		}
+		return cur, events, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := next.State(), approvals.StateExecuting; got != want {
+		t.Fatalf("marked %s, want %s", got, want)
 	}
 	return next
 }
 
-// outboxKinds returns the kinds of the events recorded in the store, in order.
-func (f *fixture) outboxKinds(t *testing.T) []approvals.EventKind {
+// recorded returns the events recorded in the store, in order.
+func (f *fixture) recorded(t *testing.T) []approvals.Event {
 	t.Helper()
 	ds, err := f.store.Undelivered(context.Background(), approvals.AuditRecord, 1000)
 	if err != nil {
@@ -140,29 +212,55 @@ func (f *fixture) outboxKinds(t *testing.T) []approvals.EventKind {
 		t.Fatal(err)
 	}
 	for _, g := range refusals {
+		if g.Count > 2 {
+			t.Fatalf("%d refusals of %s: only the first and last can be read back", g.Count, g.Actor)
+		}
 		ds = append(ds, g.First)
 		if g.Last.Seq != g.First.Seq {
 			ds = append(ds, g.Last)
 		}
 	}
 	slices.SortFunc(ds, func(a, b approvals.Delivery) int { return int(a.Seq - b.Seq) })
-	var out []approvals.EventKind
+	var out []approvals.Event
 	for _, d := range ds {
-		out = append(out, d.Event.Kind)
+		out = append(out, d.Event)
+	}
+	return out
+}
+
+// outboxKinds returns the kinds of the events recorded in the store, in order.
+func (f *fixture) outboxKinds(t *testing.T) []approvals.EventKind {
+	t.Helper()
+	var out []approvals.EventKind
+	for _, e := range f.recorded(t) {
+		out = append(out, e.Kind)
 	}
 	return out
 }
 
 func equalKinds(got []approvals.EventKind, want ...approvals.EventKind) bool {
-	if len(got) != len(want) {
-		return false
+	return slices.Equal(got, want)
+}
+
+// domainError returns the *approvals.Error in err's chain, failing t if
+// there is none.
+func domainError(t *testing.T, err error) *approvals.Error {
+	t.Helper()
+	e, ok := errors.AsType[*approvals.Error](err)
+	if !ok {
+		t.Fatalf("err = %v, want an *approvals.Error", err)
 	}
-	for i := range got {
-		if got[i] != want[i] {
-			return false
-		}
+	return e
+}
+
+// wantError fails t unless err is an *approvals.Error with code and why.
+func wantError(t *testing.T, err error, code string, why approvals.Why) *approvals.Error {
+	t.Helper()
+	e := domainError(t, err)
+	if e.Code != code || e.Why != why {
+		t.Fatalf("err = %v, want %s: %s", err, code, why)
 	}
-	return true
+	return e
 }
 
 func TestSubmitPending(t *testing.T) {
@@ -172,12 +270,16 @@ func TestSubmitPending(t *testing.T) {
 	if _, err := uuid.Parse(r.ID); err != nil {
 		t.Fatalf("ID %q is not a UUID", r.ID)
 	}
-	if r.State != approvals.StatePending || !r.ExpiresAt.Equal(f.clock.Now().Add(10*time.Minute)) {
+	if r.State() != approvals.StatePending || r.Version != 1 || !r.ExpiresAt.Equal(f.clock.Now().Add(10*time.Minute)) {
 		t.Fatalf("request %+v", r)
 	}
-	stored, err := f.store.Get(context.Background(), r.ID)
-	if err != nil || stored.State != approvals.StatePending || stored.Reason != "laptop stolen" {
-		t.Fatalf("stored %+v, %v", stored, err)
+	if got, want := r.Required, 1; got != want {
+		t.Fatalf("Required = %d, want %d", got, want)
+	}
+	stored := f.get(t, r.ID)
+	if stored.State() != approvals.StatePending || stored.Reason != "laptop stolen" || stored.Version != 1 ||
+		!slices.Equal(stored.Targets, []approvals.Target{{Email: "alice@example.com", State: approvals.TargetWaiting}}) {
+		t.Fatalf("stored %+v", stored)
 	}
 	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested) {
 		t.Fatalf("events %v", k)
@@ -187,19 +289,16 @@ func TestSubmitPending(t *testing.T) {
 func TestSubmitRefused(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	r, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U3", Revocation: approvals.Revocation{Email: "a@b.c"}})
-	if approvals.ErrorCode(err) != approvals.EFORBIDDEN {
-		t.Fatalf("err = %v, want forbidden", err)
-	}
-	stored, gerr := f.store.Get(context.Background(), r.ID)
-	if gerr != nil || stored.State != approvals.StateRefused {
-		t.Fatalf("refused request stored as %+v, %v", stored, gerr)
+	r, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U3", Targets: []approvals.TargetInput{{Email: "a@b.c"}}})
+	wantError(t, err, approvals.EFORBIDDEN, approvals.WhyNotRequester)
+	if stored := f.get(t, r.ID); stored.State() != approvals.StateRefused || stored.Refusal == "" {
+		t.Fatalf("refused request stored as %+v", stored)
 	}
 	if k := f.events.kinds(); !equalKinds(k, approvals.EventRefused) {
 		t.Fatalf("events %v", k)
 	}
-	if f.events.events[0].Actor != "U3" {
-		t.Fatalf("actor %q", f.events.events[0].Actor)
+	if got, want := f.events.last(t).Actor, "U3"; got != want {
+		t.Fatalf("actor %q, want %q", got, want)
 	}
 }
 
@@ -207,12 +306,26 @@ func TestSubmitGroupLookupFailureRefuses(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.svc.Policy.Requesters = approvals.Audience{Groups: []string{"SGONE"}}
-	_, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Revocation: approvals.Revocation{Email: "a@b.c"}})
-	if approvals.ErrorCode(err) != approvals.EFORBIDDEN {
-		t.Fatalf("err = %v, want forbidden", err)
-	}
+	_, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Targets: []approvals.TargetInput{{Email: "a@b.c"}}})
+	wantError(t, err, approvals.EFORBIDDEN, approvals.WhyUnverified)
 	if k := f.events.kinds(); !equalKinds(k, approvals.EventRefused) {
 		t.Fatalf("events %v", k)
+	}
+}
+
+func TestSubmitInvalid(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, in := range []approvals.SubmitInput{
+		{Requester: "U1"},
+		{Targets: []approvals.TargetInput{{Email: "a@b.c"}}},
+		{Requester: "U1", Targets: []approvals.TargetInput{{Email: "a@b.c"}, {Person: "U7"}}},
+	} {
+		_, err := f.svc.Submit(context.Background(), in)
+		wantError(t, err, approvals.EINVALID, approvals.WhyInvalid)
+	}
+	if k := f.outboxKinds(t); len(k) != 0 {
+		t.Fatalf("recorded events %v", k)
 	}
 }
 
@@ -224,11 +337,12 @@ func TestApproveRevokes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != approvals.StateRevoked || got.DecidedBy != "U3" || got.Outcome != "revoked alice@example.com" {
+	if got.State() != approvals.StateRevoked || len(got.Reviews) != 1 || got.Reviews[0].By != "U3" ||
+		got.Targets[0].Outcome != "revoked alice@example.com" || got.FinishedAt.IsZero() {
 		t.Fatalf("request %+v", got)
 	}
-	if n := f.revoker.calls.Load(); n != 1 {
-		t.Fatalf("revoker called %d times", n)
+	if got, want := f.revoker.revoked(), []string{"alice@example.com"}; !slices.Equal(got, want) {
+		t.Fatalf("revoked %v, want %v", got, want)
 	}
 	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested, approvals.EventApproved, approvals.EventRevoked) {
 		t.Fatalf("events %v", k)
@@ -236,6 +350,10 @@ func TestApproveRevokes(t *testing.T) {
 	// Every event is in the store's log, in order, before anyone is told.
 	if k := f.outboxKinds(t); !equalKinds(k, approvals.EventRequested, approvals.EventApproved, approvals.EventRevoked) {
 		t.Fatalf("recorded events %v", k)
+	}
+	// One target: its event says nothing of the request as a whole.
+	if last := f.events.last(t); last.Target != "alice@example.com" || last.Detail != "revoked alice@example.com" || last.State != approvals.StateRevoked {
+		t.Fatalf("last event %+v", last)
 	}
 }
 
@@ -248,11 +366,11 @@ func TestApproveFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != approvals.StateFailed || got.Outcome != f.revoker.err.Error() {
+	if got.State() != approvals.StateFailed || got.Targets[0].State != approvals.TargetFailed || got.Targets[0].Outcome != f.revoker.err.Error() {
 		t.Fatalf("request %+v", got)
 	}
-	last := f.events.events[len(f.events.events)-1]
-	if last.Kind != approvals.EventFailed || last.Detail != f.revoker.err.Error() {
+	last := f.events.last(t)
+	if last.Kind != approvals.EventFailed || last.Detail != f.revoker.err.Error() || last.State != approvals.StateFailed {
 		t.Fatalf("last event %+v", last)
 	}
 }
@@ -262,11 +380,9 @@ func TestSelfApprovalRefused(t *testing.T) {
 	f := newFixture(t)
 	r := f.submit(t)
 	got, err := f.svc.Decide(context.Background(), r.ID, "U1", approvals.Approve) // U1 is also an approver
-	if approvals.ErrorCode(err) != approvals.EFORBIDDEN {
-		t.Fatalf("err = %v, want forbidden", err)
-	}
-	if got.State != approvals.StatePending || f.revoker.calls.Load() != 0 {
-		t.Fatalf("state %s, %d revocations", got.State, f.revoker.calls.Load())
+	wantError(t, err, approvals.EFORBIDDEN, approvals.WhyOwnRequest)
+	if got.State() != approvals.StatePending || f.revoker.calls.Load() != 0 {
+		t.Fatalf("state %s, %d revocations", got.State(), f.revoker.calls.Load())
 	}
 	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested, approvals.EventRefused) {
 		t.Fatalf("events %v", k)
@@ -282,13 +398,10 @@ func TestNonApproverRefused(t *testing.T) {
 	r := f.submit(t)
 	for _, d := range []approvals.Decision{approvals.Approve, approvals.Deny} {
 		_, err := f.svc.Decide(context.Background(), r.ID, "U9", d)
-		if approvals.ErrorCode(err) != approvals.EFORBIDDEN {
-			t.Fatalf("decision %d: err = %v, want forbidden", d, err)
-		}
+		wantError(t, err, approvals.EFORBIDDEN, approvals.WhyNotApprover)
 	}
-	stored, _ := f.store.Get(context.Background(), r.ID)
-	if stored.State != approvals.StatePending {
-		t.Fatalf("state %s", stored.State)
+	if stored := f.get(t, r.ID); stored.State() != approvals.StatePending || len(stored.Reviews) != 0 {
+		t.Fatalf("stored %+v", stored)
 	}
 }
 
@@ -297,53 +410,26 @@ func TestDenyAndCancel(t *testing.T) {
 	f := newFixture(t)
 	r := f.submit(t)
 	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Deny)
-	if err != nil || got.State != approvals.StateDenied || got.DecidedBy != "U2" {
+	if err != nil || got.State() != approvals.StateDenied {
 		t.Fatalf("deny: %+v, %v", got, err)
+	}
+	if d, ok := got.Denial(); !ok || d.By != "U2" {
+		t.Fatalf("denial %+v, %t", d, ok)
 	}
 	r2 := f.submit(t)
 	got, err = f.svc.Decide(context.Background(), r2.ID, "U1", approvals.Deny)
-	if err != nil || got.State != approvals.StateCancelled {
+	if err != nil || got.State() != approvals.StateCancelled {
 		t.Fatalf("cancel: %+v, %v", got, err)
 	}
 	if f.revoker.calls.Load() != 0 {
 		t.Fatal("revoker called")
 	}
-	// A decided request refuses further decisions, saying who decided.
+	// A decided request refuses further decisions, with the request as it
+	// stands, so the caller can say who decided.
 	_, err = f.svc.Decide(context.Background(), r.ID, "U3", approvals.Approve)
-	var e *approvals.Error
-	if !errors.As(err, &e) || e.Code != approvals.ECONFLICT || e.Request.DecidedBy != "U2" {
-		t.Fatalf("decide after deny: %v", err)
-	}
-}
-
-func TestConcurrentApprovalsRevokeOnce(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	f.revoker.delay = 20 * time.Millisecond
-	r := f.submit(t)
-	var (
-		wg        sync.WaitGroup
-		ok, confl atomic.Int32
-	)
-	for i := range 20 {
-		wg.Go(func() {
-			_, err := f.svc.Decide(context.Background(), r.ID, []string{"U2", "U3"}[i%2], approvals.Approve)
-			switch approvals.ErrorCode(err) {
-			case "":
-				ok.Add(1)
-			case approvals.ECONFLICT:
-				confl.Add(1)
-			default:
-				t.Errorf("decide: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if ok.Load() != 1 || confl.Load() != 19 {
-		t.Fatalf("%d succeeded, %d conflicted", ok.Load(), confl.Load())
-	}
-	if n := f.revoker.calls.Load(); n != 1 {
-		t.Fatalf("revoker called %d times, want 1", n)
+	e := wantError(t, err, approvals.ECONFLICT, approvals.WhyDecided)
+	if d, ok := e.Request.Denial(); e.Request == nil || !ok || d.By != "U2" {
+		t.Fatalf("decide after deny: request %+v", e.Request)
 	}
 }
 
@@ -353,14 +439,24 @@ func TestDecideExpired(t *testing.T) {
 	r := f.submit(t)
 	f.clock.Advance(10 * time.Minute)
 	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
-	if approvals.ErrorCode(err) != approvals.EEXPIRED || got.State != approvals.StateExpired {
-		t.Fatalf("got %s, %v", got.State, err)
+	wantError(t, err, approvals.EEXPIRED, approvals.WhyExpired)
+	if got.State() != approvals.StateExpired {
+		t.Fatalf("returned %s, want expired", got.State())
+	}
+	if stored := f.get(t, r.ID); stored.State() != approvals.StateExpired || !stored.ExpiredAt.Equal(f.clock.Now()) || len(stored.Reviews) != 0 {
+		t.Fatalf("stored %+v", stored)
 	}
 	if f.revoker.calls.Load() != 0 {
 		t.Fatal("expired request revoked")
 	}
 	if k := f.events.kinds(); !equalKinds(k, approvals.EventRequested, approvals.EventExpired) {
 		t.Fatalf("events %v", k)
+	}
+	// Later decisions find it expired.
+	_, err = f.svc.Decide(context.Background(), r.ID, "U3", approvals.Approve)
+	e := wantError(t, err, approvals.ECONFLICT, approvals.WhyDecided)
+	if e.Request.State() != approvals.StateExpired {
+		t.Fatalf("conflict about a request in %s", e.Request.State())
 	}
 }
 
@@ -375,11 +471,11 @@ func TestExpireDue(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("ExpireDue = %d, %v; want 1", n, err)
 	}
-	if got, _ := f.store.Get(context.Background(), old.ID); got.State != approvals.StateExpired {
-		t.Fatalf("old request %s", got.State)
+	if got := f.get(t, old.ID); got.State() != approvals.StateExpired || got.FinishedAt.IsZero() {
+		t.Fatalf("old request %s, finished %v", got.State(), got.FinishedAt)
 	}
-	if got, _ := f.store.Get(context.Background(), fresh.ID); got.State != approvals.StatePending {
-		t.Fatalf("fresh request %s", got.State)
+	if got := f.get(t, fresh.ID); got.State() != approvals.StatePending {
+		t.Fatalf("fresh request %s", got.State())
 	}
 	if n, _ := f.svc.ExpireDue(context.Background()); n != 0 {
 		t.Fatalf("second ExpireDue expired %d", n)
@@ -396,15 +492,15 @@ func TestDryRunDoesNotRevoke(t *testing.T) {
 		f.svc.DryRun = true
 		got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
 		// Approved while dry run is on: it is a dry run, whenever created.
-		if err != nil || !got.DryRun || got.State != approvals.StateRevoked ||
-			got.Outcome != "dry run: Cloudflare was not called" {
+		if err != nil || !got.DryRun || got.State() != approvals.StateRevoked ||
+			got.Targets[0].Outcome != "dry run: Cloudflare was not called" {
 			t.Fatalf("created in dry run %v: got %+v, %v", createdInDryRun, got, err)
 		}
 		if f.revoker.calls.Load() != 0 {
 			t.Fatalf("created in dry run %v: the revoker was called", createdInDryRun)
 		}
-		if stored, err := f.store.Get(context.Background(), r.ID); err != nil || !stored.DryRun {
-			t.Fatalf("created in dry run %v: stored as DryRun=%t (%v): its message would say Revoked", createdInDryRun, stored.DryRun, err)
+		if stored := f.get(t, r.ID); !stored.DryRun {
+			t.Fatalf("created in dry run %v: stored as DryRun=%t: its message would say Revoked", createdInDryRun, stored.DryRun)
 		}
 	}
 }
@@ -413,15 +509,14 @@ func TestResumeExecuting(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	r := f.submit(t)
-	f.markExecuting(t, r) // a crash right after approval leaves it so
+	f.markExecuting(t, r.ID) // a crash right after approval leaves it so
 	if err := f.svc.Resume(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := f.store.Get(context.Background(), r.ID)
-	if got.State != approvals.StateRevoked || f.revoker.calls.Load() != 1 {
-		t.Fatalf("state %s, %d calls", got.State, f.revoker.calls.Load())
+	if got := f.get(t, r.ID); got.State() != approvals.StateRevoked || f.revoker.calls.Load() != 1 {
+		t.Fatalf("state %s, %d calls", got.State(), f.revoker.calls.Load())
 	}
-	last := f.events.events[len(f.events.events)-1]
+	last := f.events.last(t)
 	if last.Kind != approvals.EventRevoked || last.Detail != "resumed after a restart; revoked alice@example.com" {
 		t.Fatalf("last event %+v", last)
 	}
@@ -431,9 +526,8 @@ func TestDecideUnknown(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	for _, id := range []string{uuid.NewString(), "not-a-uuid", ""} {
-		if _, err := f.svc.Decide(context.Background(), id, "U2", approvals.Approve); approvals.ErrorCode(err) != approvals.ENOTFOUND {
-			t.Errorf("Decide(%q): err = %v, want not found", id, err)
-		}
+		_, err := f.svc.Decide(context.Background(), id, "U2", approvals.Approve)
+		wantError(t, err, approvals.ENOTFOUND, approvals.WhyNoRequest)
 	}
 }
 
@@ -442,20 +536,33 @@ func TestExecuteOutlivesCallerCancellation(t *testing.T) {
 	f := newFixture(t)
 	f.revoker.delay = 50 * time.Millisecond
 	r := f.submit(t)
-	next := f.markExecuting(t, r)
+	next := f.markExecuting(t, r.ID)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the click's context is gone, e.g. at shutdown
 	got, err := f.svc.Execute(ctx, next, "")
-	if err != nil || got.State != approvals.StateRevoked {
-		t.Fatalf("got %s, %v", got.State, err)
+	if err != nil || got.State() != approvals.StateRevoked {
+		t.Fatalf("got %s, %v", got.State(), err)
 	}
-	if stored, _ := f.store.Get(context.Background(), r.ID); stored.State != approvals.StateRevoked {
-		t.Fatalf("stored state %s", stored.State)
+	if stored := f.get(t, r.ID); stored.State() != approvals.StateRevoked {
+		t.Fatalf("stored state %s", stored.State())
+	}
+}
+
+func TestExecuteRefusesARequestNotExecuting(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	if _, err := f.svc.Execute(context.Background(), r, ""); err == nil {
+		t.Fatal("Execute of a pending request succeeded")
+	}
+	if n := f.revoker.calls.Load(); n != 0 {
+		t.Fatalf("%d revocations of a pending request", n)
 	}
 }
 
 // slowDirectory advances the clock while it looks a group up.
 type slowDirectory struct {
+	directory
 	clock *clock
 	by    time.Duration
 }
@@ -472,8 +579,9 @@ func TestApprovalCannotLandAfterExpiry(t *testing.T) {
 	f.clock.Advance(9 * time.Minute)
 	f.svc.Directory = slowDirectory{clock: f.clock, by: 2 * time.Minute} // the lookup crosses the deadline
 	got, err := f.svc.Decide(context.Background(), r.ID, "U3", approvals.Approve)
-	if approvals.ErrorCode(err) != approvals.EEXPIRED || got.State != approvals.StateExpired {
-		t.Fatalf("got %s, %v", got.State, err)
+	wantError(t, err, approvals.EEXPIRED, approvals.WhyExpired)
+	if got.State() != approvals.StateExpired {
+		t.Fatalf("got %s", got.State())
 	}
 	if f.revoker.calls.Load() != 0 {
 		t.Fatal("revoked after expiry")
@@ -486,19 +594,27 @@ func TestPendingCapPerRequester(t *testing.T) {
 	f.svc.MaxPending = 2
 	first := f.submit(t)
 	f.submit(t)
-	r, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Revocation: approvals.Revocation{Email: "bob@example.com"}})
-	if approvals.ErrorCode(err) != approvals.EFORBIDDEN || r.State != approvals.StateRefused {
-		t.Fatalf("third request: %s, %v; want refused", r.State, err)
+	r, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Targets: []approvals.TargetInput{{Email: "bob@example.com"}}})
+	e := wantError(t, err, approvals.EFORBIDDEN, approvals.WhyPendingLimit)
+	if got, want := e.Limit, 2; got != want {
+		t.Fatalf("Limit = %d, want %d", got, want)
 	}
-	if msg := approvals.ErrorMessage(err); !strings.Contains(msg, "You already have 2 requests waiting") {
-		t.Fatalf("message %q", msg)
+	if r.State() != approvals.StateRefused {
+		t.Fatalf("third request: %s, want refused", r.State())
 	}
-	if got := f.events.events[len(f.events.events)-1]; got.Kind != approvals.EventRefused ||
-		got.Detail != "requester already has 2 pending requests (limit 2)" {
+	// Audited as a refused request, and stored as one.
+	if got := f.events.last(t); got.Kind != approvals.EventRefused || got.Actor != "U1" ||
+		got.Detail != "requester already has 2 pending requests (the limit)" {
 		t.Fatalf("event %+v", got)
 	}
+	if k := f.outboxKinds(t); !equalKinds(k, approvals.EventRequested, approvals.EventRequested, approvals.EventRefused) {
+		t.Fatalf("recorded events %v", k)
+	}
+	if stored := f.get(t, r.ID); stored.State() != approvals.StateRefused {
+		t.Fatalf("stored %s", stored.State())
+	}
 	// Another requester is not affected, and a decided request frees a place.
-	if _, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U2", Revocation: approvals.Revocation{Email: "a@b.c"}}); err != nil {
+	if _, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U2", Targets: []approvals.TargetInput{{Email: "a@b.c"}}}); err != nil {
 		t.Fatalf("U2: %v", err)
 	}
 	if _, err := f.svc.Decide(context.Background(), first.ID, "U2", approvals.Deny); err != nil {
@@ -511,22 +627,39 @@ func TestPendingCapHoldsUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.svc.MaxPending = 3
-	var wg sync.WaitGroup
+	var (
+		wg          sync.WaitGroup
+		ok, limited atomic.Int32
+	)
 	for range 12 {
 		wg.Go(func() {
-			f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Revocation: approvals.Revocation{Email: "a@b.c"}})
+			_, err := f.svc.Submit(context.Background(), approvals.SubmitInput{Requester: "U1", Targets: []approvals.TargetInput{{Email: "a@b.c"}}})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case approvals.ErrorWhy(err) == approvals.WhyPendingLimit:
+				limited.Add(1)
+			default:
+				t.Errorf("submit: %v", err)
+			}
 		})
 	}
 	wg.Wait()
+	if ok.Load() != 3 || limited.Load() != 9 {
+		t.Fatalf("%d accepted, %d refused at the cap; want 3, 9", ok.Load(), limited.Load())
+	}
 	if n, err := f.store.CountByRequester(context.Background(), "U1", approvals.StatePending); err != nil || n != 3 {
 		t.Fatalf("pending = %d, %v; want 3", n, err)
+	}
+	if n, err := f.store.CountByRequester(context.Background(), "U1", approvals.StateRefused); err != nil || n != 9 {
+		t.Fatalf("refused = %d, %v; want 9", n, err)
 	}
 }
 
 func TestSubmitSameKeyTwice(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	in := approvals.SubmitInput{Requester: "U1", Revocation: approvals.Revocation{Email: "a@b.c"}, Key: "Ev1"}
+	in := approvals.SubmitInput{Requester: "U1", Targets: []approvals.TargetInput{{Email: "a@b.c"}}, Key: "Ev1"}
 	if _, err := f.svc.Submit(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
@@ -537,10 +670,9 @@ func TestSubmitSameKeyTwice(t *testing.T) {
 		t.Fatalf("recorded events %v", k)
 	}
 	// A refused submission keeps its key too.
-	in = approvals.SubmitInput{Requester: "U9", Revocation: approvals.Revocation{Email: "a@b.c"}, Key: "Ev2"}
-	if _, err := f.svc.Submit(context.Background(), in); approvals.ErrorCode(err) != approvals.EFORBIDDEN {
-		t.Fatalf("err = %v, want forbidden", err)
-	}
+	in = approvals.SubmitInput{Requester: "U9", Targets: []approvals.TargetInput{{Email: "a@b.c"}}, Key: "Ev2"}
+	_, err := f.svc.Submit(context.Background(), in)
+	wantError(t, err, approvals.EFORBIDDEN, approvals.WhyNotRequester)
 	if _, err := f.svc.Submit(context.Background(), in); !errors.Is(err, approvals.ErrDuplicate) {
 		t.Fatalf("err = %v, want ErrDuplicate", err)
 	}
@@ -552,7 +684,7 @@ func TestResumeRunsConcurrently(t *testing.T) {
 	f.svc.MaxPending = 100
 	f.revoker.delay = 50 * time.Millisecond
 	for range 16 {
-		f.markExecuting(t, f.submit(t))
+		f.markExecuting(t, f.submit(t).ID)
 	}
 	if err := f.svc.Resume(context.Background()); err != nil {
 		t.Fatal(err)
@@ -584,11 +716,11 @@ func TestRevocationOutOfTimeStillRecordsItsOutcome(t *testing.T) {
 	f.svc.ExecTimeout = 20 * time.Millisecond
 	r := f.submit(t)
 	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
-	if err != nil || got.State != approvals.StateFailed || !strings.Contains(got.Outcome, "deadline exceeded") {
-		t.Fatalf("got %s %q, %v; want failed on the deadline", got.State, got.Outcome, err)
+	if err != nil || got.State() != approvals.StateFailed || !strings.Contains(got.Targets[0].Outcome, "deadline exceeded") {
+		t.Fatalf("got %s %q, %v; want failed on the deadline", got.State(), got.Targets[0].Outcome, err)
 	}
-	if stored, _ := f.store.Get(context.Background(), r.ID); stored.State != approvals.StateFailed {
-		t.Fatalf("stored state %s", stored.State)
+	if stored := f.get(t, r.ID); stored.State() != approvals.StateFailed {
+		t.Fatalf("stored state %s", stored.State())
 	}
 	if k := f.outboxKinds(t); !equalKinds(k, approvals.EventRequested, approvals.EventApproved, approvals.EventFailed) {
 		t.Fatalf("recorded events %v", k)
