@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -111,17 +112,23 @@ func (p Policy) MayView(ctx context.Context, dir Directory, user string) (Why, e
 // the workspace: "" if so, else the fact why not (notListed if in none).
 func check(ctx context.Context, dir Directory, user string, notListed Why, audiences ...Audience) (Why, error) {
 	listed := false
+	var lookupErrs []error
 	for _, a := range audiences {
 		in, err := a.Includes(ctx, dir, user)
 		if err != nil {
-			return WhyUnverified, err
+			// Another audience may still list the user.
+			lookupErrs = append(lookupErrs, err)
+			continue
 		}
 		if in {
 			listed = true
 			break
 		}
 	}
-	if !listed {
+	switch {
+	case !listed && len(lookupErrs) > 0:
+		return WhyUnverified, errors.Join(lookupErrs...)
+	case !listed:
 		return notListed, nil
 	}
 	if dir == nil {

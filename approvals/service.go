@@ -315,11 +315,10 @@ func (s *Service) CheckDecider(ctx context.Context, in DecideInput) (Request, er
 		if err != nil {
 			s.logger().ErrorContext(ctx, "check approver", "request_id", r.ID, "user", in.Actor, "err", err)
 		}
-		code := EFORBIDDEN
 		if why == WhyMessageNotRecorded {
-			code = EUNAVAILABLE
+			return r, fail(EUNAVAILABLE, why, r)
 		}
-		return r, fail(code, why, r)
+		return Request{}, &Error{Code: EFORBIDDEN, Why: why}
 	}
 	if r.State() != StatePending {
 		return r, conflict(r)
@@ -400,9 +399,7 @@ func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, erro
 		}
 		return r, s.refuse(ctx, r, in.Key, in.Actor, why, detail)
 	}
-	if in.Decision == Deny && in.Actor != r.Requester && strings.TrimSpace(in.Reason) == "" {
-		return r, fail(EINVALID, WhyReasonRequired, r)
-	}
+	needsReason := in.Decision == Deny && in.Actor != r.Requester && strings.TrimSpace(in.Reason) == ""
 
 	now := s.now()
 	var expired bool
@@ -414,6 +411,9 @@ func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, erro
 			expired = true
 			next, e, err := cur.expire(now)
 			return next, []Event{e}, err
+		}
+		if needsReason && cur.State() == StatePending {
+			return cur, nil, fail(EINVALID, WhyReasonRequired, cur)
 		}
 		next, e, err := cur.review(Review{By: in.Actor, Decision: in.Decision, Reason: strings.TrimSpace(in.Reason), At: now})
 		if err != nil {
@@ -549,9 +549,10 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("list pending requests: %w", err)
 	}
 	n := 0
+	var errs []error
 	for _, r := range pending {
 		if ctx.Err() != nil {
-			return n, nil
+			break
 		}
 		now := s.now()
 		// Once started, a change is recorded and announced in full.
@@ -563,7 +564,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 				return next, []Event{e}, err
 			})
 			if err != nil && ErrorCode(err) != ECONFLICT {
-				return n, err
+				errs = append(errs, err) // the others are still due
 			}
 			if err == nil {
 				n++
@@ -574,11 +575,11 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 				return next, []Event{e}, err
 			})
 			if err != nil && ErrorCode(err) != ECONFLICT {
-				return n, err
+				errs = append(errs, err)
 			}
 		}
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // RunExpirer calls ExpireDue every interval until ctx ends.
@@ -641,7 +642,8 @@ func (s *Service) refuse(ctx context.Context, r Request, key, actor string, why 
 	} else {
 		s.announce(ctx, ev)
 	}
-	return fail(EFORBIDDEN, why, r)
+	// The request is not handed back: the refused person learns nothing of it.
+	return &Error{Code: EFORBIDDEN, Why: why}
 }
 
 // Get returns request id, or an ENOTFOUND error.
