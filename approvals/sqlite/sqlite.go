@@ -378,8 +378,9 @@ func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (ap
 		}
 		if next.MessageTS == "" {
 			// SetMessage may have run meanwhile; it does not bump the version.
-			if fresh, err := d.Get(ctx, id); err == nil {
-				next.Channel, next.MessageTS = fresh.Channel, fresh.MessageTS
+			var channel, ts string
+			if err := d.db.QueryRowContext(ctx, `SELECT channel, message_ts FROM requests WHERE id = ?`, id).Scan(&channel, &ts); err == nil {
+				next.Channel, next.MessageTS = channel, ts
 			}
 		}
 		return next, nil
