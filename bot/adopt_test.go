@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/bot"
 	"github.com/revokebot/revokebot/bot/bottest"
@@ -20,10 +19,9 @@ import (
 func (f *courierFixture) pending(t *testing.T) (approvals.Request, int64) {
 	t.Helper()
 	ctx := context.Background()
-	now := time.Now().UTC()
-	r := approvals.Request{ID: uuid.NewString(), Revocation: approvals.Revocation{Email: "a@example.com"},
-		Requester: "U1", State: approvals.StatePending, Channel: "C1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := f.db.Create(ctx, r, approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: "U1", At: now}); err != nil {
+	r := newRequest("U1")
+	r.Channel = "C1"
+	if err := f.db.Create(ctx, r, approvals.Event{Kind: approvals.EventRequested, Request: r, State: approvals.StatePending, Actor: "U1", At: r.CreatedAt}, 0); err != nil {
 		t.Fatal(err)
 	}
 	ds, err := f.db.Undelivered(ctx, approvals.AuditRecord, 100)

@@ -20,13 +20,13 @@ func BenchmarkRenderRequest(b *testing.B) {
 	r := hostileRequest(approvals.StatePending)
 	b.ReportAllocs()
 	for b.Loop() {
-		renderRequest(r)
+		renderRequest(r, hostileNotify)
 	}
 }
 
 func BenchmarkAuditText(b *testing.B) {
 	r := hostileRequest(approvals.StateRevoked)
-	e := approvals.Event{Kind: approvals.EventRevoked, Request: r, Detail: r.Outcome, At: r.FinishedAt}
+	e := approvals.Event{Kind: approvals.EventRevoked, Request: r, State: r.State(), Target: r.Targets[0].Email, Detail: r.Targets[0].Outcome, At: r.FinishedAt}
 	b.ReportAllocs()
 	for b.Loop() {
 		auditText(e, 7)

@@ -95,7 +95,10 @@ func denySubmission(cb slack.InteractionCallback) (in approvals.DecideInput, res
 	if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta); err != nil || meta.RequestID == "" {
 		return in, "", nil, errors.New("the modal's private_metadata is not revokebot's")
 	}
-	reason := strings.TrimSpace(cb.View.State.Values[denyReasonBlock][denyReasonAction].Value)
+	var reason string
+	if cb.View.State != nil { // a payload without state decodes to nil
+		reason = strings.TrimSpace(cb.View.State.Values[denyReasonBlock][denyReasonAction].Value)
+	}
 	switch {
 	case reason == "":
 		return in, "", map[string]string{denyReasonBlock: "Say why you deny this revocation: the requester and the audit see it."}, nil

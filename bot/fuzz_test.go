@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,11 @@ const (
 	fuzzGroupie   = "UGROUPIE" // approves through fuzzGroup
 	fuzzChannel   = "CSECURITY"
 	fuzzAudit     = "CAUDIT"
+	// fuzzPerson is a person a /revoke may name by mention; fuzzGuest and
+	// fuzzBotUser are ones it may not.
+	fuzzPerson  = "UMENTIONED"
+	fuzzGuest   = "UGUEST"
+	fuzzBotUser = "USOMEBOT"
 )
 
 // Placeholders a seed may carry, replaced before each run: the fake's
@@ -44,6 +50,8 @@ const (
 	placeholderPending = "{{pending}}"
 	placeholderDecided = "{{decided}}"
 	placeholderHost    = "{{fakehost}}" // the fake's host:port
+	// placeholderPendingTS is the ts of the pending request's message.
+	placeholderPendingTS = "{{pending_ts}}"
 )
 
 // fuzzRevoker answers like Cloudflare would, with hostile text in its
@@ -109,6 +117,12 @@ func newFuzzBot(f *testing.F) *fuzzBot {
 	ctx := context.Background()
 	ws := bottest.New(f)
 	ws.SetGroup(fuzzGroup, fuzzGroupie)
+	for _, u := range []string{fuzzRequester, fuzzApprover, fuzzGroupie} {
+		ws.SetUser(u, bottest.User{Name: strings.ToLower(u), Email: strings.ToLower(u) + "@example.com"})
+	}
+	ws.SetUser(fuzzPerson, bottest.User{Name: "mentioned", Email: "mentioned&co@example.com"})
+	ws.SetUser(fuzzGuest, bottest.User{Name: "guest", Email: "guest@example.com", IsRestricted: true})
+	ws.SetUser(fuzzBotUser, bottest.User{Name: "somebot", IsBot: true})
 	db, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
 	if err != nil {
 		f.Fatal(err)
@@ -116,10 +130,12 @@ func newFuzzBot(f *testing.F) *fuzzBot {
 	f.Cleanup(func() { db.Close() })
 	quiet := slog.New(slog.DiscardHandler)
 	api := slack.New(bottest.DefaultBotToken, slack.OptionAPIURL(ws.APIURL()))
+	directory := NewGroupCache(api, time.Hour)
+	directory.TeamID = bottest.DefaultTeamID
 	svc := &approvals.Service{
 		Store:     db,
 		Revoker:   fuzzRevoker{},
-		Directory: NewGroupCache(api, time.Hour),
+		Directory: directory,
 		Policy: approvals.Policy{
 			Requesters: approvals.Audience{Users: []string{fuzzRequester, fuzzApprover}},
 			Approvers:  approvals.Audience{Users: []string{fuzzApprover}, Groups: []string{fuzzGroup}},
@@ -138,7 +154,7 @@ func newFuzzBot(f *testing.F) *fuzzBot {
 	}
 	fb.courier.RefusalWindow = 0
 	fb.b = New(api, svc, Config{TeamID: bottest.DefaultTeamID, ResponseURLHosts: []string{apiURL.Host},
-		WorkTimeout: 30 * time.Second, MessageWait: time.Millisecond, Logger: quiet})
+		WorkTimeout: 30 * time.Second, MessageWait: time.Millisecond, Logger: quiet, People: directory})
 	fb.b.webhooks.Transport = fb.guard
 	// Slack's hello tells the bot its app ID.
 	fb.b.dispatch(ctx, socketmode.Event{Type: socketmode.EventTypeHello,
@@ -166,9 +182,10 @@ func (fb *fuzzBot) submit(ctx context.Context) (approvals.Request, error) {
 		target = "fail&co@example.com"
 	}
 	r, err := fb.svc.Submit(ctx, approvals.SubmitInput{Requester: fuzzRequester,
-		Revocation: approvals.Revocation{Email: target, Devices: true},
-		Reason:     "<!channel> & <@U1|boss>, see <https://evil.example|INC-1>",
-		Channel:    fuzzChannel})
+		Targets: []approvals.TargetInput{{Email: target}},
+		Options: approvals.Options{Devices: true},
+		Reason:  "<!channel> & <@U1|boss>, see <https://evil.example|INC-1>",
+		Channel: fuzzChannel})
 	if err != nil {
 		return r, err
 	}
@@ -196,13 +213,22 @@ func (fb *fuzzBot) standingRequests(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if r.State == approvals.StatePending {
+		if r.State() == approvals.StatePending {
 			return nil
 		}
 	}
 	r, err := fb.submit(ctx)
 	fb.pending = r.ID
 	return err
+}
+
+// pendingTS returns the ts of the pending request's approval message.
+func (fb *fuzzBot) pendingTS(t *testing.T) string {
+	r, err := fb.db.Get(context.Background(), fb.pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.MessageTS
 }
 
 // deliver delivers the outbox to the fake workspace, as the Courier's Run
@@ -342,7 +368,7 @@ func (fb *fuzzBot) run(t *testing.T, typ string, payload []byte) (out outcome) {
 		if e.ResponseType != "ephemeral" {
 			t.Errorf("reply through the response_url is %q, not ephemeral: %s", e.ResponseType, e.Text)
 		}
-		if !hasAnyPrefix(e.Text, ":no_entry: ", ":hourglass: ", ":x: ", ":warning: ") {
+		if !hasAnyPrefix(e.Text, ":no_entry: ", ":hourglass: ", ":x: ", ":warning: ") && !isStatusOrPending(e.Text) {
 			t.Errorf("private reply in an unexpected form: %s", e.Text)
 		}
 	}
@@ -379,6 +405,19 @@ func checkMessage(text, blocks string) error {
 	return nil
 }
 
+// isStatusOrPending reports whether a private reply is an answer to
+// /revoke status (statusText) or /revoke pending (pendingText).
+func isStatusOrPending(s string) bool {
+	return strings.HasPrefix(s, "*Request* `") || strings.HasPrefix(s, ":white_check_mark: No request is waiting") ||
+		regexp.MustCompile(`^\*[0-9]+ open request\(s\)\*, oldest first:`).MatchString(s)
+}
+
+// isNotice reports whether a chat.postMessage call is a notice (a DM to a
+// requester, or a thread reply): not a message in a channel.
+func isNotice(c bottest.Call) bool {
+	return strings.Contains(c.Params["metadata"], `"`+MetadataNotice+`"`)
+}
+
 func hasAnyPrefix(s string, prefixes ...string) bool {
 	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(s, p) })
 }
@@ -391,6 +430,35 @@ func hasAnyPrefix(s string, prefixes ...string) bool {
 // testdata/fuzz/FuzzInteraction may use the placeholders above.
 func FuzzInteraction(f *testing.F) {
 	fb := newFuzzBot(f)
+	// Deny modals submitted: by an approver with a reason, without one, with
+	// one too long; and with private_metadata that is not revokebot's.
+	views := 0
+	submission := func(user, metadata, reason string) []byte {
+		views++
+		raw, err := json.Marshal(map[string]any{
+			"type": "view_submission", "team": map[string]any{"id": bottest.DefaultTeamID}, "api_app_id": bottest.DefaultAppID,
+			"user": map[string]any{"id": user}, "trigger_id": "trigger",
+			"view": map[string]any{"id": fmt.Sprintf("VFUZZ%d", views), "type": "modal", "callback_id": CallbackDenyReason, "private_metadata": metadata,
+				"state": map[string]any{"values": map[string]any{denyReasonBlock: map[string]any{denyReasonAction: map[string]any{
+					"type": "plain_text_input", "value": reason}}}}},
+		})
+		if err != nil {
+			f.Fatal(err)
+		}
+		return raw
+	}
+	meta := `{"request_id":"` + placeholderPending + `","channel":"` + fuzzChannel + `","ts":"` + placeholderPendingTS + `","response_url":"` +
+		placeholderRespond + `/UAPPROVER/` + fuzzChannel + `"}`
+	f.Add(submission(fuzzApprover, meta, "not without a ticket <!channel> & <@U1|boss>"))
+	f.Add(submission(fuzzApprover, meta, "   "))
+	f.Add(submission(fuzzApprover, meta, strings.Repeat("ü", approvals.MaxDenyReason+1)))
+	f.Add(submission(fuzzApprover, meta, "see \u202e the ticket"))
+	f.Add(submission(fuzzRequester, meta, "my own"))
+	f.Add(submission("USTRANGER", meta, "not mine to deny"))
+	f.Add(submission(fuzzApprover, `{"request_id":"`+placeholderDecided+`","response_url":"https://evil.example/x"}`, "too late"))
+	f.Add(submission(fuzzApprover, "not json", "whatever"))
+	// A submission without state (found by fuzzing: it crashed the bot).
+	f.Add([]byte(`{"api_app_id":"A0TEST","team":{"id":"T0TEST"},"type":"view_submission","view":{"callback_id":"revoke_deny_reason","private_metadata":"{\"request_id\":\"0\"}"}}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		if !json.Valid(payload) {
 			return // not a payload Slack could send: the envelope would not decode
@@ -399,6 +467,7 @@ func FuzzInteraction(f *testing.F) {
 		payload = bytes.ReplaceAll(payload, []byte(placeholderPending), []byte(fb.pending))
 		payload = bytes.ReplaceAll(payload, []byte(placeholderDecided), []byte(fb.decided))
 		payload = bytes.ReplaceAll(payload, []byte(placeholderHost), []byte(fb.guard.allowed))
+		payload = bytes.ReplaceAll(payload, []byte(placeholderPendingTS), []byte(fb.pendingTS(t)))
 		out := fb.run(t, socketmode.RequestTypeInteractive, payload)
 
 		var cb slack.InteractionCallback
@@ -406,12 +475,21 @@ func FuzzInteraction(f *testing.F) {
 			return
 		}
 		for _, a := range out.acks {
-			if a.payload != nil {
-				t.Errorf("a click's ack carries a payload Slack ignores: %v", a.payload)
+			if a.payload == nil {
+				continue
+			}
+			// Only a deny modal's submission is answered, with the
+			// errors to show in the modal's reason input.
+			resp, ok := a.payload.(*slack.ViewSubmissionResponse)
+			if !ok || cb.Type != slack.InteractionTypeViewSubmission || cb.View.CallbackID != CallbackDenyReason ||
+				resp.ResponseAction != slack.RAErrors || len(resp.Errors) != 1 || resp.Errors[denyReasonBlock] == "" {
+				t.Errorf("an interaction's ack carries a payload: %#v", a.payload)
 			}
 		}
 		for _, c := range out.calls {
-			if c.Method == "chat.postMessage" && c.Params["channel"] != fuzzAudit {
+			// A click may end a request: its requester is told directly.
+			if c.Method == "chat.postMessage" && c.Params["channel"] != fuzzAudit &&
+				!(isNotice(c) && strings.HasPrefix(c.Params["channel"], "D")) {
 				t.Errorf("a click made the bot post in %s: %s", c.Params["channel"], c.Params["text"])
 			}
 		}
@@ -431,7 +509,19 @@ func FuzzInteraction(f *testing.F) {
 // every ack fits in what slack-go will send.
 func FuzzSlashCommand(f *testing.F) {
 	fb := newFuzzBot(f)
+	// /revoke status and pending, and targets named by mention. The
+	// text may carry placeholderPending, replaced by the standing pending
+	// request's ID.
+	f.Add("status "+placeholderPending, fuzzApprover)
+	f.Add("status 0000", fuzzRequester)
+	f.Add("status "+placeholderPending, "USTRANGER")
+	f.Add("pending", fuzzRequester)
+	f.Add("pending", fuzzGuest)
+	f.Add("<@"+fuzzPerson+"> bob@example.com --reason <!here>", fuzzRequester)
+	f.Add("<@"+fuzzPerson+"|mentioned> <@"+fuzzGuest+"> <@"+fuzzBotUser+"> <@UNOBODY>", fuzzRequester)
 	f.Fuzz(func(t *testing.T, text, user string) {
+		text = strings.ReplaceAll(text, placeholderPending, fb.pending)
+		parsed, parseErr := ParseCommand(text)
 		payload, err := json.Marshal(map[string]any{
 			"token": "deprecated", "team_id": bottest.DefaultTeamID, "team_domain": "test",
 			"channel_id": fuzzChannel, "channel_name": "security", "user_id": user, "user_name": "someone",
@@ -473,7 +563,9 @@ func FuzzSlashCommand(f *testing.F) {
 		}
 		var posted []bottest.Call
 		for _, c := range out.calls {
-			if c.Method == "chat.postMessage" && c.Params["channel"] != fuzzAudit {
+			// cancelOthers cancels requests: their requesters are told
+			// directly.
+			if c.Method == "chat.postMessage" && c.Params["channel"] != fuzzAudit && !isNotice(c) {
 				posted = append(posted, c)
 			}
 		}
@@ -489,6 +581,24 @@ func FuzzSlashCommand(f *testing.F) {
 		}
 		if acked != "" && (len(out.ephemerals) > 0 || out.events > 0) {
 			t.Errorf("a command refused at parsing went on: %d replies, %d events", len(out.ephemerals), out.events)
+		}
+		// status and pending only read: they reply privately, with the
+		// request or the list, or why not; they change and post nothing.
+		if parseErr == nil && (parsed.Status != "" || parsed.Pending) {
+			if out.events > 0 || len(posted) > 0 {
+				t.Errorf("/revoke %s: %d events, %d posts", text, out.events, len(posted))
+			}
+			if len(out.ephemerals) != 1 {
+				t.Errorf("/revoke %s: %d private replies, want 1", text, len(out.ephemerals))
+			}
+			for _, e := range out.ephemerals {
+				if !isStatusOrPending(e.Text) && !strings.HasPrefix(e.Text, ":no_entry: ") {
+					t.Errorf("/revoke %s: reply %s", text, e.Text)
+				}
+				if parsed.Status != "" && strings.HasPrefix(e.Text, "*Request* ") && !strings.Contains(e.Text, parsed.Status) {
+					t.Errorf("/revoke %s: the status of another request: %s", text, e.Text)
+				}
+			}
 		}
 	})
 }

@@ -105,6 +105,10 @@ func (c *Courier) directChannel(ctx context.Context, user string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("conversations.open with %s: %w", user, err)
 	}
+	if ch == nil || ch.ID == "" {
+		// slack-go returns no error for {"ok":false} without an error.
+		return "", fmt.Errorf("conversations.open with %s: no channel in Slack's answer", user)
+	}
 	return ch.ID, nil
 }
 

@@ -36,8 +36,12 @@ const (
 // characters Slack gives meaning to, so user text can neither ping (<!channel>)
 // nor link nor mention.
 func Escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return slackEscaper.Replace(s)
 }
+
+// slackEscaper is built once: auditValue escapes rune by rune, and building
+// a Replacer costs far more than using one (it is safe for concurrent use).
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // truncate shortens s to at most n characters. It does not cut Slack markup
 // in two: a cut inside an escape (&amp;), a <…> token or a code span drops
@@ -334,19 +338,38 @@ func targetBlocks(r approvals.Request) []slack.Block {
 			}
 		}
 		for _, t := range r.Targets[start:min(start+targetsPerBlock, len(r.Targets))] {
-			line := "• " + targetText(t.Email)
-			if t.Person != "" {
-				line = "• " + mention(t.Person) + " → " + targetText(t.Email)
-			}
-			if approved {
-				line += " " + targetStatus(r, t)
-			}
-			lines = append(lines, line)
+			lines = append(lines, targetLine(r, t, approved))
 		}
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(strings.Join(lines, "\n")), nil, nil,
 			slack.SectionBlockOptionBlockID(blockID(fmt.Sprintf("revoke_targets_%d", start/targetsPerBlock), r))))
 	}
 	return blocks
+}
+
+// maxTargetLine bounds one line of the target list, so that a section of
+// targetsPerBlock lines, with its heading, fits in Slack's 3000 characters:
+// past that, Slack's limit would cut the last targets of the section off.
+const maxTargetLine = (maxSectionText - len("*Targets*\n")) / targetsPerBlock
+
+// targetLine is the line of t in the target list: the address (and the
+// person it was resolved from), and, once approved, how its revocation
+// stands, its outcome shortened to keep the line within maxTargetLine. The
+// address is never shortened.
+func targetLine(r approvals.Request, t approvals.Target, approved bool) string {
+	line := "• " + targetText(t.Email)
+	if t.Person != "" {
+		line = "• " + mention(t.Person) + " → " + targetText(t.Email)
+	}
+	if !approved {
+		return line
+	}
+	status := targetStatus(r, t)
+	for n := utf8.RuneCountInString(t.Outcome); utf8.RuneCountInString(line)+1+utf8.RuneCountInString(status) > maxTargetLine && n > 1; n /= 2 {
+		short := t
+		short.Outcome = clip(t.Outcome, n)
+		status = targetStatus(r, short)
+	}
+	return line + " " + status
 }
 
 // targetStatus says how one target's revocation stands.

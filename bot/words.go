@@ -59,6 +59,7 @@ func userMessage(err error) string {
 		if e.Request != nil {
 			return decidedMessage(*e.Request)
 		}
+		return "This request was already decided."
 	}
 	if e.Message != "" {
 		return Escape(e.Message)
