@@ -2,9 +2,11 @@
 // workspace and the fake Cloudflare API of its tests, all in this process,
 // and lets a person play the people in the terminal:
 //
-//	go run ./cmd/revokebot-demo [-ttl 30s] [-color auto|always|never]
-//	> /revoke alice@example.com --devices --reason "laptop stolen"
+//	go run ./cmd/revokebot-demo [-ttl 30s] [-approvals 2] [-escalate-after 20s] [-color auto|always|never]
+//	> /revoke @alice dave@example.com --devices --reason "laptop stolen"
 //	> approve 3f2b9c1e as UBOB
+//	> deny 3f2b9c1e as UCARL
+//	> reason "wrong person" as UCARL
 //
 // It prints each Slack message as a person would read it, each private
 // reply with the person who sees it, and each call to Cloudflare. Nothing
@@ -34,6 +36,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/bot"
 	"github.com/revokebot/revokebot/bot/bottest"
 	"github.com/revokebot/revokebot/cloudflare/cftest"
 	"github.com/revokebot/revokebot/cmd/internal/app"
@@ -65,6 +68,12 @@ type options struct {
 	// ttl is REVOKEBOT_REQUEST_TTL: how long a request waits for a decision;
 	// zero means revokebot's default.
 	ttl time.Duration
+	// approvals is REVOKEBOT_REQUIRED_APPROVALS: how many distinct
+	// approvers a request needs; zero means 1.
+	approvals int
+	// escalateAfter is REVOKEBOT_ESCALATE_AFTER, with @dana as the
+	// escalation approver; zero means no escalation.
+	escalateAfter time.Duration
 	// color shows Slack's *bold*, _italic_, ~strike~ and `code` as terminal
 	// styles (ANSI escapes) instead of as their markers.
 	color bool
@@ -81,12 +90,14 @@ func parseFlags(args []string, stderr io.Writer, noColor, stdoutTTY bool) (optio
 	fs := flag.NewFlagSet("revokebot-demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: revokebot-demo [-ttl duration] [-color auto|always|never]\n\n"+
+		fmt.Fprint(stderr, "Usage: revokebot-demo [-ttl duration] [-approvals n] [-escalate-after duration] [-color auto|always|never]\n\n"+
 			"Runs the real revokebot against a fake Slack workspace and a fake Cloudflare API, in this\n"+
 			"process, and lets you play the people in the terminal. Type \"help\" there for the commands.\n\n")
 		fs.PrintDefaults()
 	}
 	ttl := fs.Duration("ttl", approvals.DefaultTTL, "how long a request waits for a decision before it expires (REVOKEBOT_REQUEST_TTL), from 1s to 168h; try 30s to see requests expire")
+	quorum := fs.Int("approvals", 1, "how many distinct approvers, never the requester, must approve each request (REVOKEBOT_REQUIRED_APPROVALS): 1, 2, or 3 with -escalate-after")
+	escalate := fs.Duration("escalate-after", 0, "escalate a request still undecided after this long to @dana (REVOKEBOT_ESCALATE_AFTER with REVOKEBOT_ESCALATION_APPROVERS), shorter than -ttl; 0: never")
 	color := fs.String("color", "auto", "show Slack's bold, italic, strikethrough and code as terminal styles: auto (when stdout is a terminal and NO_COLOR is unset), always or never")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -95,9 +106,17 @@ func parseFlags(args []string, stderr io.Writer, noColor, stdoutTTY bool) (optio
 		fs.Usage()
 		return options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	opts := options{ttl: *ttl}
+	opts := options{ttl: *ttl, approvals: *quorum, escalateAfter: *escalate}
 	if opts.ttl < time.Second || opts.ttl > 168*time.Hour {
 		return options{}, fmt.Errorf("-ttl %s: give a duration from 1s to 168h, like 30s or 30m", opts.ttl)
+	}
+	switch {
+	case opts.escalateAfter < 0 || opts.escalateAfter >= opts.ttl && opts.escalateAfter != 0:
+		return options{}, fmt.Errorf("-escalate-after %s: give a duration shorter than -ttl (%s), like 20s, or 0 for no escalation", opts.escalateAfter, opts.ttl)
+	case opts.approvals < 1 || opts.approvals > 3:
+		return options{}, fmt.Errorf("-approvals %d: give 1, 2 or 3", opts.approvals)
+	case opts.approvals == 3 && opts.escalateAfter == 0:
+		return options{}, errors.New("-approvals 3: only @bob and @carl may approve @uria's requests, and @dana once a request is escalated: add -escalate-after (like 20s), or give -approvals 2")
 	}
 	switch *color {
 	case "auto":
@@ -119,15 +138,36 @@ const (
 	defaultUser     = "URIA"
 )
 
-// person is one of the cast the demo's user plays.
-type person struct{ id, handle, role string }
+// person is one of the cast the demo's user plays, or someone to revoke.
+type person struct {
+	id, handle, role string
+	// user is what users.info says of them (the email is handle@example.com).
+	user bottest.User
+}
+
+// The escalation approver, who approves only with -escalate-after.
+const escalationApprover = "UDANA"
 
 var cast = []person{
-	{"URIA", "@uria", "security engineer: may request revocations, and approve other people's"},
-	{"UBOB", "@bob", "approver"},
-	{"UCARL", "@carl", "approver through the user group @secops (" + secopsGroup + ")"},
-	{"UMALLORY", "@mallory", "nobody: may neither request nor approve"},
+	{id: "URIA", handle: "@uria", role: "security engineer: may request revocations, and approve other people's"},
+	{id: "UBOB", handle: "@bob", role: "approver"},
+	{id: "UCARL", handle: "@carl", role: "approver through the user group @secops (" + secopsGroup + ")"},
+	{id: "UGUS", handle: "@gus", role: "a guest of the workspace, in @secops: refused all the same", user: bottest.User{IsRestricted: true}},
+	{id: escalationApprover, handle: "@dana", role: "escalation approver (with -escalate-after): may approve a request once it is escalated"},
+	{id: "UMALLORY", handle: "@mallory", role: "nobody: may neither request nor approve"},
 }
+
+// targets are people to name in /revoke by mention. Their IDs are as long
+// as Slack's (a mention's ID has 8 characters or more; the cast's short IDs,
+// easier to type after "as", would not pass for one).
+var targets = []person{
+	{id: "UALICE01", handle: "@alice", role: "alice@example.com"},
+	{id: "UDAVE001", handle: "@dave", role: "dave@example.com"},
+	{id: "UDEPLOYBOT", handle: "@deploybot", role: "a bot: refused as a target", user: bottest.User{IsBot: true}},
+}
+
+// everyone is the cast and the targets.
+func everyone() []person { return append(slices.Clone(cast), targets...) }
 
 // Timing of the REPL: how long to wait for the bot, and how long the fakes
 // must stay quiet before a command's effects count as all shown.
@@ -143,9 +183,18 @@ const (
 const commands = `Commands (as in Slack; "as <user>" says who types or clicks: an ID like UBOB, or @bob):
   /revoke alice@example.com --devices --reason "laptop stolen" [as URIA]
                         type /revoke (default: as URIA); "/revoke help" shows its options
+  /revoke @alice @dave bob@example.com
+                        several people in one request; @alice, @dave and @deploybot become
+                        mentions, as Slack's autocomplete makes them (see who)
+  /revoke status <id>   where a request stands (private reply)
+  /revoke pending       the requests still open (private reply)
   approve <id> as UBOB  click Approve, and "Revoke now" in its confirm dialog, on the message of
                         request <id> (the first characters of its Request ID are enough)
-  deny <id> as UCARL    click Deny (the requester's own Deny cancels the request)
+  deny <id> as UCARL    click Deny: an approver's Deny opens a form asking why; the requester's own
+                        Deny cancels the request at once
+  reason <text> as UCARL
+                        type the reason in that form and press its Deny
+  close as UCARL        press Cancel in that form: nothing is decided
   late approve <id> as UCARL
   late deny <id> as UCARL
                         click a button of a request that is already decided or expired, as
@@ -162,7 +211,7 @@ const commands = `Commands (as in Slack; "as <user>" says who types or clicks: a
 The arrow keys edit the line and go through the history.
 `
 
-const hint = `type "help" for the commands, e.g. /revoke alice@example.com --devices, then approve <id> as UBOB`
+const hint = `type "help" for the commands, e.g. /revoke @alice --devices, then approve <id> as UBOB`
 
 // run starts the fakes and revokebot, then reads commands from in until
 // "quit", the end of in, or ctx ends. It returns revokebot's error, if it
@@ -204,14 +253,22 @@ func run(ctx context.Context, in io.Reader, out io.Writer, opts options) (err er
 	}); err != nil {
 		return err
 	}
-	ws.SetGroup(secopsGroup, "UCARL")
+	ws.SetGroup(secopsGroup, "UCARL", "UGUS")
+	for _, p := range everyone() {
+		u := p.user
+		u.Name = strings.TrimPrefix(p.handle, "@")
+		if !u.IsBot {
+			u.Email = u.Name + "@example.com"
+		}
+		ws.SetUser(p.id, u)
+	}
 	ws.SetChannel(approvalChannel, bottest.ChannelInfo{Name: "security", IsMember: true})
 	ws.SetChannel(auditChannel, bottest.ChannelInfo{Name: "revokebot-audit", IsMember: true})
 	n := names{
 		approvalChannel: "#security", auditChannel: "#revokebot-audit",
 		secopsGroup: "@secops", bottest.BotUserID: "@revokebot",
 	}
-	for _, p := range cast {
+	for _, p := range everyone() {
 		n[p.id] = p.handle
 	}
 	env := map[string]string{
@@ -229,6 +286,14 @@ func run(ctx context.Context, in io.Reader, out io.Writer, opts options) (err er
 		"REVOKEBOT_LOG_LEVEL":        "warn",
 		"REVOKEBOT_LOG_FORMAT":       "text",
 		"REVOKEBOT_REQUEST_TTL":      ttl.String(),
+		"REVOKEBOT_NOTIFY":           secopsGroup,
+	}
+	if opts.approvals > 0 {
+		env["REVOKEBOT_REQUIRED_APPROVALS"] = strconv.Itoa(opts.approvals)
+	}
+	if opts.escalateAfter > 0 {
+		env["REVOKEBOT_ESCALATE_AFTER"] = opts.escalateAfter.String()
+		env["REVOKEBOT_ESCALATION_APPROVERS"] = escalationApprover
 	}
 
 	// The real program, unchanged, until the demo ends.
@@ -260,8 +325,9 @@ func run(ctx context.Context, in io.Reader, out io.Writer, opts options) (err er
 	var watching sync.WaitGroup
 	watching.Go(func() { w.run(stopWatch, pollInterval) })
 
-	con.print(banner(logPath, ttl))
-	d := &demo{ws: ws, cf: cf, con: con, watch: w, names: n, ttl: ttl}
+	opts.ttl = ttl
+	con.print(banner(logPath, opts))
+	d := &demo{ws: ws, cf: cf, con: con, watch: w, names: n, ttl: ttl, opts: opts, closedForms: map[string]bool{}}
 	src, interruptible, restore := con.lines(in, out, opts.editor)
 	d.repl(ctx, src, interruptible)
 	restore()
@@ -284,23 +350,48 @@ func run(ctx context.Context, in io.Reader, out io.Writer, opts options) (err er
 	return nil
 }
 
-func banner(logPath string, ttl time.Duration) string {
+func banner(logPath string, opts options) string {
 	return "revokebot demo: the real revokebot, against a fake Slack workspace and a fake Cloudflare API,\n" +
 		"all in this process. Nothing leaves this machine.\n" +
 		"revokebot's log (warnings and errors): " + logPath + " (deleted at exit)\n" +
-		"Requests expire after " + ttl.String() + " without a decision (-ttl).\n\n" +
-		who() + "\n" + commands
+		settings(opts) + "\n\n" + who(opts) + "\n" + commands
 }
 
-func who() string {
+// settings says how the demo's revokebot is configured, in a few lines.
+func settings(opts options) string {
+	s := "Requests expire after " + opts.ttl.String() + " without a decision (-ttl)."
+	if n := max(opts.approvals, 1); n > 1 {
+		s += fmt.Sprintf("\nEach request needs %d approvals from distinct approvers other than the requester (-approvals).", n)
+	} else {
+		s += "\nEach request needs one approval from an approver other than the requester (-approvals 2 for a quorum)."
+	}
+	if opts.escalateAfter > 0 {
+		s += "\nA request still undecided after " + opts.escalateAfter.String() + " is escalated to @dana (-escalate-after)."
+	} else {
+		s += "\nNo escalation (-escalate-after 20s escalates a request to @dana after 20 seconds)."
+	}
+	return s + "\nEvery approval message mentions @secops (REVOKEBOT_NOTIFY)."
+}
+
+func who(opts options) string {
 	rows := [][]string{}
 	for _, p := range cast {
-		rows = append(rows, []string{p.handle, p.id, p.role})
+		role := p.role
+		if p.id == escalationApprover && opts.escalateAfter == 0 {
+			role = "nobody, unless the demo runs with -escalate-after: then the escalation approver"
+		}
+		rows = append(rows, []string{p.handle, p.id, role})
+	}
+	var people [][]string
+	for _, p := range targets {
+		people = append(people, []string{p.handle, p.id, p.role})
 	}
 	return "Cast:\n" + pad(rows) +
+		"People to revoke, by email or as @alice (a mention, as Slack's autocomplete makes it):\n" + pad(people) +
 		"Channels:\n" + pad([][]string{
 		{"#security", approvalChannel, "approval messages with [Approve] [Deny]; /revoke is typed here"},
 		{"#revokebot-audit", auditChannel, "the audit trail, one line per event"},
+		{"direct messages", "D…", "revokebot tells the requester how their request ended"},
 	})
 }
 
@@ -312,7 +403,10 @@ type demo struct {
 	watch *watcher
 	names names
 	// ttl is how long a request waits for a decision.
-	ttl time.Duration
+	ttl  time.Duration
+	opts options
+	// closedForms are the deny forms (view IDs) submitted or cancelled.
+	closedForms map[string]bool
 }
 
 // lineSource gives the lines a person types; io.EOF ends them.
@@ -443,7 +537,7 @@ func (d *demo) do(ctx context.Context, line string) (more bool) {
 	case "help", "?":
 		d.con.print(commands)
 	case "who":
-		d.con.print(who())
+		d.con.print(who(d.opts))
 	case "/revoke":
 		d.revoke(ctx, rest)
 	case "approve":
@@ -452,6 +546,10 @@ func (d *demo) do(ctx context.Context, line string) (more bool) {
 		d.decide(ctx, "revoke_deny", "Deny", rest, false)
 	case "late":
 		d.late(ctx, rest)
+	case "reason":
+		d.reason(ctx, rest)
+	case "close":
+		d.closeForm(rest)
 	case "fail-cloudflare":
 		d.failCloudflare(rest)
 	case "wait":
@@ -501,7 +599,7 @@ func (d *demo) revoke(ctx context.Context, text string) {
 		user = defaultUser
 	}
 	before := len(d.ws.Ephemerals(user))
-	ack := d.ws.WaitAck(d.ws.SlashCommand(user, approvalChannel, text), ackTimeout)
+	ack := d.ws.WaitAck(d.ws.SlashCommand(user, approvalChannel, d.slackText(text)), ackTimeout)
 	if t := ack.AckText(); t != "" {
 		// Parse errors and help come back in the ack itself: nothing else happens.
 		d.watch.poll()
@@ -509,6 +607,41 @@ func (d *demo) revoke(ctx context.Context, text string) {
 		return
 	}
 	d.settle(ctx, func() bool { return len(d.ws.Ephemerals(user)) > before })
+}
+
+// slackText is what Slack sends for text typed in a slash command with
+// should_escape on: &, < and > escaped, and each @handle of someone in the
+// targets as the mention that Slack's autocomplete makes of it,
+// <@UALICE01|alice>. Other @words stay as typed.
+func (d *demo) slackText(typed string) string {
+	s := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(typed)
+	var b strings.Builder
+	last := 0
+	for _, m := range handleWord.FindAllStringSubmatchIndex(s, -1) {
+		at, end := m[2], m[3]
+		id, ok := d.handleID(s[at:end])
+		if !ok {
+			continue
+		}
+		b.WriteString(s[last:at])
+		fmt.Fprintf(&b, "<@%s|%s>", id, s[at+1:end])
+		last = end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// handleWord is an @handle at the start of the text or after white space.
+var handleWord = regexp.MustCompile(`(?:^|\s)(@[A-Za-z0-9._-]+)`)
+
+// handleID returns the user ID of @handle, one of the targets.
+func (d *demo) handleID(handle string) (string, bool) {
+	for _, p := range targets {
+		if strings.EqualFold(handle, p.handle) {
+			return p.id, true
+		}
+	}
+	return "", false
 }
 
 // decide clicks a button of a request's approval message as a user. Late,
@@ -554,9 +687,149 @@ func (d *demo) decide(ctx context.Context, action, label, args string, late bool
 	} else {
 		d.con.printf("(%s clicks [%s]%s)", d.names.of(user), label, stale)
 	}
-	before := len(d.ws.Ephemerals(user))
+	before, forms := len(d.ws.Ephemerals(user)), len(d.openForms(user))
 	d.ws.WaitAck(d.ws.ClickValue(user, m, action, id), ackTimeout)
-	d.settle(ctx, func() bool { return len(d.ws.Ephemerals(user)) > before || (!late && d.finished(m)) })
+	d.settle(ctx, func() bool {
+		return len(d.ws.Ephemerals(user)) > before || len(d.openForms(user)) > forms ||
+			!late && d.changed(m) && (d.hasButtons(m) || d.finished(m))
+	})
+	if open := d.openForms(user); len(open) > forms {
+		d.con.printf("(the form is open for %s: reason <text> as %s fills it in and presses [Deny]; close as %s presses [Cancel])",
+			d.names.of(user), user, user)
+	}
+}
+
+// openForms returns the deny forms (modals) opened for user, or for anyone
+// if user is "", that were neither submitted nor cancelled, oldest first.
+func (d *demo) openForms(user string) []bottest.View {
+	var out []bottest.View
+	for _, v := range d.ws.OpenedViews() {
+		if v.CallbackID == bot.CallbackDenyReason && !d.closedForms[v.ID] && (user == "" || v.User == user) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// form returns the open deny form of user (of anyone if user is ""), or
+// says why there is none to act on. Slack shows one at a time: the last.
+func (d *demo) form(verb, user string) (bottest.View, bool) {
+	open := d.openForms(user)
+	switch {
+	case len(open) == 0 && user == "":
+		d.con.printf("%s: no deny form is open: an approver's Deny opens one (deny <id> as UCARL)", verb)
+		return bottest.View{}, false
+	case len(open) == 0:
+		d.con.printf("%s: no deny form is open for %s: click Deny first (deny <id> as %s)", verb, d.names.of(user), user)
+		return bottest.View{}, false
+	case user == "" && len(d.formUsers(open)) > 1:
+		d.con.printf("%s: forms are open for %s; say whose: %s … as %s", verb, strings.Join(d.formUsers(open), " and "), verb, open[0].User)
+		return bottest.View{}, false
+	}
+	return open[len(open)-1], true
+}
+
+// formUsers names the people the forms are open for.
+func (d *demo) formUsers(views []bottest.View) []string {
+	var out []string
+	for _, v := range views {
+		if n := d.names.of(v.User); !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// reason fills in the open deny form and presses its Deny:
+// "reason <text> as UCARL".
+func (d *demo) reason(ctx context.Context, args string) {
+	text, user := d.splitAs(strings.TrimSpace(args))
+	v, ok := d.form("reason", user)
+	if !ok {
+		return
+	}
+	text = unquote(text)
+	if text == "" {
+		d.con.printf("reason: Slack's form does not send an empty reason: type one, e.g. reason \"wrong person\" as %s", v.User)
+		return
+	}
+	inputs := v.Inputs()
+	if len(inputs) == 0 {
+		d.con.print("reason: the form has no field to type in")
+		return
+	}
+	d.con.printf("(%s types the reason and presses [Deny] in the form)", d.names.of(v.User))
+	before, updates := len(d.ws.Ephemerals(v.User)), d.updates()
+	ack := d.ws.WaitAck(d.ws.SubmitView(v.User, v, map[string]map[string]string{inputs[0].BlockID: {inputs[0].ActionID: text}}), ackTimeout)
+	if errs := ack.ViewErrors(); len(errs) > 0 {
+		msg := errs[inputs[0].BlockID]
+		if msg == "" {
+			for _, e := range errs {
+				msg = e
+			}
+		}
+		d.con.slack(d.names.layoutForm(v.User, []string{"The form stays open and says, under " + inputs[0].Label + ":", "⚠️ " + d.names.text(msg)}))
+		return
+	}
+	d.closedForms[v.ID] = true
+	d.settle(ctx, func() bool { return len(d.ws.Ephemerals(v.User)) > before || d.updates() > updates })
+}
+
+// closeForm presses Cancel in the open deny form: "close as UCARL". The
+// form does not ask Slack to tell revokebot (notify_on_close), so nothing
+// is sent.
+func (d *demo) closeForm(args string) {
+	_, user := d.splitAs(strings.TrimSpace(args))
+	v, ok := d.form("close", user)
+	if !ok {
+		return
+	}
+	d.closedForms[v.ID] = true
+	if id := d.ws.CloseView(v.User, v); id != "" {
+		d.ws.WaitAck(id, ackTimeout)
+	}
+	d.con.printf("(%s presses [Cancel]: the form closes, nothing is decided, and the request still waits)", d.names.of(v.User))
+}
+
+// unquote removes one pair of quotes around s, as typed: "…" or '…'.
+func unquote(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+// updates counts the edits of every approval message so far.
+func (d *demo) updates() int {
+	n := 0
+	for _, m := range d.ws.Messages(approvalChannel) {
+		n += m.Updates
+	}
+	return n
+}
+
+// current returns m as it stands now.
+func (d *demo) current(m bottest.Message) (bottest.Message, bool) {
+	for _, cur := range d.ws.Messages(m.Channel) {
+		if cur.TS == m.TS {
+			return cur, true
+		}
+	}
+	return bottest.Message{}, false
+}
+
+// changed reports whether m was edited since it was read.
+func (d *demo) changed(m bottest.Message) bool {
+	cur, ok := d.current(m)
+	return ok && cur.Updates > m.Updates
+}
+
+// hasButtons reports whether m still shows its buttons (the request waits
+// for more approvals).
+func (d *demo) hasButtons(m bottest.Message) bool {
+	cur, ok := d.current(m)
+	return ok && len(cur.Buttons()) > 0
 }
 
 // late clicks a button of a request already decided or expired:
@@ -699,12 +972,8 @@ func plural(n int, one, many string) string {
 
 // finished reports whether m now shows a decided request's outcome.
 func (d *demo) finished(m bottest.Message) bool {
-	for _, cur := range d.ws.Messages(m.Channel) {
-		if cur.TS == m.TS {
-			return len(cur.Buttons()) == 0 && !strings.Contains(cur.BlockText(), "Revoking")
-		}
-	}
-	return false
+	cur, ok := d.current(m)
+	return ok && len(cur.Buttons()) == 0 && !strings.Contains(cur.BlockText(), "Revoking")
 }
 
 var requestIDText = regexp.MustCompile("Request ID `([^`]+)`")

@@ -265,7 +265,10 @@ func TestDenyRefusalsAndMistakes(t *testing.T) {
 	s.expect(`no request message in #security has an ID starting with "zzz"`)
 	s.send("approve as @mallory")
 	s.expect("only visible to @mallory: ⛔ You are not allowed to decide revocation requests.")
-	s.send("deny as carl") // an approver through the user group
+	s.send("deny as carl") // an approver through the user group: a form asks why
+	s.expect("form  revokebot, only visible to @carl:")
+	s.expect("(the form is open for @carl: reason <text> as UCARL fills it in")
+	s.send(`reason "not this one"`)
 	s.expect("⛔ *Denied* by @carl")
 	s.send("who")
 	s.expect("@carl     UCARL     approver through the user group @secops (SSECOPS)")
@@ -500,12 +503,19 @@ func TestParseFlags(t *testing.T) {
 		want         options
 		wantErr      string
 	}{
-		{args: nil, want: options{ttl: 30 * time.Minute}},
-		{args: nil, tty: true, want: options{ttl: 30 * time.Minute, color: true}},
-		{args: nil, tty: true, noColor: true, want: options{ttl: 30 * time.Minute}},
-		{args: []string{"-color=always"}, noColor: true, want: options{ttl: 30 * time.Minute, color: true}},
-		{args: []string{"-color", "never", "-ttl", "20s"}, tty: true, want: options{ttl: 20 * time.Second}},
+		{args: nil, want: options{ttl: 30 * time.Minute, approvals: 1}},
+		{args: nil, tty: true, want: options{ttl: 30 * time.Minute, approvals: 1, color: true}},
+		{args: nil, tty: true, noColor: true, want: options{ttl: 30 * time.Minute, approvals: 1}},
+		{args: []string{"-color=always"}, noColor: true, want: options{ttl: 30 * time.Minute, approvals: 1, color: true}},
+		{args: []string{"-color", "never", "-ttl", "20s"}, tty: true, want: options{ttl: 20 * time.Second, approvals: 1}},
 		{args: []string{"-ttl", "500ms"}, wantErr: "-ttl 500ms: give a duration from 1s to 168h"},
+		{args: []string{"-approvals", "2"}, want: options{ttl: 30 * time.Minute, approvals: 2}},
+		{args: []string{"-approvals", "3", "-escalate-after", "1m"}, want: options{ttl: 30 * time.Minute, approvals: 3, escalateAfter: time.Minute}},
+		{args: []string{"-approvals", "3"}, wantErr: "-approvals 3: only @bob and @carl may approve @uria's requests"},
+		{args: []string{"-approvals", "0"}, wantErr: "-approvals 0: give 1, 2 or 3"},
+		{args: []string{"-approvals", "6", "-escalate-after", "1m"}, wantErr: "-approvals 6: give 1, 2 or 3"},
+		{args: []string{"-ttl", "30s", "-escalate-after", "30s"}, wantErr: "-escalate-after 30s: give a duration shorter than -ttl (30s)"},
+		{args: []string{"-escalate-after", "-1s"}, wantErr: "-escalate-after -1s: give a duration shorter than -ttl"},
 		{args: []string{"-color", "rainbow"}, wantErr: `-color "rainbow": give auto, always or never`},
 		{args: []string{"extra"}, wantErr: `unexpected argument "extra"`},
 	} {
@@ -536,7 +546,8 @@ func TestReadmeAndHelpListEveryCommand(t *testing.T) {
 	section, _, _ = strings.Cut(section, "\n## ")
 	var usage bytes.Buffer
 	parseFlags([]string{"-h"}, &usage, false, false)
-	for _, word := range []string{"/revoke", "approve", "deny", "late approve", "late deny", "fail-cloudflare", "wait", "who", "help", "quit", "Ctrl-D"} {
+	for _, word := range []string{"/revoke", "approve", "deny", "reason", "close", "late approve", "late deny", "fail-cloudflare", "wait", "who", "help", "quit", "Ctrl-D",
+		"/revoke status", "/revoke pending", "@alice"} {
 		if !strings.Contains(section, word) {
 			t.Errorf("the README's demo section does not mention %q", word)
 		}
@@ -544,12 +555,196 @@ func TestReadmeAndHelpListEveryCommand(t *testing.T) {
 			t.Errorf("the demo's help does not mention %q", word)
 		}
 	}
-	for _, flag := range []string{"-ttl", "-color"} {
+	for _, flag := range []string{"-ttl", "-approvals", "-escalate-after", "-color"} {
 		if !strings.Contains(section, flag) {
 			t.Errorf("the README's demo section does not mention %s", flag)
 		}
 		if !strings.Contains(usage.String(), flag) {
 			t.Errorf("the demo's usage does not mention %s", flag)
+		}
+	}
+}
+
+// A request naming several people, by mention and by email: the message
+// shows who each mention resolved to, one target fails at Cloudflare, and
+// the request is reported as partly failed, to the channel, the audit (one
+// record per target) and the requester by DM.
+func TestBulkMentionsAndPartialFailure(t *testing.T) {
+	s := start(t)
+	s.send("/revoke @alice @zed")
+	s.expect("invalid command: target 2 `\"@zed\"`: a typed @name is not a mention")
+	s.send("/revoke @alice @deploybot")
+	s.expect("only visible to @uria:\n    ⛔ Nothing was requested:\n    • target 2, @deploybot: this is a bot")
+
+	s.send("fail-cloudflare 1 403")
+	s.expect("with 403 Forbidden, then succeed again;")
+	s.send(`/revoke @alice dave@example.com @alice --reason "phished"`)
+	msg := s.expect("[Approve] [Deny]")
+	for _, want := range []string{
+		"Request to revoke every Cloudflare Access session of 2 people",
+		"• @alice → `alice@example.com`",
+		"• `dave@example.com`",
+		"Approvals: 0 of 1",
+		"🔔 @secops: a revocation is waiting for approval.",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("approval message lacks %q:\n%s", want, msg)
+		}
+	}
+	m := requestIDRE.FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("no request ID in the approval message:\n%s", msg)
+	}
+	id := m[1]
+	s.expect("to revoke @alice (`alice@example.com`), `dave@example.com` is waiting for an approver in #security.")
+
+	s.send("approve " + id[:8] + " as UBOB")
+	s.expect(`{"email":"alice@example.com",`)
+	s.expect("→ 403 Forbidden")
+	s.expect(`{"email":"dave@example.com",`)
+	s.expect("→ 200 OK")
+	s.eventually("*Partly failed: 1 of 2 revoked, 1 failed*")
+	s.eventually("direct message to @uria  revokebot: ❌ Your request `" + id + "` to revoke @alice (`alice@example.com`), `dave@example.com` was approved by @bob, but *1 of 2 revoked, 1 failed*.")
+	s.eventually("#revokebot-audit  revokebot: failed request=" + id + " record=")
+	s.eventually("#revokebot-audit  revokebot: revoked request=" + id + " record=")
+	out := s.out.String()
+	for _, re := range []string{
+		"failed request=" + id + " record=\\d+ `target=\"alice@example.com\"` person=@alice actor=revokebot",
+		"revoked request=" + id + " record=\\d+ `target=\"dave@example.com\"` actor=revokebot .*request done: 1 of 2 revoked, 1 failed",
+		"approved request=" + id + " record=\\d+ targets=2 .*`detail=\"1 of 1\"`",
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no audit record matching %s", re)
+		}
+	}
+	s.quit()
+}
+
+// A quorum of two: the requester cannot be one of them, an approver counts
+// once, a guest listed through a group is refused; then a denial through
+// the form, which refuses a blank reason and keeps the one given.
+func TestQuorumGuestAndDenyReason(t *testing.T) {
+	s := startWith(t, options{approvals: 2})
+	if !strings.Contains(s.out.String(), "Each request needs 2 approvals from distinct approvers") {
+		t.Errorf("the banner does not give the quorum")
+	}
+	s.send("/revoke @dave")
+	msg := s.expect("[Approve] [Deny]")
+	id := requestIDRE.FindStringSubmatch(msg)[1]
+	s.expect("is waiting for 2 approvers in #security.")
+
+	s.send("approve " + id[:8] + " as UBOB")
+	s.expect("Approvals: 1 of 2: @bob")
+	s.expect("[Approve] [Deny]")
+	s.send("approve " + id[:8] + " as UBOB")
+	s.expect("only visible to @bob: ⛔ You already decided on this request; each approver counts once. It has 1 of the 2 approvals it needs.")
+	s.send("approve " + id[:8] + " as URIA")
+	s.expect("only visible to @uria: ⛔ You cannot approve your own request")
+	s.send("approve " + id[:8] + " as @gus")
+	s.expect("only visible to @gus: ⛔ Guests of this workspace may not request or decide revocations")
+	s.eventually("approved request=" + id + " ")
+	if out := s.out.String(); !strings.Contains(out, "`detail=\"1 of 2\"`") || strings.Contains(out, "cloudflare  POST") {
+		t.Errorf("want one approval audited as 1 of 2, and no Cloudflare call yet:\n%s", out)
+	}
+
+	s.send("reason too early")
+	s.expect("reason: no deny form is open: an approver's Deny opens one")
+	s.send("deny " + id[:8] + " as UCARL")
+	form := s.expect("[Cancel] [Deny]")
+	for _, want := range []string{"form  revokebot, only visible to @carl:", "┃ Deny revocation", "┃ Reason for the denial: ▁"} {
+		if !strings.Contains(form, want) {
+			t.Errorf("form lacks %q:\n%s", want, form)
+		}
+	}
+	s.expect("(the form is open for @carl: reason <text> as UCARL fills it in and presses [Deny]; close as UCARL presses [Cancel])")
+	s.send("reason as UCARL")
+	s.expect(`reason: Slack's form does not send an empty reason`)
+	s.send(`reason "   " as UCARL`)
+	s.expect("The form stays open and says, under Reason for the denial:\n    ⚠️ Say why you deny this revocation")
+	s.send("close as UCARL")
+	s.expect("(@carl presses [Cancel]: the form closes, nothing is decided, and the request still waits)")
+	s.send("reason x as UCARL")
+	s.expect("reason: no deny form is open for @carl: click Deny first")
+
+	s.send("deny " + id[:8] + " as UCARL")
+	s.expect("(the form is open for @carl")
+	s.send(`reason "wrong person, see SEC-12" as UCARL`)
+	s.expect("(@carl types the reason and presses [Deny] in the form)")
+	s.eventually("⛔ *Denied* by @carl")
+	s.eventually("*Reason for the denial*, as the approver gave it:\n    wrong person, see SEC-12")
+	s.eventually("direct message to @uria  revokebot: ⛔ Your request `" + id + "` to revoke @dave (`dave@example.com`) was *denied* by @carl. Their reason: `wrong person, see SEC-12`")
+	s.eventually("denied request=" + id + " ")
+	if !strings.Contains(s.out.String(), "actor=@carl requester=@uria devices=false warp_reauth=false `detail=\"wrong person, see SEC-12\"`") {
+		t.Errorf("the denied record lacks the reason")
+	}
+	s.quit()
+}
+
+// /revoke status and /revoke pending answer privately, and only
+// requesters and approvers.
+func TestStatusAndPending(t *testing.T) {
+	s := start(t)
+	s.send("/revoke pending")
+	s.expect("only visible to @uria: ✅ No request is waiting for a decision or being carried out.")
+	id := s.submit("@alice")
+	s.send("/revoke pending as UBOB")
+	s.expect("only visible to @bob:\n    *1 open request(s)*, oldest first:\n    • `" + id[:8] + "` @alice (`alice@example.com`) by @uria: pending, 0 of 1, expires ")
+	s.send("/revoke status " + id[:6])
+	st := s.expect("Message in #security")
+	if !strings.Contains(st, "*Request* `"+id+"`, requested by @uria") || !strings.Contains(st, "*pending*") || !strings.Contains(st, "Approvals: 0 of 1") {
+		t.Errorf("status reply:\n%s", st)
+	}
+	s.expect("• @alice → `alice@example.com`")
+	s.send("/revoke status " + id[:8] + " as @mallory")
+	s.expect("only visible to @mallory: ⛔ You are not allowed to request revocations.")
+	s.send("/revoke status zz")
+	s.expect("the request ID `\"zz\"` contains `z` at the start")
+	s.quit()
+}
+
+// With -escalate-after, a request still undecided is escalated to @dana in
+// its thread, and from then on she may approve it.
+func TestEscalation(t *testing.T) {
+	// revokebot looks for requests to escalate every tenth of the TTL.
+	s := startWith(t, options{ttl: 10 * time.Second, escalateAfter: time.Second})
+	if !strings.Contains(s.out.String(), "A request still undecided after 1s is escalated to @dana (-escalate-after).") {
+		t.Errorf("the banner does not give the escalation")
+	}
+	id := s.submit("dave@example.com")
+	s.expectWithin("#security  revokebot, in the thread of request "+id[:8]+": 🚨 *Escalated:* @dana, this request has waited ", 2*wait)
+	s.eventually("the escalation approvers may approve this request too.")
+	s.eventually("escalated request=" + id + " ")
+	s.send("approve " + id[:8] + " as dana")
+	s.expect("✅ Approved by @dana. *Revoked*")
+	s.quit()
+}
+
+func TestSlackText(t *testing.T) {
+	d := &demo{}
+	for in, want := range map[string]string{
+		"@alice dave@example.com":           "<@UALICE01|alice> dave@example.com",
+		"@Alice,@dave @deploybot":           "<@UALICE01|Alice>,@dave <@UDEPLOYBOT|deploybot>",
+		"@zed bob@alice.example @bob":       "@zed bob@alice.example @bob",
+		`x --reason "a<b & c>d, ask @dave"`: `x --reason "a&lt;b &amp; c&gt;d, ask <@UDAVE001|dave>"`,
+		"<@UALICE01|alice>":                 "&lt;@UALICE01|alice&gt;",
+	} {
+		if got := d.slackText(in); got != want {
+			t.Errorf("slackText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRenderWhere(t *testing.T) {
+	n := names{"URIA": "@uria", "CSECURITY": "#security"}
+	for in, want := range map[string]string{
+		"CSECURITY": "#security",
+		"DURIA":     "direct message to @uria",
+		"URIA":      "direct message to @uria",
+		"DUNKNOWN":  "direct message to @UNKNOWN",
+		"D0":        "@D0",
+	} {
+		if got := n.where(in); got != want {
+			t.Errorf("where(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

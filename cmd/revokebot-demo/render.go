@@ -253,6 +253,7 @@ var emoji = map[string]string{
 	":warning:":                   "⚠️",
 	":test_tube:":                 "🧪",
 	":leftwards_arrow_with_hook:": "↩️",
+	":bell:":                      "🔔",
 }
 
 // text renders Slack mrkdwn (or plain text) as a person reads it in Slack:
@@ -300,6 +301,9 @@ type block struct {
 	Text     *textObj   `json:"text"`
 	Fields   []textObj  `json:"fields"`
 	Elements []elemJSON `json:"elements"`
+	// Label and Hint are an input block's (in a modal).
+	Label *textObj `json:"label"`
+	Hint  *textObj `json:"hint"`
 }
 
 type textObj struct {
@@ -360,6 +364,13 @@ func (n names) blocks(raw string) []string {
 			add(strings.Join(buttons, " "))
 		case "divider":
 			add("──────────")
+		case "input":
+			if b.Label != nil {
+				add(n.text(b.Label.Text) + ": ▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁")
+			}
+			if b.Hint != nil {
+				add(n.text(b.Hint.Text))
+			}
 		}
 	}
 	return lines
@@ -387,6 +398,52 @@ func edited(old, cur []string) []string {
 	}
 	out := []string{cur[0], fmt.Sprintf("⋮ (%d lines unchanged)", k-2)}
 	return append(out, cur[k-1:]...)
+}
+
+// form renders a modal revokebot opened (views.open), as the person it was
+// opened for sees it: its title, its blocks, and its buttons.
+func (n names) form(v bottest.View) string {
+	var view struct {
+		Title  textObj         `json:"title"`
+		Submit *textObj        `json:"submit"`
+		Close  *textObj        `json:"close"`
+		Blocks json.RawMessage `json:"blocks"`
+	}
+	json.Unmarshal(v.JSON, &view)
+	lines := []string{"┃ " + n.text(view.Title.Text)}
+	for _, l := range n.blocks(string(view.Blocks)) {
+		lines = append(lines, "┃ "+l)
+	}
+	var buttons []string
+	if view.Close != nil {
+		buttons = append(buttons, "["+n.text(view.Close.Text)+"]")
+	}
+	if view.Submit != nil {
+		buttons = append(buttons, "["+n.text(view.Submit.Text)+"]")
+	}
+	if len(buttons) > 0 {
+		lines = append(lines, "┃ "+strings.Join(buttons, " "))
+	}
+	return n.layoutForm(v.User, lines)
+}
+
+// layoutForm leads lines with who sees the form they are about.
+func (n names) layoutForm(user string, lines []string) string {
+	return layout("form  revokebot, only visible to "+n.of(user)+":", lines)
+}
+
+// where names the place a message was posted: a channel as #name, or a
+// direct message (D + user ID, or a user ID) as "direct message to @name".
+func (n names) where(channel string) string {
+	if strings.HasPrefix(channel, "D") {
+		if _, ok := n[channel[1:]]; ok || slackUserID.MatchString(channel[1:]) {
+			return "direct message to " + n.of(channel[1:])
+		}
+	}
+	if slackUserID.MatchString(channel) {
+		return "direct message to " + n.of(channel)
+	}
+	return n.of(channel)
 }
 
 // private renders a reply only user sees, in channel.
@@ -432,8 +489,8 @@ type watcher struct {
 	names names
 	con   *console
 
-	mu                    sync.Mutex // one poll at a time
-	slackN, privateN, cfN int        // how many of each were printed
+	mu                           sync.Mutex // one poll at a time
+	slackN, privateN, cfN, viewN int        // how many of each were printed
 	// shown holds each approval message as last printed, by request ID.
 	shown map[string][]string
 }
@@ -449,9 +506,13 @@ func (w *watcher) message(params map[string]string, edit bool) string {
 			id = m[1]
 		}
 	}
-	lead := w.names.of(params["channel"]) + "  revokebot:"
-	if edit {
-		lead = w.names.of(params["channel"]) + "  revokebot edited its message:"
+	where := w.names.where(params["channel"])
+	lead := where + "  revokebot:"
+	switch {
+	case edit:
+		lead = where + "  revokebot edited its message:"
+	case params["thread_ts"] != "":
+		lead = where + "  revokebot, in the thread of " + w.threadOf(params["channel"], params["thread_ts"]) + ":"
 	}
 	shown := lines
 	if old, ok := w.shown[id]; ok && edit && id != "" {
@@ -464,6 +525,19 @@ func (w *watcher) message(params map[string]string, edit bool) string {
 		w.shown[id] = lines
 	}
 	return layout(lead, shown)
+}
+
+// threadOf names the message whose thread ts is: "request 3f2b9c1e", or
+// "a message".
+func (w *watcher) threadOf(channel, ts string) string {
+	for _, m := range w.ws.Messages(channel) {
+		if m.TS == ts {
+			if id := requestID(m); id != "" {
+				return "request " + shortID(id)
+			}
+		}
+	}
+	return "a message"
 }
 
 // poll prints what happened since the last poll.
@@ -492,6 +566,11 @@ func (w *watcher) poll() {
 		out = append(out, entry{at: c.At, text: cloudflareCall(c)})
 	}
 	w.cfN = len(cfCalls)
+	views := w.ws.OpenedViews()
+	for _, v := range views[min(w.viewN, len(views)):] {
+		out = append(out, entry{v.At, w.names.form(v), true})
+	}
+	w.viewN = len(views)
 	slices.SortStableFunc(out, func(a, b entry) int { return a.at.Compare(b.at) })
 	// Private replies carry no time: they come last, in their own order.
 	replies := w.ws.AllEphemerals()
