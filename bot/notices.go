@@ -176,9 +176,14 @@ func escalationText(r approvals.Request, n notify) string {
 	if who == "" {
 		who = "Escalation approvers"
 	}
-	waited := time.Since(r.CreatedAt).Round(time.Minute)
+	waited := time.Since(r.CreatedAt)
 	if !r.EscalatedAt.IsZero() {
-		waited = r.EscalatedAt.Sub(r.CreatedAt).Round(time.Minute)
+		waited = r.EscalatedAt.Sub(r.CreatedAt)
+	}
+	if waited >= time.Minute {
+		waited = waited.Round(time.Minute)
+	} else {
+		waited = waited.Round(time.Second)
 	}
 	return fmt.Sprintf(":rotating_light: *Escalated:* %s, this request has waited %s with %s. You may approve or deny it now, on the message above. It expires %s.",
 		who, Escape(waited.String()), approvalsCount(r), slackDate(r.ExpiresAt))
