@@ -234,16 +234,23 @@ func (c *Courier) Flush(ctx context.Context) error {
 // deliverAudits posts the audit records of up to deliveryBatch events in
 // order, stopping at the first failure. It returns how many it read.
 func (c *Courier) deliverAudits(ctx context.Context) (int, error) {
-	batch, err := c.store.Undelivered(ctx, approvals.AuditRecord, deliveryBatch)
+	return c.deliverInOrder(ctx, approvals.AuditRecord, c.deliverAudit)
+}
+
+// deliverInOrder delivers part of up to deliveryBatch events with deliver,
+// in the order the events happened, stopping at the first failure. It
+// returns how many it read.
+func (c *Courier) deliverInOrder(ctx context.Context, part approvals.Part, deliver func(context.Context, approvals.Delivery) error) (int, error) {
+	batch, err := c.store.Undelivered(ctx, part, deliveryBatch)
 	if err != nil {
-		c.log.Error("read audit outbox", "err", err)
+		c.log.Error("read outbox", "part", part.String(), "err", err)
 		return 0, err
 	}
 	for _, d := range batch {
 		if ctx.Err() != nil {
 			return len(batch), nil
 		}
-		if err := c.deliverAudit(ctx, d); err != nil {
+		if err := deliver(ctx, d); err != nil {
 			return len(batch), err
 		}
 	}
@@ -257,7 +264,7 @@ func (c *Courier) deliverAudit(ctx context.Context, d approvals.Delivery) error 
 	// Once begun, a delivery is finished and marked, whatever happens to ctx.
 	ctx = context.WithoutCancel(ctx)
 	meta := auditMetadata(d.Event, d.Seq, d.Seq, 1)
-	err := c.postOnce(ctx, log, d.Seq, c.channel, meta, func(ctx context.Context) error {
+	err := c.postOnce(ctx, log, d.Seq, approvals.AuditRecord, c.channel, c.inHistory(c.channel, meta), func(ctx context.Context) error {
 		_, _, err := c.api.PostMessageContext(ctx, c.channel,
 			slack.MsgOptionText(auditText(d.Event, d.Seq), false), slack.MsgOptionMetadata(meta),
 			slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
@@ -275,21 +282,22 @@ func (c *Courier) deliverAudit(ctx context.Context, d approvals.Delivery) error 
 	return nil
 }
 
-// postOnce posts an audit record (the event numbered seq) with post, unless
-// an earlier attempt may have posted it and the channel's history shows it
-// did.
-func (c *Courier) postOnce(ctx context.Context, log *slog.Logger, seq int64, channel string, meta slack.SlackMetadata, post func(context.Context) error) error {
-	since, err := c.store.BeginAttempt(ctx, seq, approvals.AuditRecord)
+// postOnce posts part of the event numbered seq with post, unless an
+// earlier attempt may have posted it and find, given when the first attempt
+// began, shows it did.
+func (c *Courier) postOnce(ctx context.Context, log *slog.Logger, seq int64, part approvals.Part, channel string,
+	find func(ctx context.Context, since time.Time) (string, error), post func(context.Context) error) error {
+	since, err := c.store.BeginAttempt(ctx, seq, part)
 	if err != nil {
 		return err
 	}
 	if !since.IsZero() {
-		ts, err := c.findPosted(ctx, channel, since, meta)
+		ts, err := find(ctx, since)
 		if err != nil {
-			return fmt.Errorf("look for an earlier post of record %d: %w", seq, err)
+			return fmt.Errorf("look for an earlier post of the %s of record %d: %w", part, seq, err)
 		}
 		if ts != "" {
-			log.Info("adopting the audit record an earlier attempt posted", "message_ts", ts)
+			log.Info("adopting the post an earlier attempt made", "part", part.String(), "message_ts", ts)
 			return nil
 		}
 	}
@@ -299,6 +307,14 @@ func (c *Courier) postOnce(ctx context.Context, log *slog.Logger, seq int64, cha
 	callCtx, cancel := context.WithTimeout(ctx, slackCallTimeout)
 	defer cancel()
 	return post(callCtx)
+}
+
+// inHistory returns a find for postOnce that looks for meta in channel's
+// history.
+func (c *Courier) inHistory(channel string, meta slack.SlackMetadata) func(context.Context, time.Time) (string, error) {
+	return func(ctx context.Context, since time.Time) (string, error) {
+		return c.findPosted(ctx, channel, since, meta)
+	}
 }
 
 // deliverMessages posts or redraws the approval messages of up to

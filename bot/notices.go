@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
@@ -25,20 +24,7 @@ func noticeMetadata(e approvals.Event, seq int64) slack.SlackMetadata {
 // deliverNotices sends the notices of up to deliveryBatch events, in order,
 // stopping at the first failure. It returns how many it read.
 func (c *Courier) deliverNotices(ctx context.Context) (int, error) {
-	batch, err := c.store.Undelivered(ctx, approvals.Notice, deliveryBatch)
-	if err != nil {
-		c.log.Error("read notice outbox", "err", err)
-		return 0, err
-	}
-	for _, d := range batch {
-		if ctx.Err() != nil {
-			return len(batch), nil
-		}
-		if err := c.deliverNotice(ctx, d); err != nil {
-			return len(batch), err
-		}
-	}
-	return len(batch), nil
+	return c.deliverInOrder(ctx, approvals.Notice, c.deliverNotice)
 }
 
 // deliverNotice sends d's notice, unless an earlier attempt already did, and
@@ -59,7 +45,10 @@ func (c *Courier) deliverNotice(ctx context.Context, d approvals.Delivery) error
 			return fmt.Errorf("escalation of request %s waits for its message to be posted", r.ID)
 		}
 		text := escalationText(r, notify{users: c.EscalationApprovers.Users, groups: c.EscalationApprovers.Groups})
-		err = c.noticeOnce(ctx, log, d.Seq, meta, r.Channel, r.MessageTS, func(ctx context.Context) error {
+		inThread := func(ctx context.Context, _ time.Time) (string, error) {
+			return c.findReply(ctx, r.Channel, r.MessageTS, meta)
+		}
+		err = c.postOnce(ctx, log, d.Seq, approvals.Notice, r.Channel, inThread, func(ctx context.Context) error {
 			_, _, err := c.api.PostMessageContext(ctx, r.Channel, slack.MsgOptionTS(r.MessageTS),
 				slack.MsgOptionText(text, false), slack.MsgOptionMetadata(meta),
 				slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
@@ -71,7 +60,7 @@ func (c *Courier) deliverNotice(ctx context.Context, d approvals.Delivery) error
 			break
 		}
 		text := outcomeText(d.Event)
-		err = c.noticeOnce(ctx, log, d.Seq, meta, channel, "", func(ctx context.Context) error {
+		err = c.postOnce(ctx, log, d.Seq, approvals.Notice, channel, c.inHistory(channel, meta), func(ctx context.Context) error {
 			_, _, err := c.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionMetadata(meta),
 				slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
 			return err
@@ -110,37 +99,6 @@ func (c *Courier) directChannel(ctx context.Context, user string) (string, error
 		return "", fmt.Errorf("conversations.open with %s: no channel in Slack's answer", user)
 	}
 	return ch.ID, nil
-}
-
-// noticeOnce posts a notice (event seq) with post, unless an earlier attempt
-// may have posted it and the channel (or, with thread set, the thread)
-// shows it did.
-func (c *Courier) noticeOnce(ctx context.Context, log *slog.Logger, seq int64, meta slack.SlackMetadata, channel, thread string, post func(context.Context) error) error {
-	since, err := c.store.BeginAttempt(ctx, seq, approvals.Notice)
-	if err != nil {
-		return err
-	}
-	if !since.IsZero() {
-		var ts string
-		if thread != "" {
-			ts, err = c.findReply(ctx, channel, thread, meta)
-		} else {
-			ts, err = c.findPosted(ctx, channel, since, meta)
-		}
-		if err != nil {
-			return fmt.Errorf("look for an earlier post of notice %d: %w", seq, err)
-		}
-		if ts != "" {
-			log.Info("adopting the notice an earlier attempt posted", "message_ts", ts)
-			return nil
-		}
-	}
-	if err := c.pace.post(ctx, channel); err != nil {
-		return err
-	}
-	callCtx, cancel := context.WithTimeout(ctx, slackCallTimeout)
-	defer cancel()
-	return post(callCtx)
 }
 
 // findReply looks in the thread of channel's message ts for a reply the bot

@@ -58,7 +58,7 @@ func (c *Courier) deliverRefusal(ctx context.Context, g approvals.Refusals) erro
 	log := c.log.With("request_id", last.Event.Request.ID, "event", string(approvals.EventRefused), "seq", last.Seq, "count", count)
 	ctx = context.WithoutCancel(ctx)
 	meta := auditMetadata(last.Event, g.First.Seq, last.Seq, count)
-	err := c.postOnce(ctx, log, last.Seq, c.channel, meta, func(ctx context.Context) error {
+	err := c.postOnce(ctx, log, last.Seq, approvals.AuditRecord, c.channel, c.inHistory(c.channel, meta), func(ctx context.Context) error {
 		_, _, err := c.api.PostMessageContext(ctx, c.channel, slack.MsgOptionText(text, false),
 			slack.MsgOptionMetadata(meta), slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
 		return err
