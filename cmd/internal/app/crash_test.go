@@ -114,7 +114,7 @@ func (h *harness) storedState(id string) approvals.State {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return r.State
+	return r.State()
 }
 
 // undelivered returns how many events still wait for part to be delivered.

@@ -110,7 +110,7 @@ func TestNonApproverClick(t *testing.T) {
 	}
 	// A forged click carrying an unknown request ID is refused too.
 	h.slack.WaitAck(h.slack.ClickValue(approver, m, "revoke_approve", uuid.NewString()), wait)
-	h.slack.WaitEphemeral(approver, "There is no request", wait)
+	h.slack.WaitEphemeral(approver, "There is no such request", wait)
 	if n := len(h.cf.Calls()); n != 0 {
 		t.Fatalf("%d cloudflare calls", n)
 	}
@@ -121,7 +121,7 @@ func TestDeny(t *testing.T) {
 	h := start(t, nil)
 	m := h.request("alice@example.com")
 	id := requestID(t, m)
-	h.click(groupie, m, "revoke_deny") // approver through a user group
+	h.deny(groupie, m, "not an incident") // approver through a user group
 	h.waitMessageState(m, "Denied")
 	h.waitAudit(id, "requested", "denied")
 	h.click(approver, m, "revoke_approve")
@@ -165,8 +165,12 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range []struct{ text, want string }{
 		{"", "say whose sessions"},
 		{"not-an-email", "is not a single email address"},
-		{"alice@example.com bob@example.com", "exactly one email"},
-		{"Alice <alice@example.com>", "exactly one email"},
+		{"alice@example.com bob@example.com --uid 0b7e6a52-0c39-4a1e-9a0e-8d2f4c8b1e6f", "goes with exactly one person"},
+		{"Alice <alice@example.com>", "is not a single email address"},
+		{"@alice", "a typed @name is not a mention"},
+		{"<!subteam^SAPPROVERS|approvers>", "a user group is not a person"},
+		{"status", "status needs a request ID"},
+		{"pending now", "pending takes nothing else"},
 		{"alice@example.com --uid nope", "is not a UUID"},
 		{"alice@example.com --reason", "--reason needs a value"},
 		{"alice@example.com --force", "unknown option"},

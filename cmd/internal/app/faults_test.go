@@ -139,7 +139,7 @@ func TestPendingCapRefusesPastIt(t *testing.T) {
 		t.Fatalf("refusal says %q", e.Text)
 	}
 	h.slack.WaitMessage(auditChannel, func(m bottest.Message) bool {
-		return strings.HasPrefix(m.Text, "refused ") && strings.Contains(m.Text, "limit 2")
+		return strings.HasPrefix(m.Text, "refused ") && strings.Contains(m.Text, "already has 2 pending requests (the limit)")
 	}, wait)
 }
 
@@ -153,6 +153,7 @@ func TestBurstStaysUnderCloudflareLimit(t *testing.T) {
 	t.Parallel()
 	const burst = 500
 	ws := bottest.New(t)
+	setPeople(ws)
 	cf := cftest.NewServer(t, cftest.WithRateLimit(100, time.Second))
 	env := baseEnv(ws, cf, filepath.Join(t.TempDir(), "revokebot.db"))
 	env["CLOUDFLARE_RATE_LIMIT"] = "100/1s"
@@ -164,15 +165,14 @@ func TestBurstStaysUnderCloudflareLimit(t *testing.T) {
 	}
 	for i := range burst {
 		now := time.Now().UTC()
-		r := approvals.Request{ID: uuid.NewString(), Revocation: approvals.Revocation{Email: fmt.Sprintf("user%d@example.com", i)},
-			Requester: requester, State: approvals.StatePending, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := db.Create(context.Background(), r, approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: requester, At: now}); err != nil {
+		r := approvals.Request{ID: uuid.NewString(), Version: 1,
+			Targets:   []approvals.Target{{Email: fmt.Sprintf("user%d@example.com", i), State: approvals.TargetWaiting}},
+			Requester: requester, Required: 1, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.Create(context.Background(), r, approvals.Event{Kind: approvals.EventRequested, Request: r,
+			State: approvals.StatePending, Actor: requester, At: now}, 0); err != nil {
 			t.Fatal(err)
 		}
-		next := r
-		next.State, next.DecidedBy, next.DecidedAt = approvals.StateExecuting, approver, now
-		if err := db.CompareAndSwap(context.Background(), approvals.StatePending, next,
-			approvals.Event{Kind: approvals.EventApproved, Request: next, Actor: approver, At: now}); err != nil {
+		if _, err := db.Update(context.Background(), r.ID, approveAll(approver, now)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,16 @@ const (
 	auditChannel = "CAUDIT"
 	wait         = 10 * time.Second
 )
+
+// setPeople registers the test users with the fake Slack: the policy looks
+// every requester and approver up with users.info, and refuses a user
+// Slack does not know. All are full members of the workspace.
+func setPeople(ws *bottest.Workspace) {
+	ws.SetGroup("SAPPROVERS", groupie)
+	for id, name := range map[string]string{requester: "requester", approver: "approver", groupie: "groupie", outsider: "outsider"} {
+		ws.SetUser(id, bottest.User{Name: name, Email: name + "@corp.example", TeamID: bottest.DefaultTeamID})
+	}
+}
 
 // syncBuffer is a bytes.Buffer safe for the bot's concurrent logging.
 type syncBuffer struct {
@@ -84,7 +95,7 @@ func baseEnv(ws *bottest.Workspace, cf *cftest.Server, db string) map[string]str
 func start(t testing.TB, overrides map[string]string) *harness {
 	t.Helper()
 	ws := bottest.New(t)
-	ws.SetGroup("SAPPROVERS", groupie)
+	setPeople(ws)
 	cf := cftest.NewServer(t)
 	env := baseEnv(ws, cf, filepath.Join(t.TempDir(), "revokebot.db"))
 	for k, v := range overrides {
@@ -161,6 +172,40 @@ func (h *harness) request(text string) bottest.Message {
 func (h *harness) click(user string, m bottest.Message, action string) {
 	h.t.Helper()
 	h.slack.WaitAck(h.slack.Click(user, m, action), wait)
+}
+
+// denyView clicks Deny on m as user, an approver, and returns the modal
+// that asks for the reason (callback_id revoke_deny_reason).
+func (h *harness) denyView(user string, m bottest.Message) bottest.View {
+	h.t.Helper()
+	opened := len(h.slack.OpenedViews())
+	h.click(user, m, "revoke_deny")
+	v := h.slack.WaitView(func(v bottest.View) bool {
+		return v.User == user && v.CallbackID == "revoke_deny_reason"
+	}, wait)
+	if n := len(h.slack.OpenedViews()); n != opened+1 {
+		h.t.Fatalf("%d views opened by one click on Deny, want 1", n-opened)
+	}
+	return v
+}
+
+// submitReason submits the deny modal v as user with reason, and returns the ack.
+func (h *harness) submitReason(user string, v bottest.View, reason string) bottest.Ack {
+	h.t.Helper()
+	inputs := v.Inputs()
+	if len(inputs) != 1 || inputs[0].Type != "plain_text_input" || inputs[0].Optional {
+		h.t.Fatalf("deny modal inputs %+v, want one required plain_text_input", inputs)
+	}
+	values := map[string]map[string]string{inputs[0].BlockID: {inputs[0].ActionID: reason}}
+	return h.slack.WaitAck(h.slack.SubmitView(user, v, values), wait)
+}
+
+// deny denies m as user, an approver, giving reason in the modal.
+func (h *harness) deny(user string, m bottest.Message, reason string) {
+	h.t.Helper()
+	if ack := h.submitReason(user, h.denyView(user, m), reason); ack.ViewErrors() != nil {
+		h.t.Fatalf("deny modal refused %q: %v", reason, ack.ViewErrors())
+	}
 }
 
 // messageNow returns the approval message m as it stands now.
@@ -243,10 +288,22 @@ func markExecuting(t testing.TB, path, id, by string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := r
-	next.State, next.DecidedBy, next.DecidedAt = approvals.StateExecuting, by, time.Now()
-	e := approvals.Event{Kind: approvals.EventApproved, Request: next, Actor: by, At: next.DecidedAt}
-	if err := db.CompareAndSwap(context.Background(), approvals.StatePending, next, e); err != nil {
+	if r.State() != approvals.StatePending {
+		t.Fatalf("request %s is %s, not pending", id, r.State())
+	}
+	if _, err := db.Update(context.Background(), id, approveAll(by, time.Now().UTC())); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// approveAll is the Store.Update that records by's approval of a pending
+// request needing one, as the service would: the request is then executing.
+func approveAll(by string, at time.Time) approvals.UpdateFunc {
+	return func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		next := cur.Clone()
+		next.Reviews = append(next.Reviews, approvals.Review{By: by, Decision: approvals.Approve, At: at})
+		e := approvals.Event{Kind: approvals.EventApproved, Request: next, State: next.State(), Actor: by, At: at,
+			Detail: fmt.Sprintf("%d of %d", len(next.Approvals()), next.RequiredApprovals())}
+		return next, []approvals.Event{e}, nil
 	}
 }

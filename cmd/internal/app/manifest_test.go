@@ -134,8 +134,13 @@ var methodScopes = map[string][]string{
 	"views.update": nil,
 	// conversations.info needs the scope of the channel's kind.
 	"conversations.info": {"channels:read", "groups:read"},
-	// So does conversations.history (finding an earlier post after a crash).
-	"conversations.history": {"channels:history", "groups:history"},
+	// So does conversations.history (finding an earlier post after a
+	// crash): in the audit and approval channels, public or private, and in
+	// the direct message to a requester (a notice of their request's end).
+	"conversations.history": {"channels:history", "groups:history", "im:history"},
+	// conversations.replies finds an earlier escalation post in a request's
+	// thread, in the approval channel.
+	"conversations.replies": {"channels:history", "groups:history"},
 	// Called with the app-level token, whose scope (connections:write) is not a bot scope.
 	"apps.connections.open": nil,
 }
@@ -149,6 +154,7 @@ var clientMethods = map[string]string{
 	"PostEphemeralContext":          "chat.postEphemeral",
 	"UpdateMessageContext":          "chat.update",
 	"GetConversationHistoryContext": "conversations.history",
+	"GetConversationRepliesContext": "conversations.replies",
 	"GetConversationInfoContext":    "conversations.info",
 	"OpenConversationContext":       "conversations.open",
 	"GetUserGroupMembersContext":    "usergroups.users.list",
