@@ -366,7 +366,10 @@ func (r Request) finish(i int, ok bool, outcome string, at time.Time) (Request, 
 		t.State, e.Kind = TargetRevoked, EventRevoked
 	}
 	next = next.settle(at)
-	if next.State().Final() && len(next.Targets) > 1 {
+	switch {
+	case next.State().Final() && next.DryRun:
+		e.Detail += "; request done: dry run, nothing revoked"
+	case next.State().Final() && len(next.Targets) > 1:
 		e.Detail += "; request done: " + next.Summary()
 	}
 	return next, e, nil

@@ -130,12 +130,16 @@ func (s *Service) announce(ctx context.Context, events ...Event) {
 // as many pending requests as allowed, the attempt is recorded as refused,
 // audited, and an EFORBIDDEN error is returned along with the refused request.
 // If in.Key was submitted before, it returns an error wrapping ErrDuplicate.
-// Targets naming the same email count once. Otherwise the request is pending
-// and returned.
+// Targets naming the same email (in any case) count once. Otherwise the
+// request is pending and returned.
+//
+// Permission is checked before the targets: a refused request is recorded
+// with its targets as given, and a target may then lack its email (a person
+// the adapter did not look up for someone who may not ask; see
+// CheckRequester). A request that is allowed needs every target's email.
 func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
-	targets, err := s.checkTargets(in)
-	if err != nil {
-		return Request{}, err
+	if in.Requester == "" || len(in.Targets) == 0 {
+		return Request{}, Errorf(EINVALID, WhyInvalid, "a request needs a requester and at least one target")
 	}
 	if in.Key != "" {
 		seen, err := s.Store.SeenKey(ctx, in.Key)
@@ -149,7 +153,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	now := s.now()
 	r := Request{
 		ID:        uuid.NewString(),
-		Targets:   targets,
+		Targets:   distinctTargets(in.Targets),
 		Options:   in.Options,
 		Reason:    in.Reason,
 		Requester: in.Requester,
@@ -169,6 +173,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	if why != "" {
 		return s.refuseSubmit(ctx, r, why, refusalDetail(why), 0)
 	}
+	if err := s.checkTargets(r.Targets, in.Options); err != nil {
+		return Request{}, err
+	}
 
 	limit := orDefault(s.MaxPending, DefaultMaxPending)
 	e := Event{Kind: EventRequested, Request: r, State: StatePending, Actor: in.Requester, At: now}
@@ -184,41 +191,66 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	return r, nil
 }
 
-// checkTargets validates a submission's targets, removes repeats, and
-// returns them waiting.
-func (s *Service) checkTargets(in SubmitInput) ([]Target, error) {
-	if in.Requester == "" || len(in.Targets) == 0 {
-		return nil, Errorf(EINVALID, WhyInvalid, "a request needs a requester and at least one target")
+// CheckRequester says, without recording anything, whether user may submit
+// requests: nil, or the EFORBIDDEN error Submit would refuse them with. An
+// adapter calls it before it looks anything up for the request (such as who
+// a mentioned person is), so that someone who may not ask learns nothing;
+// Submit checks again, and records the refusal.
+func (s *Service) CheckRequester(ctx context.Context, user string) error {
+	why, err := s.Policy.MayRequest(ctx, s.Directory, user)
+	if err != nil {
+		s.logger().ErrorContext(ctx, "check requester", "user", user, "err", err)
 	}
+	if why != "" {
+		return &Error{Code: EFORBIDDEN, Why: why}
+	}
+	return nil
+}
+
+// distinctTargets returns the targets waiting, without repeats: the same
+// email in any case, or the same person not yet resolved to an email. A
+// person resolved to an email typed too is kept with it.
+func distinctTargets(in []TargetInput) []Target {
 	var targets []Target
 	seen := map[string]int{}
-	for _, t := range in.Targets {
-		if t.Email == "" {
-			return nil, Errorf(EINVALID, WhyInvalid, "a target has no email")
+	for _, t := range in {
+		key := "person:" + t.Person
+		if t.Email != "" {
+			key = "email:" + strings.ToLower(t.Email)
 		}
-		if i, dup := seen[t.Email]; dup {
+		if i, dup := seen[key]; dup {
 			if targets[i].Person == "" {
 				targets[i].Person = t.Person
 			}
 			continue
 		}
-		seen[t.Email] = len(targets)
+		seen[key] = len(targets)
 		targets = append(targets, Target{Email: t.Email, Person: t.Person, State: TargetWaiting})
 	}
-	if limit := orDefault(s.MaxTargets, DefaultMaxTargets); len(targets) > limit {
-		return nil, &Error{Code: EINVALID, Why: WhyTooManyTargets, Limit: limit}
+	return targets
+}
+
+// checkTargets validates the targets of a request about to be made.
+func (s *Service) checkTargets(targets []Target, opts Options) error {
+	for _, t := range targets {
+		if t.Email == "" {
+			return Errorf(EINVALID, WhyInvalid, "a target has no email")
+		}
 	}
-	if in.Options.UserUID != "" && len(targets) > 1 {
-		return nil, Errorf(EINVALID, WhyInvalid, "--uid pins one Cloudflare user: name only one target with it")
+	if limit := orDefault(s.MaxTargets, DefaultMaxTargets); len(targets) > limit {
+		return &Error{Code: EINVALID, Why: WhyTooManyTargets, Limit: limit}
+	}
+	if opts.UserUID != "" && len(targets) > 1 {
+		return Errorf(EINVALID, WhyInvalid, "--uid pins one Cloudflare user: name only one target with it")
 	}
 	if checker, ok := s.Revoker.(RevocationChecker); ok {
 		for _, t := range targets {
-			if err := checker.CheckRevocation(in.Options.For(t.Email)); err != nil {
-				return nil, Errorf(EINVALID, WhyInvalid, "%s", err.Error())
+			if err := checker.CheckRevocation(opts.For(t.Email)); err != nil {
+				return Errorf(EINVALID, WhyInvalid, "%s", err.Error())
 			}
 		}
 	}
-	return targets, nil
+	return nil
 }
 
 // refusalDetail is the audit's wording of a refusal.
@@ -412,7 +444,7 @@ func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, erro
 			next, e, err := cur.expire(now)
 			return next, []Event{e}, err
 		}
-		if needsReason && cur.State() == StatePending {
+		if needsReason && cur.State() == StatePending && !cur.Reviewed(in.Actor) {
 			return cur, nil, fail(EINVALID, WhyReasonRequired, cur)
 		}
 		next, e, err := cur.review(Review{By: in.Actor, Decision: in.Decision, Reason: strings.TrimSpace(in.Reason), At: now})

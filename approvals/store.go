@@ -36,13 +36,16 @@ type Store interface {
 	// nothing and returns the request as fn saw it with that error. On
 	// success it returns the request as stored, with Version incremented.
 	//
-	// What may change: each target's State, Outcome and FinishedAt; new
-	// reviews (appended: existing reviews never change, and a second review
-	// by the same person is refused with an error wrapping ErrReviewed);
-	// DryRun, EscalatedAt, ExpiredAt, Refusal, FinishedAt. Everything else
-	// is fixed at Create (SetMessage sets Channel and MessageTS). If an
-	// event's Key is already recorded, Update changes nothing and returns an
-	// error wrapping ErrDuplicate.
+	// What may change: the State, Outcome and FinishedAt of a target not
+	// yet done (an outcome, once recorded, is final); new reviews (appended:
+	// existing reviews never change, and a second review by the same person
+	// is refused with an error wrapping ErrReviewed); DryRun (from false to
+	// true only), EscalatedAt, ExpiredAt, Refusal, FinishedAt. A change that
+	// breaks these rules is refused with an error, and nothing is written.
+	// Everything else is fixed at Create, and changes fn makes to it are
+	// ignored (SetMessage sets Channel and MessageTS). If an event's Key is
+	// already recorded, Update changes nothing and returns an error wrapping
+	// ErrDuplicate.
 	Update(ctx context.Context, id string, fn UpdateFunc) (Request, error)
 	// SetMessage records where a request's approval message was posted.
 	SetMessage(ctx context.Context, id, channel, ts string) error

@@ -393,6 +393,9 @@ func (d *DB) write(ctx context.Context, tx *sql.Tx, cur, next approvals.Request,
 	if len(next.Targets) != len(cur.Targets) {
 		return fmt.Errorf("targets cannot be added or removed (%d, was %d)", len(next.Targets), len(cur.Targets))
 	}
+	if cur.DryRun && !next.DryRun {
+		return errors.New("a dry-run request cannot stop being one")
+	}
 	if len(next.Reviews) < len(cur.Reviews) {
 		return fmt.Errorf("reviews cannot be removed (%d, was %d)", len(next.Reviews), len(cur.Reviews))
 	}
@@ -422,6 +425,9 @@ func (d *DB) write(ctx context.Context, tx *sql.Tx, cur, next approvals.Request,
 		}
 		if t == was {
 			continue
+		}
+		if was.Done() {
+			return fmt.Errorf("target %s is %s already: its outcome cannot change", t.Email, was.State)
 		}
 		if !t.State.Valid() {
 			return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"os"
 	"path/filepath"
@@ -242,5 +243,41 @@ func TestUpgradeFromSchema3(t *testing.T) {
 	defer again.Close()
 	if n, err := again.CountByState(ctx, approvals.StateRevoked); err != nil || n != 2 {
 		t.Errorf("revoked after reopening = %d, %v; want 2", n, err)
+	}
+}
+
+// TestUpgradeKeepsDecidedRowsWithoutDecider: a decided row that does not
+// name who decided (edited by hand) must not come back as pending.
+func TestUpgradeKeepsDecidedRowsWithoutDecider(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := copyFile(t, "testdata/release-v3.db")
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.ExecContext(ctx, `UPDATE requests SET decided_by = '' WHERE email IN ('bob@example.com', 'alice@example.com')`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for state, email := range map[approvals.State]string{approvals.StateDenied: "bob@example.com", approvals.StateRevoked: "alice@example.com"} {
+		rs, err := db.ListByState(ctx, state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, r := range rs {
+			if r.Targets[0].Email == email {
+				found = r.State() == state && len(r.Reviews) == 1 && r.Reviews[0].By == "(unknown)"
+			}
+		}
+		if !found {
+			t.Errorf("%s is not %s with a review by (unknown) after the upgrade", email, state)
+		}
 	}
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReviewOncePerPerson", testReviewOncePerPerson},
 		{"ReviewsAppendOnly", testReviewsAppendOnly},
 		{"FixedFields", testFixedFields},
+		{"OutcomesAreFinal", testOutcomesAreFinal},
 		{"SetMessage", testSetMessage},
 		{"AppendAndSeenKey", testAppendAndSeenKey},
 		{"ListCountFind", testListCountFind},
@@ -422,6 +423,46 @@ func testReviewsAppendOnly(t *testing.T, s approvals.Store) {
 	if stored.Version != 2 || len(stored.Reviews) != 1 || stored.Reviews[0].Decision != approvals.Approve ||
 		len(stored.Targets) != 1 || stored.Targets[0].Email != "alice@example.com" {
 		t.Errorf("stored %+v, want it as after the approval", stored)
+	}
+}
+
+// testOutcomesAreFinal checks that a target's recorded outcome, and a
+// request's dry run, cannot be undone.
+func testOutcomesAreFinal(t *testing.T, s approvals.Store) {
+	r := newRequest("UREQ", "alice@example.com", "bob@example.com")
+	r.DryRun = true
+	r = mustCreate(t, s, r)
+	if _, err := s.Update(ctx, r.ID, approve("UAPP", base)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		cur.Targets[0].State, cur.Targets[0].Outcome, cur.Targets[0].FinishedAt = approvals.TargetRevoked, "dry run", base
+		return cur, []approvals.Event{{Kind: approvals.EventRevoked, Target: "alice@example.com", At: base}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := map[string]func(approvals.Request) approvals.Request{
+		"undo an outcome": func(cur approvals.Request) approvals.Request {
+			cur.Targets[0].State, cur.Targets[0].Outcome = approvals.TargetWaiting, ""
+			return cur
+		},
+		"change an outcome": func(cur approvals.Request) approvals.Request {
+			cur.Targets[0].State = approvals.TargetFailed
+			return cur
+		},
+		"end a dry run": func(cur approvals.Request) approvals.Request { cur.DryRun = false; return cur },
+	}
+	for name, change := range changes {
+		if _, err := s.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+			return change(cur), nil, nil
+		}); err == nil {
+			t.Errorf("%s: Update succeeded, want an error", name)
+		}
+	}
+	stored, _ := s.Get(ctx, r.ID)
+	if stored.Version != 3 || stored.Targets[0].State != approvals.TargetRevoked || stored.Targets[0].Outcome != "dry run" || !stored.DryRun {
+		t.Errorf("stored %+v, want it as after the first outcome", stored)
 	}
 }
 

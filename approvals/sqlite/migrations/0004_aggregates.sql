@@ -44,12 +44,15 @@ CREATE TABLE reviews (
     PRIMARY KEY (request_id, reviewer)
 );
 
+-- A decided row always named who decided; one that does not (edited by
+-- hand) keeps its state through a review by "(unknown)", never turning back
+-- into a pending request.
 INSERT INTO reviews (request_id, reviewer, decision, at, seq)
-SELECT id, decided_by,
+SELECT id, CASE WHEN decided_by != '' THEN decided_by ELSE '(unknown)' END,
        CASE WHEN state IN ('executing', 'revoked', 'failed') THEN 'approve' ELSE 'deny' END,
-       decided_at, 0
+       CASE WHEN decided_at != 0 THEN decided_at ELSE finished_at END, 0
 FROM requests
-WHERE state IN ('executing', 'revoked', 'failed', 'denied', 'cancelled') AND decided_by != '';
+WHERE state IN ('executing', 'revoked', 'failed', 'denied', 'cancelled');
 
 -- Events name the target they are about, and may carry a notice (a thread
 -- post or a direct message) to deliver; old events carry none.
