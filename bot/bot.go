@@ -63,6 +63,7 @@ type Config struct {
 
 // Requests is what the Bot needs of the approvals service.
 type Requests interface {
+	CheckRequester(ctx context.Context, user string) error
 	Submit(ctx context.Context, in approvals.SubmitInput) (approvals.Request, error)
 	DecideFrom(ctx context.Context, in approvals.DecideInput) (approvals.Request, error)
 	CheckDecider(ctx context.Context, in approvals.DecideInput) (approvals.Request, error)
@@ -476,7 +477,17 @@ func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashComm
 		b.reply(ctx, log, cmd.ResponseURL, ":no_entry: "+userMessage(&approvals.Error{Code: approvals.EINVALID, Why: approvals.WhyTooManyTargets, Limit: b.cfg.MaxTargets}))
 		return
 	}
-	targets, problems := b.resolveTargets(ctx, parsed.Targets)
+	var (
+		targets  []approvals.TargetInput
+		problems []string
+	)
+	if err := b.svc.CheckRequester(ctx, cmd.UserID); approvals.ErrorCode(err) == approvals.EFORBIDDEN {
+		// Nobody is looked up for someone who may not ask: Submit records
+		// the refusal with the people as they were named.
+		targets = unresolvedTargets(parsed.Targets)
+	} else {
+		targets, problems = b.resolveTargets(ctx, parsed.Targets)
+	}
 	if len(problems) > 0 {
 		log.Info("request not accepted: targets not resolved", "problems", len(problems))
 		b.reply(ctx, log, cmd.ResponseURL, ":no_entry: Nothing was requested:\n"+strings.Join(problems, "\n"))
@@ -506,7 +517,7 @@ func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashComm
 	log = b.log.With("request_id", req.ID)
 	log.Info("approval requested", "channel", channel, "targets", len(req.Targets))
 	what := targetsSummary(req)
-	if b.awaitMessage(ctx, req.ID) {
+	if b.awaitMessage(ctx, req.ID, b.cfg.MessageWait) {
 		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for %s in <#%s>. It expires %s.",
 			req.ID, what, approversWanted(req), Escape(channel), slackDate(req.ExpiresAt)))
 		return
@@ -541,6 +552,16 @@ func targetsSummary(r approvals.Request) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// unresolvedTargets are the parsed targets as named: a mention without
+// its email.
+func unresolvedTargets(parsed []Target) []approvals.TargetInput {
+	out := make([]approvals.TargetInput, len(parsed))
+	for i, t := range parsed {
+		out[i] = approvals.TargetInput{Email: t.Email, Person: t.User}
+	}
+	return out
 }
 
 // resolveTargets turns the parsed targets into the service's, looking up
@@ -595,10 +616,10 @@ func (b *Bot) resolvePerson(ctx context.Context, user string) (email, problem st
 	return addr, ""
 }
 
-// awaitMessage waits up to Config.MessageWait for request id's approval message to
-// be posted, and reports whether it was.
-func (b *Bot) awaitMessage(ctx context.Context, id string) bool {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.MessageWait)
+// awaitMessage waits up to wait for request id's approval message to be
+// posted, and reports whether it was.
+func (b *Bot) awaitMessage(ctx context.Context, id string, wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
@@ -616,7 +637,7 @@ func (b *Bot) awaitMessage(ctx context.Context, id string) bool {
 
 func (b *Bot) handleDecision(ctx context.Context, cb slack.InteractionCallback, in approvals.DecideInput) {
 	req, err := b.svc.DecideFrom(ctx, in)
-	if approvals.ErrorCode(err) == approvals.EUNAVAILABLE && b.awaitMessage(ctx, in.ID) {
+	if approvals.ErrorCode(err) == approvals.EUNAVAILABLE && b.awaitMessage(ctx, in.ID, b.cfg.MessageWait) {
 		// Slack showed the message before chat.postMessage returned and
 		// its place was recorded: now it is, the click can be checked.
 		req, err = b.svc.DecideFrom(ctx, in)

@@ -277,3 +277,52 @@ func TestStatusAndPendingCommands(t *testing.T) {
 		t.Errorf("%d posts; status and pending post nothing (want the request's message and its audit)", n)
 	}
 }
+
+// TestRefusedRequesterLearnsNothingOfMentions: someone who may not ask is
+// refused before anyone they mention is looked up, so they learn nothing of
+// who is a bot, deactivated or without an email; the refusal is audited
+// with the people as named.
+func TestRefusedRequesterLearnsNothingOfMentions(t *testing.T) {
+	t.Parallel()
+	f := newBotFixture(t)
+	f.ws.SlashCommand(stranger, secChannel, "<@U0BOT0000> <@"+personAlice+"|alice>")
+	reply := f.ws.WaitEphemeral(stranger, "not allowed to request", botWait)
+	if strings.Contains(reply.Text, "U0BOT0000") || strings.Contains(reply.Text, "a bot") || strings.Contains(reply.Text, "alice") {
+		t.Errorf("the refusal says something of the people named:\n%s", reply.Text)
+	}
+	for _, c := range f.ws.Calls("users.info") {
+		if c.Params["user"] == "U0BOT0000" || c.Params["user"] == personAlice {
+			t.Errorf("users.info was called for %s, named by someone who may not ask", c.Params["user"])
+		}
+	}
+	refused, err := f.db.ListByState(context.Background(), approvals.StateRefused)
+	if err != nil || len(refused) != 1 || len(refused[0].Targets) != 2 || refused[0].Targets[1].Person != personAlice || refused[0].Targets[1].Email != "" {
+		t.Fatalf("refused requests %+v, %v", refused, err)
+	}
+	f.ws.Eventually("the refusal's audit record", botWait, func() bool {
+		for _, m := range f.ws.Messages(auditChannel) {
+			if strings.HasPrefix(m.Text, "refused ") && strings.Contains(m.Text, "person=<@"+personAlice+">") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestDenyAfterTheRequestIsDecided: a Deny on a request already decided is
+// answered at once, without a modal (which would ask for a reason that can
+// no longer count).
+func TestDenyAfterTheRequestIsDecided(t *testing.T) {
+	t.Parallel()
+	f := newBotFixture(t)
+	m := f.request(t, `alice@corp.example`)
+	f.ws.Click(approver, m, bot.ActionApprove)
+	f.ws.Eventually("the request revoked", botWait, func() bool {
+		return f.stored(t, m).State() == approvals.StateRevoked
+	})
+	f.ws.Click(approver, m, bot.ActionDeny)
+	f.ws.WaitEphemeral(approver, "This request was already approved by <@"+approver+">", botWait)
+	if n := len(f.ws.OpenedViews()); n != 0 {
+		t.Errorf("%d modals opened for a decided request", n)
+	}
+}

@@ -237,24 +237,36 @@ func (c *Courier) deliverAudits(ctx context.Context) (int, error) {
 	return c.deliverInOrder(ctx, approvals.AuditRecord, c.deliverAudit)
 }
 
+// errNotYet is what a deliverer returns for a delivery that must wait for
+// something else (such as the message it replies to) without holding up
+// the ones after it.
+var errNotYet = errors.New("not deliverable yet")
+
 // deliverInOrder delivers part of up to deliveryBatch events with deliver,
-// in the order the events happened, stopping at the first failure. It
-// returns how many it read.
+// in the order the events happened, stopping at the first failure but for
+// errNotYet, which skips the delivery for now. It returns how many it
+// delivered.
 func (c *Courier) deliverInOrder(ctx context.Context, part approvals.Part, deliver func(context.Context, approvals.Delivery) error) (int, error) {
 	batch, err := c.store.Undelivered(ctx, part, deliveryBatch)
 	if err != nil {
 		c.log.Error("read outbox", "part", part.String(), "err", err)
 		return 0, err
 	}
+	n := 0
 	for _, d := range batch {
 		if ctx.Err() != nil {
-			return len(batch), nil
+			return n, nil
 		}
-		if err := deliver(ctx, d); err != nil {
-			return len(batch), err
+		err := deliver(ctx, d)
+		switch {
+		case errors.Is(err, errNotYet):
+			continue
+		case err != nil:
+			return n, err
 		}
+		n++
 	}
-	return len(batch), nil
+	return n, nil
 }
 
 // deliverAudit posts d's audit record, unless an earlier attempt already

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/revokebot/revokebot/approvals"
@@ -22,6 +23,10 @@ const (
 	denyReasonBlock  = "revoke_deny_reason_input"
 	denyReasonAction = "reason"
 )
+
+// denyMessageWait bounds the wait for a request's message to be recorded
+// before its Deny modal opens: well within the 3 seconds a trigger_id lives.
+const denyMessageWait = time.Second
 
 // denyMetadata is what the modal carries for its submission: which request,
 // where the Deny was clicked, and the click's response_url for the private
@@ -40,16 +45,26 @@ type denyMetadata struct {
 // at once, without a modal.
 func (b *Bot) handleDeny(ctx context.Context, cb slack.InteractionCallback, in approvals.DecideInput) {
 	r, err := b.svc.CheckDecider(ctx, in)
-	if approvals.ErrorCode(err) == approvals.EUNAVAILABLE && b.awaitMessage(ctx, in.ID) {
+	if approvals.ErrorCode(err) == approvals.EUNAVAILABLE && b.awaitMessage(ctx, in.ID, denyMessageWait) {
+		// Slack showed the message before its place was recorded, which
+		// takes moments: the modal can still open within the trigger's life.
 		r, err = b.svc.CheckDecider(ctx, in)
 	}
-	if err != nil || r.Requester == in.Actor {
-		// Refusals, conflicts and the requester's cancel are decided (and
-		// audited) by the service as any click is.
+	log := b.log.With("request_id", in.ID, "user", in.Actor)
+	switch {
+	case approvals.ErrorCode(err) == approvals.EFORBIDDEN, err == nil && r.Requester == in.Actor:
+		// A refusal is audited, and the requester's own Deny cancels, as
+		// any click is decided.
 		b.handleDecision(ctx, cb, in)
 		return
+	case err != nil:
+		// Decided already, reviewed already, or the message still not
+		// recorded: told at once. (Waiting longer would let the click's
+		// trigger_id expire: Slack gives 3 seconds to open the modal.)
+		log.Info("deny modal not opened", "code", approvals.ErrorCode(err), "err", err)
+		b.reply(ctx, log, cb.ResponseURL, ":no_entry: "+userMessage(err))
+		return
 	}
-	log := b.log.With("request_id", r.ID, "user", in.Actor)
 	meta, err := json.Marshal(denyMetadata{RequestID: r.ID, Channel: in.On.Channel, TS: in.On.TS, ResponseURL: cb.ResponseURL})
 	if err != nil {
 		log.Error("deny modal metadata", "err", err)

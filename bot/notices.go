@@ -42,7 +42,8 @@ func (c *Courier) deliverNotice(ctx context.Context, d approvals.Delivery) error
 			if r.State().Final() {
 				break // never posted, and over: nothing to escalate in
 			}
-			return fmt.Errorf("escalation of request %s waits for its message to be posted", r.ID)
+			log.Debug("escalation waits for the request's message to be posted")
+			return errNotYet
 		}
 		text := escalationText(r, notify{users: c.EscalationApprovers.Users, groups: c.EscalationApprovers.Groups})
 		inThread := func(ctx context.Context, _ time.Time) (string, error) {

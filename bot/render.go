@@ -229,9 +229,9 @@ func isGroupID(s string) bool {
 	return len(s) >= 2 && s[0] == 'S' && isUserID("U"+s[1:])
 }
 
-// targetsPerBlock bounds the target lines of one section, so that a section
-// stays below Slack's 3000 characters even with long addresses and outcomes.
-const targetsPerBlock = 8
+// targetLinesPerBlock is how many target lines a section holds at most;
+// fewer when they are long (see targetBlocks).
+const targetLinesPerBlock = 8
 
 // renderRequest returns the approval message of r as it should look now:
 // with the Approve/Deny buttons while pending, each target's outcome as it
@@ -248,11 +248,19 @@ func renderRequest(r approvals.Request, n notify) ([]slack.Block, string) {
 	} else {
 		title = dryRunPrefix(r) + fmt.Sprintf(":rotating_light: *Request to revoke every Cloudflare Access session of %d people*", len(r.Targets))
 	}
+	idn := 0
 	for _, t := range r.Targets {
 		if u := unicodeForm(t.Email); u != "" {
-			title += "\n:warning: " + codeASCII(t.Email) + " has an internationalised domain: people read it as " + code(u) +
-				" but Cloudflare is sent " + codeASCII(t.Email) + ". Check that this is the user you mean."
+			idn++
+			if len(r.Targets) == 1 {
+				title += "\n:warning: The domain is internationalised: people read it as " + code(u) +
+					" but Cloudflare is sent " + codeASCII(t.Email) + ". Check that this is the user you mean."
+			}
 		}
+	}
+	if idn > 0 && len(r.Targets) > 1 {
+		title += fmt.Sprintf("\n:warning: %d of these addresses have an internationalised domain: each is shown below as people read it "+
+			"and as Cloudflare is sent it. Check that these are the users you mean.", idn)
 	}
 	if r.DryRun {
 		title += "\n_Dry run: revokebot will not call Cloudflare._"
@@ -328,28 +336,41 @@ func reasonBlocks(name, label, reason string, r approvals.Request) []slack.Block
 // its revocation stands.
 func targetBlocks(r approvals.Request) []slack.Block {
 	approved := r.State() != approvals.StatePending && len(r.Approvals()) >= r.RequiredApprovals()
-	var blocks []slack.Block
-	for start := 0; start < len(r.Targets); start += targetsPerBlock {
-		var lines []string
-		if start == 0 {
-			lines = append(lines, "*Targets*")
-			if len(r.Targets) == 1 {
-				lines[0] = "*Target*"
-			}
-		}
-		for _, t := range r.Targets[start:min(start+targetsPerBlock, len(r.Targets))] {
-			lines = append(lines, targetLine(r, t, approved))
-		}
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(strings.Join(lines, "\n")), nil, nil,
-			slack.SectionBlockOptionBlockID(blockID(fmt.Sprintf("revoke_targets_%d", start/targetsPerBlock), r))))
+	heading := "*Targets*"
+	if len(r.Targets) == 1 {
+		heading = "*Target*"
 	}
+	var (
+		blocks []slack.Block
+		lines  = []string{heading}
+		size   = utf8.RuneCountInString(heading)
+	)
+	flush := func() {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(strings.Join(lines, "\n")), nil, nil,
+			slack.SectionBlockOptionBlockID(blockID(fmt.Sprintf("revoke_targets_%d", len(blocks)), r))))
+		lines, size = nil, 0
+	}
+	// Lines are packed into sections whole: a section never reaches Slack's
+	// limit, which would cut a target off.
+	for _, t := range r.Targets {
+		line := targetLine(r, t, approved)
+		n := utf8.RuneCountInString(line)
+		if len(lines) > 0 && (size+1+n > maxSectionText || len(lines) >= targetLinesPerBlock) {
+			flush()
+		}
+		if len(lines) > 0 {
+			size++
+		}
+		lines = append(lines, line)
+		size += n
+	}
+	flush()
 	return blocks
 }
 
-// maxTargetLine bounds one line of the target list, so that a section of
-// targetsPerBlock lines, with its heading, fits in Slack's 3000 characters:
-// past that, Slack's limit would cut the last targets of the section off.
-const maxTargetLine = (maxSectionText - len("*Targets*\n")) / targetsPerBlock
+// maxTargetLine bounds one line of the target list, outcome included, so
+// that several targets share a section.
+const maxTargetLine = (maxSectionText - len("*Targets*\n")) / targetLinesPerBlock
 
 // targetLine is the line of t in the target list: the address (and the
 // person it was resolved from), and, once approved, how its revocation
@@ -551,6 +572,9 @@ func auditText(e approvals.Event, seq int64) string {
 	b.WriteString(dryRunPrefix(r))
 	b.WriteString(string(e.Kind))
 	fmt.Fprintf(&b, " request=%s record=%d", Escape(r.ID), seq)
+	// One target (the event's, or the request's only one) goes here; the
+	// targets of a larger request go last, so that however many there are,
+	// they never push the other fields out of the record.
 	targets := r.Targets
 	if e.Target != "" {
 		targets = []approvals.Target{{Email: e.Target}}
@@ -559,17 +583,12 @@ func auditText(e approvals.Event, seq int64) string {
 				targets[0].Person = t.Person
 			}
 		}
-	} else if len(targets) > 1 {
-		fmt.Fprintf(&b, " targets=%d", len(targets))
 	}
-	for _, t := range targets {
-		fmt.Fprintf(&b, " %s", auditValue("target", t.Email, 300))
-		if u := unicodeForm(t.Email); u != "" {
-			fmt.Fprintf(&b, " %s", auditValue("target_unicode", u, 300))
-		}
-		if t.Person != "" {
-			fmt.Fprintf(&b, " person=%s", mention(t.Person))
-		}
+	if len(targets) == 1 {
+		b.WriteString(auditTarget(targets[0]))
+		targets = nil
+	} else {
+		fmt.Fprintf(&b, " targets=%d", len(targets))
 	}
 	fmt.Fprintf(&b, " actor=%s requester=%s", mention(e.Actor), mention(r.Requester))
 	fmt.Fprintf(&b, " devices=%t warp_reauth=%t", r.Options.Devices, r.Options.WARPReauth)
@@ -586,7 +605,31 @@ func auditText(e approvals.Event, seq int64) string {
 		fmt.Fprintf(&b, " %s", auditValue("detail", e.Detail, 1300))
 	}
 	fmt.Fprintf(&b, " at=%s", e.At.UTC().Format(time.RFC3339))
+	for i, t := range targets {
+		pair := auditTarget(t)
+		rest := fmt.Sprintf(" more_targets=%d", len(targets)-i)
+		if utf8.RuneCountInString(b.String())+utf8.RuneCountInString(pair)+len(rest) > maxAuditText {
+			// Each target's own revoked or failed record names it.
+			b.WriteString(rest)
+			break
+		}
+		b.WriteString(pair)
+	}
 	return truncate(b.String(), maxAuditText)
+}
+
+// auditTarget is one target's pairs in an audit record: its address, the
+// Unicode form of an internationalised domain, and the person it was
+// resolved from.
+func auditTarget(t approvals.Target) string {
+	s := " " + auditValue("target", t.Email, 300)
+	if u := unicodeForm(t.Email); u != "" {
+		s += " " + auditValue("target_unicode", u, 300)
+	}
+	if t.Person != "" {
+		s += " person=" + mention(t.Person)
+	}
+	return s
 }
 
 // auditValue renders key="value" in a code span: value Go-quoted (so that

@@ -970,3 +970,69 @@ func TestRenderDenyReason(t *testing.T) {
 		t.Errorf("a cancellation shows a deny reason: %q", texts)
 	}
 }
+
+// TestRenderLongInternationalisedTargetsAllShown: eight long addresses with
+// internationalised domains (each shown twice, as read and as sent) must all
+// be in the message whole, with the form Cloudflare is sent.
+func TestRenderLongInternationalisedTargetsAllShown(t *testing.T) {
+	t.Parallel()
+	r := hostileRequest(approvals.StatePending)
+	r.Targets = nil
+	domain := strings.Repeat("xn--bcher-kva.", 12) + "example" // bücher.bücher.….example
+	for i := range 8 {
+		r.Targets = append(r.Targets, approvals.Target{
+			Email: fmt.Sprintf("%s%d@%s", strings.Repeat("l", 60), i, domain),
+			State: approvals.TargetWaiting,
+		})
+	}
+	texts, _, _ := messageTexts(t, r, notify{})
+	all := strings.Join(texts["mrkdwn"], "\n")
+	for _, tg := range r.Targets {
+		if unicodeForm(tg.Email) == "" {
+			t.Fatalf("%s is not an internationalised address; fix the test", tg.Email)
+		}
+		if !strings.Contains(all, "sent to Cloudflare as "+codeASCII(tg.Email)) {
+			t.Errorf("target %s is not shown whole with the address Cloudflare is sent", tg.Email)
+		}
+	}
+	for _, s := range texts["mrkdwn"] {
+		if n := utf8.RuneCountInString(s); n > maxSectionText || strings.HasSuffix(s, "…") {
+			t.Errorf("a section of %d characters was cut: %q…", n, clip(s, 80))
+		}
+	}
+}
+
+// TestAuditTextManyTargetsKeepsItsFields: a request of 50 people named by
+// mention with long addresses still records who acted, the reason and the
+// detail; targets that do not fit are counted, never cut in half.
+func TestAuditTextManyTargetsKeepsItsFields(t *testing.T) {
+	t.Parallel()
+	r := hostileRequest(approvals.StatePending)
+	r.Targets = nil
+	for i := range 50 {
+		r.Targets = append(r.Targets, approvals.Target{
+			Email:  fmt.Sprintf("someone.with.a.long.name%02d@example.com", i),
+			Person: fmt.Sprintf("UPERSON%04d", i),
+			State:  approvals.TargetWaiting,
+		})
+	}
+	for _, kind := range []approvals.EventKind{approvals.EventRequested, approvals.EventApproved, approvals.EventDenied} {
+		e := approvals.Event{Kind: kind, Request: r, State: approvals.StatePending, Actor: "UAPPROVER1", Detail: "1 of 2: wrong person", At: r.CreatedAt}
+		text := auditText(e, 42)
+		for _, want := range []string{"actor=<@UAPPROVER1>", "requester=", "`detail=\"1 of 2: wrong person\"`", "targets=50", "at="} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s record lacks %q:\n%s", kind, want, text)
+			}
+		}
+		if kind == approvals.EventRequested && !strings.Contains(text, "`reason=") {
+			t.Errorf("requested record lacks its reason")
+		}
+		shown := strings.Count(text, "`target=")
+		if shown == 50 {
+			continue
+		}
+		if !strings.Contains(text, fmt.Sprintf("more_targets=%d", 50-shown)) || utf8.RuneCountInString(text) > maxAuditText {
+			t.Errorf("%s record shows %d of 50 targets without counting the rest (%d characters)", kind, shown, utf8.RuneCountInString(text))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/slack-go/slack"
@@ -127,8 +128,13 @@ func statusText(r approvals.Request) string {
 		}
 		b.WriteString(line)
 	}
-	return truncate(b.String(), maxSectionText)
+	return truncate(b.String(), maxReplyText)
 }
+
+// maxReplyText bounds a private reply: a response_url message is not a
+// section, but Slack shows long texts cut, and asks to keep them under 4000
+// characters.
+const maxReplyText = 3900
 
 // pendingText lists the open requests for /revoke pending.
 func pendingText(rs []approvals.Request) string {
@@ -138,14 +144,16 @@ func pendingText(rs []approvals.Request) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d open request(s)*, oldest first:", len(rs))
 	for i, r := range rs {
-		if i == 20 {
-			fmt.Fprintf(&b, "\n…and %d more.", len(rs)-20)
+		line := fmt.Sprintf("\n• %s %s by %s: %s, %s, expires %s", codeASCII(r.ID[:8]), targetsSummary(r), mention(r.Requester),
+			Escape(stateWord(r)), approvalsText(r), slackDate(r.ExpiresAt))
+		// Whole lines only, and room left to say how many are not shown.
+		if i == 20 || utf8.RuneCountInString(b.String())+utf8.RuneCountInString(line) > maxReplyText-100 {
+			fmt.Fprintf(&b, "\n…and %d more (`/revoke status` with an ID shows one).", len(rs)-i)
 			break
 		}
-		fmt.Fprintf(&b, "\n• %s %s by %s: %s, %s, expires %s", codeASCII(r.ID[:8]), targetsSummary(r), mention(r.Requester),
-			Escape(stateWord(r)), approvalsText(r), slackDate(r.ExpiresAt))
+		b.WriteString(line)
 	}
-	return truncate(b.String(), maxSectionText)
+	return b.String()
 }
 
 // handleStatus answers /revoke status privately.

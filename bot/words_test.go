@@ -153,7 +153,7 @@ func TestStatusAndPendingText(t *testing.T) {
 		if err := checkSafeMrkdwn(s); err != nil || userTextLeaks(s) {
 			t.Errorf("%s: status %v: %s", st, err, truncate(s, 300))
 		}
-		if n := len([]rune(s)); n > maxSectionText {
+		if n := len([]rune(s)); n > maxReplyText {
 			t.Errorf("%s: status of %d characters", st, n)
 		}
 		if !strings.HasPrefix(s, "*Request* `"+r.ID+"`") || !strings.Contains(s, "Message in <#CSEC>") {
@@ -173,10 +173,15 @@ func TestStatusAndPendingText(t *testing.T) {
 		rs = append(rs, r)
 	}
 	s := pendingText(rs)
-	if err := checkSafeMrkdwn(s); err != nil || userTextLeaks(s) || len([]rune(s)) > maxSectionText {
+	if err := checkSafeMrkdwn(s); err != nil || userTextLeaks(s) || len([]rune(s)) > maxReplyText {
 		t.Errorf("pending list: %v: %s", err, truncate(s, 300))
 	}
 	if !strings.HasPrefix(s, "*25 open request(s)*") || !strings.Contains(s, "`00000000`") {
 		t.Errorf("pending list: %s", truncate(s, 300))
+	}
+	// Requests that do not fit are counted, in whole lines.
+	shown := strings.Count(s, "\n• ")
+	if shown == 25 || !strings.HasSuffix(s, fmt.Sprintf("…and %d more (`/revoke status` with an ID shows one).", 25-shown)) {
+		t.Errorf("pending list shows %d of 25 without counting the rest: …%s", shown, s[max(0, len(s)-200):])
 	}
 }
