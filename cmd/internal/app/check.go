@@ -8,16 +8,20 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
 	"github.com/gorilla/websocket"
+	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/approvals/sqlite"
 	"github.com/revokebot/revokebot/bot"
 	"github.com/revokebot/revokebot/cloudflare"
@@ -180,6 +184,7 @@ type checker struct {
 
 	api     *slack.Client
 	botName string // the bot's user name, for "/invite @…"
+	teamID  string // the workspace's (auth.test); a user of another team is external
 
 	// parent is the context run was called with; budget ends with it or when
 	// opts.Budget is spent.
@@ -300,7 +305,7 @@ func (c *checker) checkBotToken(ctx context.Context) bool {
 	resp, err := c.api.AuthTestContext(ctx)
 	switch {
 	case err == nil:
-		c.botName = resp.User
+		c.botName, c.teamID = resp.User, resp.TeamID
 		c.r.ok(what, "auth.test: team %q (%s), bot user @%s (%s)", resp.Team, resp.TeamID, resp.User, resp.UserID)
 		return true
 	case bot.IsFatalAuthError(err):
@@ -453,59 +458,583 @@ func (c *checker) checkChannel(ctx context.Context, botOK bool, role, channel st
 	}
 }
 
-// checkAudiences reports who may request and approve, and resolves each
-// configured user group once.
+// The variables that list who may do what.
+const (
+	varRequesters = "REVOKEBOT_REQUESTERS"
+	varApprovers  = "REVOKEBOT_APPROVERS"
+	varEscalation = "REVOKEBOT_ESCALATION_APPROVERS"
+	varNotify     = "REVOKEBOT_NOTIFY"
+)
+
+// maxUserLookups caps how many people revokebot check looks up with
+// users.info: those listed directly first, then the members of the approver
+// and escalation user groups.
+const maxUserLookups = 50
+
+// userLookupWorkers is how many users.info calls run at once, so that 50
+// lookups take a few round trips rather than fifty.
+const userLookupWorkers = 4
+
+// audience is one configured audience, as checkAudiences reports it.
+type audience struct {
+	role     string // "requesters", "approvers", "escalation approvers", "notify"
+	variable string
+	a        approvals.Audience
+}
+
+// audiences are the configured audiences, in the order they are reported;
+// the optional ones only when set.
+func (c *checker) audiences() []audience {
+	list := []audience{
+		{"requesters", varRequesters, c.cfg.Policy.Requesters},
+		{"approvers", varApprovers, c.cfg.Policy.Approvers},
+	}
+	if !c.cfg.EscalationApprovers.Empty() {
+		list = append(list, audience{"escalation approvers", varEscalation, c.cfg.EscalationApprovers})
+	}
+	if !c.cfg.Notify.Empty() {
+		list = append(list, audience{"notify", varNotify, c.cfg.Notify})
+	}
+	return list
+}
+
+// checkAudiences reports who may request, approve and be notified,
+// resolves each configured user group once, then looks the people up
+// (checkPeople).
 func (c *checker) checkAudiences(ctx context.Context, botOK bool) {
+	list := c.audiences()
 	var groups []string
 	roles := map[string][]string{}
-	for _, a := range []struct {
-		role string
-		ids  []string
-		grps []string
-	}{
-		{"requesters", c.cfg.Policy.Requesters.Users, c.cfg.Policy.Requesters.Groups},
-		{"approvers", c.cfg.Policy.Approvers.Users, c.cfg.Policy.Approvers.Groups},
-	} {
-		c.r.ok(a.role, "%s, %s (user IDs are checked for their format only)", plural(len(a.ids), "user"), plural(len(a.grps), "user group"))
-		for _, g := range a.grps {
+	for _, a := range list {
+		detail := fmt.Sprintf("%s, %s", plural(len(a.a.Users), "user"), plural(len(a.a.Groups), "user group"))
+		switch a.variable {
+		case varApprovers:
+			detail += fmt.Sprintf("; a request needs %s (REVOKEBOT_REQUIRED_APPROVALS), never the requester's", plural(c.cfg.RequiredApprovals, "approval"))
+		case varEscalation:
+			detail += fmt.Sprintf("; they may approve a request that has waited %s (REVOKEBOT_ESCALATE_AFTER)", c.cfg.EscalateAfter)
+		case varNotify:
+			detail += "; mentioned on every approval message, which gives no permission"
+		}
+		c.r.ok(a.role, "%s", detail)
+		for _, g := range a.a.Groups {
 			if !slices.Contains(groups, g) {
 				groups = append(groups, g)
 			}
-			roles[g] = append(roles[g], a.role)
+			if !slices.Contains(roles[g], a.role) {
+				roles[g] = append(roles[g], a.role)
+			}
 		}
 	}
+	members := map[string][]string{} // of the groups resolved
 	for _, g := range groups {
-		c.checkGroup(ctx, botOK, g, strings.Join(roles[g], " and "))
+		if m, ok := c.checkGroup(ctx, botOK, g, roles[g]); ok {
+			members[g] = m
+		}
 	}
+	c.checkPeople(ctx, botOK, list, members)
 }
 
-// checkGroup resolves one user group with usergroups.users.list, as the bot does.
-func (c *checker) checkGroup(ctx context.Context, botOK bool, group, roles string) {
-	what := fmt.Sprintf("user group %s (%s)", group, roles)
+// checkGroup resolves one user group with usergroups.users.list, as the bot
+// does, and returns its members if that worked. A group that is only
+// mentioned (REVOKEBOT_NOTIFY) gives nobody any permission, so its
+// problems are warnings.
+func (c *checker) checkGroup(ctx context.Context, botOK bool, group string, roles []string) ([]string, bool) {
+	what := fmt.Sprintf("user group %s (%s)", group, strings.Join(roles, " and "))
 	if !botOK {
 		c.r.skip(what, "not checked: needs a working SLACK_BOT_TOKEN")
-		return
+		return nil, false
 	}
 	if c.slackSkipped(what) {
-		return
+		return nil, false
+	}
+	acting := slices.DeleteFunc(slices.Clone(roles), func(r string) bool { return r == "notify" })
+	bad, unused := c.r.fail, "the bot refuses every member of the group"
+	if len(acting) == 0 {
+		bad, unused = c.r.warn, "the mention of the group (REVOKEBOT_NOTIFY) notifies nobody"
 	}
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	members, err := c.api.GetUserGroupMembersContext(ctx, group)
 	switch {
+	case err == nil && len(members) == 0 && len(acting) == 0:
+		c.r.warn(what, "has no members: mentioning it notifies nobody")
+		return members, true
 	case err == nil && len(members) == 0:
-		c.r.warn(what, "has no members: nobody is one of the %s through it", roles)
+		c.r.warn(what, "has no members: nobody is one of the %s through it", strings.Join(acting, " and "))
+		return members, true
 	case err == nil:
 		c.r.ok(what, "%s", plural(len(members), "member"))
+		return members, true
 	case slackCode(err) == "no_such_subteam":
-		c.r.fail(what, "Slack has no user group %s (no_such_subteam): check the ID (README.md, \"Slack app setup\", user group ID)", group)
+		bad(what, "Slack has no user group %s (no_such_subteam): check the ID (README.md, \"Slack app setup\", user group ID)", group)
 	case slackCode(err) == "missing_scope":
-		c.r.fail(what, "the bot token lacks the usergroups:read scope (missing_scope): add it and reinstall the app; without it the bot refuses every member of the group")
+		bad(what, "the bot token lacks the usergroups:read scope (missing_scope): add it and reinstall the app; without it %s", unused)
 	case slackCode(err) == "plan_upgrade_required":
-		c.r.fail(what, "your Slack plan has no user groups (plan_upgrade_required): list user IDs instead")
+		bad(what, "your Slack plan has no user groups (plan_upgrade_required): list user IDs instead")
 	default:
 		c.r.fail(what, "usergroups.users.list failed: %s", c.slackFailed("usergroups.users.list", err))
 	}
+	return nil, false
+}
+
+// person is someone revokebot check looks up with users.info.
+type person struct {
+	id     string
+	vars   []string // the variables that list them directly
+	groups []string // the approver and escalation user groups they are a member of
+
+	// What users.info said, once done.
+	user *slack.User
+	err  error
+	done bool
+}
+
+// acting are the variables, of p.vars, that let p request or approve.
+func (p *person) acting() []string {
+	return slices.DeleteFunc(slices.Clone(p.vars), func(v string) bool { return v == varNotify })
+}
+
+// notFound reports whether Slack knows no such user.
+func (p *person) notFound() bool { return p.done && slackCode(p.err) == "user_not_found" }
+
+// refusal says why the bot refuses u as a requester or approver, as
+// approvals.Policy does (bot.GroupCache.Person): short is a word or two,
+// long the full reason; both "" if it does not.
+func (c *checker) refusal(u *slack.User) (short, long string) {
+	switch {
+	case u.TeamID != c.teamID:
+		return "another organisation", fmt.Sprintf("is from another organisation (team_id %s, not this workspace's %s, as with Slack Connect)", u.TeamID, c.teamID)
+	case u.IsUltraRestricted:
+		return "guest", "is a single-channel guest (is_ultra_restricted)"
+	case u.IsRestricted:
+		return "guest", "is a multi-channel guest (is_restricted)"
+	case u.IsBot:
+		return "bot", "is a bot"
+	case u.Deleted:
+		return "deactivated", "is deactivated"
+	}
+	return "", ""
+}
+
+// eligible reports whether p was looked up and may act, if listed.
+func (c *checker) eligible(p *person) bool {
+	if p == nil || !p.done || p.err != nil {
+		return false
+	}
+	short, _ := c.refusal(p.user)
+	return short == ""
+}
+
+// checkPeople looks up, with users.info, the people listed directly in the
+// audiences, then the members of the approver and escalation user groups
+// (maxUserLookups in all), as the bot looks up everyone who requests or
+// decides. It reports each listed person the bot would refuse, whether
+// users.info shows emails (users:read.email), and whether enough approvers
+// are eligible for REVOKEBOT_REQUIRED_APPROVALS.
+func (c *checker) checkPeople(ctx context.Context, botOK bool, list []audience, members map[string][]string) {
+	const what, emailWhat, quorumWhat = "listed users", "users:read.email", "approval quorum"
+	if !botOK {
+		for _, w := range []string{what, emailWhat, quorumWhat} {
+			c.r.skip(w, "not checked: needs a working SLACK_BOT_TOKEN")
+		}
+		return
+	}
+	var people []*person
+	byID := map[string]*person{}
+	add := func(id string) *person {
+		if p := byID[id]; p != nil {
+			return p
+		}
+		p := &person{id: id}
+		byID[id] = p
+		people = append(people, p)
+		return p
+	}
+	for _, a := range list {
+		for _, id := range a.a.Users {
+			if p := add(id); !slices.Contains(p.vars, a.variable) {
+				p.vars = append(p.vars, a.variable)
+			}
+		}
+	}
+	direct := len(people)
+	for _, a := range list {
+		if a.variable != varApprovers && a.variable != varEscalation {
+			continue
+		}
+		for _, g := range a.a.Groups {
+			for _, id := range members[g] {
+				if p := add(id); !slices.Contains(p.groups, g) {
+					p.groups = append(p.groups, g)
+				}
+			}
+		}
+	}
+	if c.slackSkipped(what) {
+		c.r.skip(emailWhat, "not checked: needs users.info")
+		c.r.skip(quorumWhat, "not checked: needs users.info")
+		return
+	}
+	lookup := people[:min(len(people), maxUserLookups)]
+	cutShort := c.lookUpPeople(c.budget, lookup)
+
+	// One line per person listed directly whom the bot would refuse, or
+	// whom Slack does not know.
+	var stopErr error // the first failure that stopped the lookups
+	refused := 0
+	for _, p := range lookup {
+		switch {
+		case !p.done:
+		case p.notFound():
+			if len(p.vars) > 0 {
+				c.reportNotFound(p)
+			}
+		case p.err != nil:
+			if stopErr == nil {
+				stopErr = p.err
+			}
+		case len(p.vars) > 0:
+			if c.reportPerson(p) {
+				refused++
+			}
+		}
+	}
+	looked, lookedDirect := 0, 0
+	for i, p := range lookup {
+		if p.done && (p.err == nil || p.notFound()) {
+			looked++
+			if i < direct {
+				lookedDirect++
+			}
+		}
+	}
+
+	switch {
+	case slackCode(stopErr) == "missing_scope":
+		c.r.fail(what, "users.info answers missing_scope: the bot token lacks %s (and users:read.email, which comes with it). The bot looks up everyone who requests or decides, so without users:read it refuses every requester and approver (\"Your permission could not be checked right now\"). Add users:read and users:read.email as in slack-app-manifest.yaml (or paste that manifest), then reinstall the app (OAuth & Permissions → Reinstall to Workspace)",
+			cmp.Or(slackNeeded(stopErr), "users:read"))
+		c.r.skip(emailWhat, "not checked: needs users:read (see above)")
+		c.r.skip(quorumWhat, "not checked: needs users:read (see above); without it the bot refuses every approver")
+		return
+	case stopErr != nil:
+		c.r.fail(what, "users.info failed: %s", c.slackFailed("users.info", stopErr))
+	default:
+		status := checkOK
+		whom := fmt.Sprintf("%d people", looked)
+		if looked == 1 {
+			whom = "1 person"
+		}
+		detail := fmt.Sprintf("looked up %s with users.info: %d listed directly", whom, lookedDirect)
+		if n := looked - lookedDirect; n > 0 {
+			detail += fmt.Sprintf(", and %d more who are in approver (or escalation approver) user groups only", n)
+		}
+		if refused > 0 {
+			detail += fmt.Sprintf("; the bot refuses %d of those listed directly (see above)", refused)
+		}
+		if len(people) > len(lookup) {
+			detail += fmt.Sprintf("; revokebot check looks up at most %d people, so %d more (%d of them listed directly) are not checked",
+				maxUserLookups, len(people)-len(lookup), max(0, direct-len(lookup)))
+		}
+		if cutShort > 0 {
+			status = checkWarn
+			detail += fmt.Sprintf("; %d more not looked up: %s", cutShort, c.lookupCutShort())
+		}
+		c.r.line(status, what, "%s", detail)
+	}
+
+	c.checkEmails(emailWhat, lookup, stopErr)
+	c.checkQuorum(quorumWhat, list, members, byID)
+}
+
+// lookUpPeople calls users.info for each person, a few at a time, within a
+// third of the check's budget (so that the checks after it keep their
+// time), and returns how many were not looked up in that time. The lookups
+// stop at the first failure other than user_not_found: the others would
+// fail alike.
+func (c *checker) lookUpPeople(ctx context.Context, people []*person) (cutShort int) {
+	window, cancel := context.WithTimeout(ctx, max(c.opts.Budget/3, c.opts.CallTimeout+time.Second))
+	defer cancel()
+	var next atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range min(userLookupWorkers, len(people)) {
+		wg.Go(func() {
+			for !stop.Load() && window.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(people) {
+					return
+				}
+				p := people[i]
+				call, cancel := c.callCtx(window)
+				u, err := c.api.GetUserInfoContext(call, p.id)
+				cancel()
+				if err != nil && !slackAnswered(err) && window.Err() != nil {
+					return // cut short by the window, not by Slack
+				}
+				p.user, p.err, p.done = u, err, true
+				if err != nil && slackCode(err) != "user_not_found" {
+					stop.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if window.Err() == nil {
+		return 0
+	}
+	for _, p := range people {
+		if !p.done {
+			cutShort++
+		}
+	}
+	return cutShort
+}
+
+// lookupCutShort says why lookUpPeople stopped early.
+func (c *checker) lookupCutShort() string {
+	if c.parent.Err() != nil {
+		return "interrupted"
+	}
+	return fmt.Sprintf("revokebot check gives users.info at most a third of its %s, and Slack was slow; run it again", c.opts.Budget)
+}
+
+// reportNotFound reports a person listed directly whom Slack does not know.
+func (c *checker) reportNotFound(p *person) {
+	what := fmt.Sprintf("user %s (%s)", p.id, strings.Join(p.vars, ", "))
+	if acting := p.acting(); len(acting) > 0 {
+		c.r.fail(what, "Slack finds no such user (user_not_found): check the ID in %s (in Slack: their profile → ⋯ → Copy member ID); as it is, that entry lets nobody in",
+			strings.Join(acting, " and "))
+		return
+	}
+	c.r.warn(what, "Slack finds no such user (user_not_found): check the ID in REVOKEBOT_NOTIFY (in Slack: their profile → ⋯ → Copy member ID); as it is, that mention notifies nobody")
+}
+
+// reportPerson reports a person listed directly, looked up, if the bot
+// would refuse them (it reports whether it does), or if mentioning them
+// (REVOKEBOT_NOTIFY) notifies nobody.
+func (c *checker) reportPerson(p *person) (refused bool) {
+	what := fmt.Sprintf("user %s (%s)", p.id, strings.Join(p.vars, ", "))
+	short, long := c.refusal(p.user)
+	acting := p.acting()
+	name := "@" + p.user.Name
+	switch {
+	case short == "":
+		return false
+	case len(acting) == 0 && (short == "bot" || short == "deactivated"):
+		c.r.warn(what, "%s %s: mentioning them notifies nobody; remove them from REVOKEBOT_NOTIFY", name, long)
+		return false
+	case len(acting) == 0:
+		// A guest or someone of another organisation may be mentioned;
+		// it gives them no permission.
+		return false
+	}
+	vars, verb := strings.Join(acting, " and "), "lists"
+	if len(acting) > 1 {
+		verb = "list"
+	}
+	var fix string
+	switch short {
+	case "guest":
+		fix = fmt.Sprintf("the bot refuses guests even when listed, and no setting changes that: remove them from %s, or make them a full member of this workspace", vars)
+	case "another organisation":
+		fix = fmt.Sprintf("the bot refuses people of other organisations even when listed, and no setting changes that: remove them from %s, or list their account in this workspace if they have one", vars)
+	case "bot":
+		fix = fmt.Sprintf("bots may neither request nor decide: remove it from %s", vars)
+	default:
+		fix = fmt.Sprintf("remove them from %s", vars)
+	}
+	c.r.warn(what, "%s %s, so the bot refuses them although %s %s them: %s", name, long, vars, verb, fix)
+	return true
+}
+
+// checkEmails tells, from the people looked up, whether users.info shows
+// emails: without users:read.email it shows none, and a mention
+// (/revoke @user) cannot be resolved to an address. One full member without
+// an email is fine (Slack may have none for them); all of them is not.
+func (c *checker) checkEmails(what string, looked []*person, stopErr error) {
+	members, withEmail := 0, 0
+	for _, p := range looked {
+		if c.eligible(p) {
+			members++
+			if p.user.Profile.Email != "" {
+				withEmail++
+			}
+		}
+	}
+	switch {
+	case members == 0 && stopErr != nil:
+		c.r.skip(what, "not checked: users.info failed (see above)")
+	case members == 0:
+		c.r.skip(what, "not checked: nobody looked up is a full member of this workspace, and only their profiles show whether users.info gives emails")
+	case withEmail == 0:
+		c.r.warn(what, "users.info shows no email address for any of the %s looked up: the bot token most likely lacks users:read.email, and without it a mention (/revoke @user) cannot be resolved to an address (people must type it). Add users:read.email as in slack-app-manifest.yaml and reinstall the app",
+			plural(members, "full member"))
+	default:
+		c.r.ok(what, "users.info shows an email address for %d of the %s looked up, so a mention (/revoke @user) can be resolved", withEmail, plural(members, "full member"))
+	}
+}
+
+// checkQuorum counts the approvers the check confirmed eligible (listed
+// directly or through a user group, looked up, and not refused), and warns
+// if some requests could never be approved. Nobody approves their own
+// request, so a requester who is an approver too needs
+// REVOKEBOT_REQUIRED_APPROVALS approvers besides themselves: with exactly
+// that many eligible approvers, their own requests could never be approved,
+// though everyone else's could. Escalation approvers count for a request
+// once it is escalated.
+func (c *checker) checkQuorum(what string, list []audience, members map[string][]string, byID map[string]*person) {
+	need := c.cfg.RequiredApprovals
+	var requesters []string
+	pool, escPool := map[string]bool{}, map[string]bool{}
+	unknown := map[string]bool{}
+	var unresolved, refused []string
+	for _, a := range list {
+		ids := slices.Clone(a.a.Users)
+		for _, g := range a.a.Groups {
+			m, ok := members[g]
+			if !ok && a.variable != varNotify && !slices.Contains(unresolved, g) {
+				unresolved = append(unresolved, g)
+			}
+			ids = append(ids, m...)
+		}
+		for _, id := range ids {
+			switch a.variable {
+			case varRequesters:
+				requesters = append(requesters, id)
+				continue
+			case varNotify:
+				continue
+			}
+			p := byID[id]
+			switch {
+			case c.eligible(p):
+				escPool[id] = true
+				if a.variable == varApprovers {
+					pool[id] = true
+				}
+			case p == nil || !p.done || (p.err != nil && !p.notFound()):
+				unknown[id] = true
+			case !slices.Contains(refused, id):
+				refused = append(refused, id)
+			}
+		}
+	}
+	escalation := !c.cfg.EscalationApprovers.Empty()
+	for id := range pool {
+		escPool[id] = true
+	}
+
+	notCounted := ""
+	if len(refused) > 0 {
+		var whys []string
+		for _, id := range refused {
+			why := "not found"
+			if p := byID[id]; p.err == nil {
+				why, _ = c.refusal(p.user)
+			}
+			whys = append(whys, fmt.Sprintf("%s (%s)", id, why))
+		}
+		notCounted = fmt.Sprintf("; not counting %s the bot refuses: %s", plural(len(refused), "approver"), listIDs(whys))
+	}
+	var poolText string
+	switch len(pool) {
+	case 0:
+		poolText = "no approver is confirmed eligible"
+	case 1:
+		poolText = fmt.Sprintf("1 approver is confirmed eligible (%s)", listIDs(sortedKeys(pool)))
+	default:
+		poolText = fmt.Sprintf("%d approvers are confirmed eligible (%s)", len(pool), listIDs(sortedKeys(pool)))
+	}
+	required := fmt.Sprintf("REVOKEBOT_REQUIRED_APPROVALS is %d", need)
+
+	allBlocked, own := quorumShort(pool, requesters, need)
+	escAllBlocked, escOwn := quorumShort(escPool, requesters, need)
+	if !escalation {
+		escAllBlocked, escOwn = allBlocked, own
+	}
+	if !allBlocked && len(own) == 0 {
+		detail := fmt.Sprintf("%s and %s", required, poolText)
+		if o := overlap(pool, requesters); len(o) > 0 {
+			detail += fmt.Sprintf("; a requester who is an approver too (%s) never approves their own request, and enough others are left", listIDs(o))
+		}
+		c.r.ok(what, "%s%s", detail, notCounted)
+		return
+	}
+	if len(unknown) > 0 || len(unresolved) > 0 {
+		var why []string
+		if len(unknown) > 0 {
+			why = append(why, fmt.Sprintf("%s could not be looked up", plural(len(unknown), "approver")))
+		}
+		if len(unresolved) > 0 {
+			why = append(why, fmt.Sprintf("user group %s could not be resolved (see above)", strings.Join(unresolved, ", ")))
+		}
+		c.r.skip(what, "not proven: %s and %s, but %s%s", required, poolText, strings.Join(why, " and "), notCounted)
+		return
+	}
+	fix := "add approvers who are full members of this workspace to REVOKEBOT_APPROVERS (or to its user groups), or lower REVOKEBOT_REQUIRED_APPROVALS"
+	if !allBlocked {
+		fix += ", or remove those requesters from REVOKEBOT_REQUESTERS (and its user groups)"
+	}
+	escAfter := fmt.Sprintf("once it is escalated (after REVOKEBOT_ESCALATE_AFTER, %s) and REVOKEBOT_ESCALATION_APPROVERS may approve too", c.cfg.EscalateAfter)
+	var detail string
+	switch {
+	case allBlocked && escAllBlocked:
+		detail = fmt.Sprintf("no request could ever be approved: %s, but %s", required, poolText)
+		if escalation {
+			detail += ", not enough even with the escalation approvers"
+		}
+	case allBlocked:
+		detail = fmt.Sprintf("no request can be approved before it is escalated: %s, but %s; a request can be approved only %s", required, poolText, escAfter)
+		if len(escOwn) > 0 {
+			detail += fmt.Sprintf("; requests by %s (requesters who are approvers too, and nobody approves their own request) could not be approved even then", listIDs(escOwn))
+		}
+	case len(escOwn) > 0:
+		detail = fmt.Sprintf("requests by %s could never be approved: %s and %s, but they are among them, and nobody approves their own request, so their requests have only %d others",
+			listIDs(escOwn), required, poolText, need-1)
+	default:
+		detail = fmt.Sprintf("requests by %s can be approved only %s: %s and %s, but they are among them, and nobody approves their own request, so before that their requests have only %d others",
+			listIDs(own), escAfter, required, poolText, need-1)
+	}
+	c.r.warn(what, "%s%s. Fix: %s", detail, notCounted, fix)
+}
+
+// quorumShort says, for a pool of eligible approvers and need approvals,
+// whether no request could be approved (all), and otherwise which
+// requesters' own requests could not be, since they may not approve them.
+func quorumShort(pool map[string]bool, requesters []string, need int) (all bool, own []string) {
+	switch {
+	case len(pool) < need:
+		return true, nil
+	case len(pool) == need:
+		return false, overlap(pool, requesters)
+	}
+	return false, nil
+}
+
+// overlap are the requesters in pool, sorted, once each.
+func overlap(pool map[string]bool, requesters []string) []string {
+	var o []string
+	for _, r := range requesters {
+		if pool[r] && !slices.Contains(o, r) {
+			o = append(o, r)
+		}
+	}
+	slices.Sort(o)
+	return o
+}
+
+// sortedKeys are the keys of m, sorted.
+func sortedKeys(m map[string]bool) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// listIDs joins up to 5 items, and says how many more there are.
+func listIDs(items []string) string {
+	const most = 5
+	if len(items) <= most {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:most], ", "), len(items)-most)
 }
 
 // checkCloudflareToken verifies the API token as serve's checkCloudflare does,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -30,6 +31,7 @@ type checkFakes struct {
 func newCheckFakes(t *testing.T, cfOpts ...cftest.Option) *checkFakes {
 	t.Helper()
 	ws := bottest.New(t)
+	setPeople(ws)
 	ws.SetGroup("SAPPROVERS", groupie, approver)
 	ws.SetGroup("SREQUESTERS", requester)
 	ws.SetChannel(auditChannel, bottest.ChannelInfo{Name: "revokebot-audit", Private: true, IsMember: true})
@@ -140,7 +142,7 @@ func (r checkResult) statuses() map[string]int {
 var allChecks = []string{
 	"configuration", "Slack bot token", "Slack app token", "audit channel " + auditChannel,
 	"approval channel " + secChannel, "requesters", "approvers", "user group SREQUESTERS (requesters)",
-	"user group SAPPROVERS (approvers)", "Cloudflare token", "Cloudflare account " + cftest.DefaultAccountID, "database",
+	"user group SAPPROVERS (approvers)", "listed users", "users:read.email", "approval quorum", "Cloudflare token", "Cloudflare account " + cftest.DefaultAccountID, "database",
 }
 
 // permissionNote is the line that says the check cannot prove that the
@@ -266,7 +268,8 @@ func TestCheckFailures(t *testing.T) {
 			fail:   "Slack bot token",
 			detail: []string{"invalid_auth", "SLACK_BOT_TOKEN", "OAuth & Permissions"},
 			skipped: []string{"audit channel " + auditChannel, "approval channel " + secChannel,
-				"user group SREQUESTERS (requesters)", "user group SAPPROVERS (approvers)"},
+				"user group SREQUESTERS (requesters)", "user group SAPPROVERS (approvers)",
+				"listed users", "users:read.email", "approval quorum"},
 		},
 		{
 			name: "app token refused",
@@ -313,6 +316,21 @@ func TestCheckFailures(t *testing.T) {
 			},
 			fail:   "user group SREQUESTERS (requesters)",
 			detail: []string{"usergroups:read"},
+		},
+		{
+			name: "no users:read",
+			setup: func(t *testing.T, f *checkFakes) {
+				f.slack.Fail("users.info", bottest.Failure{Error: "missing_scope"})
+			},
+			fail:    "listed users",
+			detail:  []string{"missing_scope", "lacks users:read", "users:read.email", "refuses every requester and approver", "slack-app-manifest.yaml", "reinstall"},
+			skipped: []string{"users:read.email", "approval quorum"},
+		},
+		{
+			name:   "unknown user",
+			setup:  func(t *testing.T, f *checkFakes) { f.env["REVOKEBOT_APPROVERS"] += ",UNOBODY" },
+			fail:   "user UNOBODY (REVOKEBOT_APPROVERS)",
+			detail: []string{"user_not_found", "check the ID in REVOKEBOT_APPROVERS"},
 		},
 		{
 			name:    "Cloudflare token invalid",
@@ -486,7 +504,7 @@ func TestCheckFinishesWhenSlackAndCloudflareHang(t *testing.T) {
 		{
 			name: "every call",
 			setup: func(f *checkFakes) {
-				for _, m := range []string{"auth.test", "apps.connections.open", "conversations.info", "usergroups.users.list"} {
+				for _, m := range []string{"auth.test", "apps.connections.open", "conversations.info", "usergroups.users.list", "users.info"} {
 					f.slack.Hold(m)
 				}
 				f.cf.ScriptVerify(hang, hang, hang)
@@ -520,6 +538,18 @@ func TestCheckFinishesWhenSlackAndCloudflareHang(t *testing.T) {
 				r.want(t, "Cloudflare token", "ok")
 				r.want(t, "Cloudflare account "+cftest.DefaultAccountID, "FAIL", "did not answer within 5s", "says nothing about the credentials")
 				r.want(t, "database", "ok")
+			},
+		},
+		{
+			name:  "users.info",
+			setup: func(f *checkFakes) { f.slack.Hold("users.info") },
+			check: func(t *testing.T, r checkResult) {
+				r.want(t, "user group SAPPROVERS (approvers)", "ok")
+				r.want(t, "listed users", "FAIL", "did not answer users.info within 5s", "says nothing about the tokens")
+				r.want(t, "users:read.email", "skip")
+				r.want(t, "approval quorum", "skip", "could not be looked up")
+				r.want(t, "Cloudflare token", "ok")
+				r.want(t, "Cloudflare account "+cftest.DefaultAccountID, "ok")
 			},
 		},
 	} {
@@ -678,6 +708,206 @@ func TestCheckTokenDates(t *testing.T) {
 			r.want(t, "Cloudflare token", tc.status, tc.want...)
 			if failed := tc.status == "FAIL"; failed != (r.err != nil) {
 				t.Errorf("check returned %v; want an error: %t", r.err, failed)
+			}
+		})
+	}
+}
+
+// TestCheckPeople covers what users.info says of the people listed: whom the
+// bot would refuse, whether it shows emails, and whether enough approvers are
+// left for REVOKEBOT_REQUIRED_APPROVALS.
+func TestCheckPeople(t *testing.T) {
+	t.Parallel()
+	const guest, external, gone = "UGUEST", "UEXTERNAL", "UGONE"
+	for _, tc := range []struct {
+		name  string
+		setup func(f *checkFakes)
+		// lines are the lines wanted: what, then status and substrings.
+		lines map[string][]string
+		warns int // how many WARN lines in all (nothing fails)
+	}{
+		{
+			name: "all full members",
+			lines: map[string][]string{
+				"listed users":     {"ok", "3 people", "2 listed directly", "1 more"},
+				"users:read.email": {"ok", "3 of the 3 full members"},
+				"approval quorum":  {"ok", "3 approvers are confirmed eligible", "UREQUESTER) never approves their own request"},
+			},
+		},
+		{
+			name: "guest approver",
+			setup: func(f *checkFakes) {
+				f.slack.SetUser(guest, bottest.User{Name: "guest", Email: "guest@partner.example", IsRestricted: true})
+				f.env["REVOKEBOT_APPROVERS"] += "," + guest
+			},
+			lines: map[string][]string{
+				"user UGUEST (REVOKEBOT_APPROVERS)": {"WARN", "@guest is a multi-channel guest (is_restricted)", "refuses them although REVOKEBOT_APPROVERS lists them", "no setting changes that"},
+				"listed users":                      {"ok", "refuses 1 of those listed directly"},
+				"approval quorum":                   {"ok", "not counting 1 approver the bot refuses: UGUEST (guest)"},
+			},
+			warns: 1,
+		},
+		{
+			name: "single-channel guest requester",
+			setup: func(f *checkFakes) {
+				f.slack.SetUser(guest, bottest.User{Name: "guest", Email: "guest@partner.example", IsUltraRestricted: true})
+				f.env["REVOKEBOT_REQUESTERS"] += "," + guest
+			},
+			lines: map[string][]string{
+				"user UGUEST (REVOKEBOT_REQUESTERS)": {"WARN", "single-channel guest (is_ultra_restricted)", "remove them from REVOKEBOT_REQUESTERS"},
+			},
+			warns: 1,
+		},
+		{
+			name: "external approver and requester",
+			setup: func(f *checkFakes) {
+				f.slack.SetUser(external, bottest.User{Name: "extern", Email: "extern@other.example", TeamID: "TOTHERORG"})
+				f.env["REVOKEBOT_REQUESTERS"] += "," + external
+				f.env["REVOKEBOT_APPROVERS"] += "," + external
+			},
+			lines: map[string][]string{
+				"user UEXTERNAL (REVOKEBOT_REQUESTERS, REVOKEBOT_APPROVERS)": {"WARN", "another organisation", "team_id TOTHERORG", bottest.DefaultTeamID, "Slack Connect",
+					"REVOKEBOT_REQUESTERS and REVOKEBOT_APPROVERS list them", "account in this workspace"},
+			},
+			warns: 1,
+		},
+		{
+			name: "deactivated approver",
+			setup: func(f *checkFakes) {
+				f.slack.SetUser(gone, bottest.User{Name: "gone", Email: "gone@corp.example", Deleted: true})
+				f.env["REVOKEBOT_APPROVERS"] += "," + gone
+			},
+			lines: map[string][]string{
+				"user UGONE (REVOKEBOT_APPROVERS)": {"WARN", "@gone is deactivated", "remove them from REVOKEBOT_APPROVERS"},
+				"approval quorum":                  {"ok", "UGONE (deactivated)"},
+			},
+			warns: 1,
+		},
+		{
+			name: "bot approver",
+			setup: func(f *checkFakes) {
+				f.env["REVOKEBOT_APPROVERS"] += "," + bottest.BotUserID
+			},
+			lines: map[string][]string{
+				"user " + bottest.BotUserID + " (REVOKEBOT_APPROVERS)": {"WARN", "is a bot", "bots may neither request nor decide"},
+			},
+			warns: 1,
+		},
+		{
+			name: "notify",
+			setup: func(f *checkFakes) {
+				f.slack.SetUser(guest, bottest.User{Name: "guest", IsRestricted: true})
+				f.slack.SetUser(gone, bottest.User{Name: "gone", Deleted: true})
+				f.env["REVOKEBOT_NOTIFY"] = strings.Join([]string{guest, gone, "UNOBODY", approver, "SAPPROVERS"}, ",")
+			},
+			lines: map[string][]string{
+				"notify": {"ok", "4 users, 1 user group", "gives no permission"},
+				"user group SAPPROVERS (approvers and notify)": {"ok"},
+				"user UNOBODY (REVOKEBOT_NOTIFY)":              {"WARN", "user_not_found", "notifies nobody"},
+				"user UGONE (REVOKEBOT_NOTIFY)":                {"WARN", "deactivated", "notifies nobody"},
+				"listed users":                                 {"ok", "6 people", "5 listed directly"},
+			},
+			// A guest may be mentioned: no line about UGUEST.
+			warns: 2,
+		},
+		{
+			name: "no emails",
+			setup: func(f *checkFakes) {
+				for _, id := range []string{requester, approver, groupie} {
+					f.slack.SetUser(id, bottest.User{Name: strings.ToLower(id)})
+				}
+			},
+			lines: map[string][]string{
+				"users:read.email": {"WARN", "no email address for any of the 3 full members", "users:read.email", "/revoke @user", "reinstall"},
+			},
+			warns: 1,
+		},
+		{
+			name: "one without email",
+			setup: func(f *checkFakes) {
+				f.slack.SetUser(groupie, bottest.User{Name: "groupie"})
+			},
+			lines: map[string][]string{
+				"users:read.email": {"ok", "2 of the 3 full members"},
+			},
+		},
+		{
+			name: "quorum unreachable",
+			setup: func(f *checkFakes) {
+				f.slack.SetUser(guest, bottest.User{Name: "guest", Email: "guest@partner.example", IsRestricted: true})
+				f.slack.SetGroup("SAPPROVERS", guest)
+				f.env["REVOKEBOT_APPROVERS"] = approver + ",SAPPROVERS"
+				f.env["REVOKEBOT_REQUIRED_APPROVALS"] = "2"
+			},
+			lines: map[string][]string{
+				"approvers":       {"ok", "2 approvals"},
+				"approval quorum": {"WARN", "no request could ever be approved", "REVOKEBOT_REQUIRED_APPROVALS is 2", "1 approver is confirmed eligible (UAPPROVER)", "UGUEST (guest)", "lower REVOKEBOT_REQUIRED_APPROVALS"},
+			},
+			warns: 1,
+		},
+		{
+			name: "quorum unreachable for a requester who approves",
+			setup: func(f *checkFakes) {
+				f.env["REVOKEBOT_REQUIRED_APPROVALS"] = "3"
+			},
+			lines: map[string][]string{
+				"approval quorum": {"WARN", "requests by UREQUESTER could never be approved", "nobody approves their own request", "only 2 others", "3 approvers are confirmed eligible", "remove those requesters from REVOKEBOT_REQUESTERS"},
+			},
+			warns: 1,
+		},
+		{
+			name: "quorum reached only by escalation",
+			setup: func(f *checkFakes) {
+				f.slack.SetUser("UESCALATOR", bottest.User{Name: "escalator", Email: "escalator@corp.example"})
+				f.env["REVOKEBOT_APPROVERS"] = approver + ",SAPPROVERS"
+				f.slack.SetGroup("SAPPROVERS")
+				f.env["REVOKEBOT_REQUIRED_APPROVALS"] = "2"
+				f.env["REVOKEBOT_ESCALATE_AFTER"] = "10m"
+				f.env["REVOKEBOT_ESCALATION_APPROVERS"] = "UESCALATOR"
+			},
+			lines: map[string][]string{
+				"escalation approvers": {"ok", "1 user", "10m0s"},
+				"approval quorum":      {"WARN", "no request can be approved before it is escalated", "after REVOKEBOT_ESCALATE_AFTER, 10m0s"},
+			},
+			warns: 2, // and the empty group
+		},
+		{
+			name: "capped",
+			setup: func(f *checkFakes) {
+				var ids []string
+				for i := range maxUserLookups {
+					id := fmt.Sprintf("UMANY%03d", i)
+					f.slack.SetUser(id, bottest.User{Name: strings.ToLower(id), Email: id + "@corp.example"})
+					ids = append(ids, id)
+				}
+				// The approvers come after the cap.
+				f.env["REVOKEBOT_REQUESTERS"] = strings.Join(ids, ",")
+				f.env["REVOKEBOT_APPROVERS"] = approver + ",SAPPROVERS"
+			},
+			lines: map[string][]string{
+				"listed users":    {"ok", "looked up 50 people", "at most 50 people, so 2 more (1 of them listed directly) are not checked"},
+				"approval quorum": {"skip", "not proven", "no approver is confirmed eligible", "2 approvers could not be looked up"},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newCheckFakes(t)
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			r := f.run(t)
+			if r.err != nil {
+				t.Errorf("check failed: %v", r.err)
+			}
+			for what, want := range tc.lines {
+				r.want(t, what, want[0], want[1:]...)
+			}
+			if n := r.statuses(); n["WARN"] != tc.warns || n["FAIL"] != 0 {
+				t.Errorf("statuses %v, want %d WARN and no FAIL", n, tc.warns)
+			}
+			if strings.Contains(r.out, "user "+guest+" (REVOKEBOT_NOTIFY)") {
+				t.Errorf("a guest who is only mentioned is reported")
 			}
 		})
 	}
