@@ -130,23 +130,30 @@ func (w *Workspace) serveConversationsHistory(rw http.ResponseWriter, params map
 		}
 		matching = append(matching, m)
 	}
+	w.writePageLocked(rw, params, matching, limit)
+}
+
+// writePageLocked answers a history or replies call with the page of msgs
+// its cursor asks for (a cursor is "page:<offset>"), at most limit of them,
+// with their metadata if the call asked for it. w.mu is held.
+func (w *Workspace) writePageLocked(rw http.ResponseWriter, params map[string]string, msgs []Message, limit int) {
 	start := 0
 	if c := params["cursor"]; c != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(c, "page:"))
-		if err != nil || n < 0 || n > len(matching) {
+		if err != nil || n < 0 || n > len(msgs) {
 			slackError(rw, "invalid_cursor")
 			return
 		}
 		start = n
 	}
-	end := min(start+limit, len(matching))
+	end := min(start+limit, len(msgs))
 	withMetadata := params["include_all_metadata"] == "1" || params["include_all_metadata"] == "true"
 	out := []map[string]any{}
-	for _, m := range matching[start:end] {
+	for _, m := range msgs[start:end] {
 		out = append(out, w.messageJSONLocked(m, withMetadata))
 	}
-	resp := map[string]any{"ok": true, "messages": out, "has_more": end < len(matching)}
-	if end < len(matching) {
+	resp := map[string]any{"ok": true, "messages": out, "has_more": end < len(msgs)}
+	if end < len(msgs) {
 		resp["response_metadata"] = map[string]any{"next_cursor": fmt.Sprintf("page:%d", end)}
 	}
 	writeJSON(rw, http.StatusOK, resp)

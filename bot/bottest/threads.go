@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -162,24 +161,5 @@ func (w *Workspace) serveConversationsReplies(rw http.ResponseWriter, params map
 	if n, err := strconv.Atoi(params["limit"]); err == nil && n > 0 {
 		limit = min(n, 1000)
 	}
-	start := 0
-	if c := params["cursor"]; c != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(c, "page:"))
-		if err != nil || n < 0 || n > len(thread) {
-			slackError(rw, "invalid_cursor")
-			return
-		}
-		start = n
-	}
-	end := min(start+limit, len(thread))
-	withMetadata := params["include_all_metadata"] == "1" || params["include_all_metadata"] == "true"
-	out := []map[string]any{}
-	for _, m := range thread[start:end] {
-		out = append(out, w.messageJSONLocked(m, withMetadata))
-	}
-	resp := map[string]any{"ok": true, "messages": out, "has_more": end < len(thread)}
-	if end < len(thread) {
-		resp["response_metadata"] = map[string]any{"next_cursor": fmt.Sprintf("page:%d", end)}
-	}
-	writeJSON(rw, http.StatusOK, resp)
+	w.writePageLocked(rw, params, thread, limit)
 }
