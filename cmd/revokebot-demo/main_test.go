@@ -90,22 +90,7 @@ func (s *session) send(line string) {
 // the output from there through substr.
 func (s *session) expect(substr string) string {
 	s.t.Helper()
-	deadline := time.After(wait)
-	for {
-		s.out.mu.Lock()
-		all, changed := s.out.b.String(), s.out.changed
-		s.out.mu.Unlock()
-		if i := strings.Index(all[s.mark:], substr); i >= 0 {
-			seen := all[s.mark : s.mark+i+len(substr)]
-			s.mark += i + len(substr)
-			return seen
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			s.t.Fatalf("no %q in the output after %s; the rest of the output:\n%s", substr, wait, all[s.mark:])
-		}
-	}
+	return s.expectWithin(substr, wait)
 }
 
 // expectWithin is expect with its own patience, for what takes time by design
