@@ -140,6 +140,11 @@ var ErrLimit = errors.New("too many pending requests")
 // the same person to a request.
 var ErrReviewed = errors.New("already reviewed by this person")
 
+// ErrUnavailable is what a Store returns when it cannot reach its database
+// (a server that is down or unreachable): nothing was changed, and trying
+// again shortly may work.
+var ErrUnavailable = errors.New("the database cannot be reached")
+
 // ErrDuplicate is what a Store returns when a request with the same
 // SubmitKey, or an event with the same Key, exists: the submission or the
 // decision was already made.

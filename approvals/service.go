@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +27,21 @@ const DefaultMaxPending = 5
 // DefaultMaxTargets is how many targets one request may name unless
 // configured otherwise.
 const DefaultMaxTargets = 50
+
+// DefaultLeaseTTL is how long a lease on a revocation in progress lasts
+// unless renewed, unless configured otherwise.
+const DefaultLeaseTTL = 15 * time.Second
+
+// DefaultReplica names this process when Service.Replica is empty: the host
+// name (a pod's name, in Kubernetes) and a random suffix, so that two
+// processes on one host differ.
+var DefaultReplica = func() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "revokebot"
+	}
+	return host + "-" + uuid.NewString()[:8]
+}()
 
 // resumeConcurrency bounds how many interrupted requests Resume runs at
 // once (the Revoker paces its own calls too).
@@ -62,6 +79,16 @@ type Service struct {
 	// MaxTargets is how many targets one request may name. Zero means
 	// DefaultMaxTargets.
 	MaxTargets int
+	// Replica names this process among the replicas sharing the Store, in
+	// the leases it takes (see Store.Lease) and so in metrics. Empty means
+	// DefaultReplica.
+	Replica string
+	// LeaseTTL is how long the lease on a revocation in progress lasts
+	// unless renewed; it is renewed every third of it while the revocation
+	// runs. A replica that dies while revoking leaves a lease that ends
+	// within LeaseTTL, and the next sweep of Resume on any replica then
+	// takes the revocation over. Zero means DefaultLeaseTTL.
+	LeaseTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now Clock
 	// Logger receives internal failures; nil means slog.Default().
@@ -107,6 +134,20 @@ func (s *Service) logger() *slog.Logger {
 		return s.Logger
 	}
 	return slog.Default()
+}
+
+func (s *Service) replica() string {
+	if s.Replica != "" {
+		return s.Replica
+	}
+	return DefaultReplica
+}
+
+func (s *Service) leaseTTL() time.Duration {
+	if s.LeaseTTL > 0 {
+		return s.LeaseTTL
+	}
+	return DefaultLeaseTTL
 }
 
 func orDefault(v, def int) int {
@@ -515,6 +556,14 @@ func (s *Service) update(ctx context.Context, id string, fn UpdateFunc) (Request
 // the other, and records each outcome as it comes. A target already done
 // (by an earlier run cut short) is not revoked again. note, if set, is
 // prefixed to each audit detail (e.g. that this is a resume).
+//
+// Only one run at a time revokes a request, in any of the processes sharing
+// the Store: a run first takes the request's lease (see ExecutionLease), and
+// renews it while it works. If another run holds it, Execute returns the
+// request as it is, and that run records the outcomes. A run that loses its
+// lease (it stalled for longer than LeaseTTL, and another took over) stops
+// before the next target; an outcome is recorded once whichever run
+// records it first.
 func (s *Service) Execute(ctx context.Context, r Request, note string) (Request, error) {
 	if r.State() != StateExecuting {
 		return r, fmt.Errorf("execute request %s: state is %s, not executing", r.ID, r.State())
@@ -524,9 +573,39 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 		timeout = DefaultExecTimeout
 	}
 	detached := context.WithoutCancel(ctx)
+	// Each run is an owner of its own, so that a sweep in the same process
+	// does not join a run under way.
+	lease, owner, ttl := ExecutionLease(r.ID), s.replica()+"/"+uuid.NewString()[:8], s.leaseTTL()
+	held, err := s.Store.Lease(detached, lease, owner, ttl)
+	if err != nil {
+		return r, fmt.Errorf("execute request %s: take its lease: %w", r.ID, err)
+	}
+	if !held {
+		return r, nil // another run is revoking it
+	}
+	var lost atomic.Bool
+	renewing, stopRenewing := context.WithCancel(detached)
+	var renewer sync.WaitGroup
+	renewer.Go(func() { s.renew(renewing, lease, owner, ttl, &lost) })
+	defer func() {
+		stopRenewing()
+		renewer.Wait()
+		if err := s.Store.Release(detached, lease, owner); err != nil {
+			s.logger().WarnContext(ctx, "release the lease of a revocation; it ends by itself", "request_id", r.ID, "err", err)
+		}
+	}()
+	// The run that held the lease before may have recorded outcomes.
+	if fresh, err := s.Store.Get(detached, r.ID); err != nil {
+		return r, fmt.Errorf("execute request %s: %w", r.ID, err)
+	} else if r = fresh; r.State() != StateExecuting {
+		return r, nil
+	}
 	for i := range r.Targets {
 		if r.Targets[i].Done() {
 			continue
+		}
+		if lost.Load() {
+			return r, fmt.Errorf("execute request %s: its lease was taken over; the run that took it finishes it", r.ID)
 		}
 		ok, outcome := true, ""
 		if r.DryRun || s.DryRun {
@@ -567,6 +646,30 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 		r = next
 	}
 	return r, nil
+}
+
+// renew renews lease every third of ttl until ctx ends, and sets lost if
+// another owner took it meanwhile. A failure to reach the Store is retried
+// at the next tick: the lease lasts until then.
+func (s *Service) renew(ctx context.Context, lease, owner string, ttl time.Duration, lost *atomic.Bool) {
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		held, err := s.Store.Lease(ctx, lease, owner, ttl)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger().WarnContext(ctx, "renew the lease of a revocation", "lease", lease, "err", err)
+		case err == nil && !held:
+			s.logger().ErrorContext(ctx, "the lease of a revocation was taken over", "lease", lease, "owner", owner)
+			lost.Store(true)
+			return
+		}
+	}
 }
 
 // recordTimeout bounds the recording of a revocation's outcome.
@@ -630,11 +733,12 @@ func (s *Service) RunExpirer(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Resume executes every request left in the executing state, e.g. by a crash
-// between approval and the last target's outcome, a few at a time; only the
-// targets not yet done are revoked. Revoking again is safe: Cloudflare's
-// revocation is idempotent. When ctx ends it starts no more, and waits for
-// those under way.
+// Resume executes every request left in the executing state that no run is
+// revoking (its lease is free or has ended: a crash, a kill, or a replica
+// gone between approval and the last target's outcome), a few at a time;
+// only the targets not yet done are revoked. Revoking again is safe:
+// Cloudflare's revocation is idempotent. When ctx ends it starts no more,
+// and waits for those under way.
 func (s *Service) Resume(ctx context.Context) error {
 	executing, err := s.Store.ListByState(ctx, StateExecuting)
 	if err != nil {
@@ -659,6 +763,24 @@ func (s *Service) Resume(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// RunResumer calls Resume at once and then every interval until ctx ends,
+// so that a revocation left by a replica that died is taken over within
+// LeaseTTL and interval.
+func (s *Service) RunResumer(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := s.Resume(ctx); err != nil && ctx.Err() == nil {
+			s.logger().ErrorContext(ctx, "resume interrupted revocations", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // refuse audits a refused decision and returns the matching EFORBIDDEN

@@ -63,7 +63,39 @@ type Store interface {
 	// FindByPrefix returns up to limit requests whose ID starts with prefix
 	// (lower-case), oldest first.
 	FindByPrefix(ctx context.Context, prefix string, limit int) ([]Request, error)
+
+	Leases
 }
+
+// Leases are named claims on work, each held by one owner (a replica of
+// revokebot) at a time and only for a while: an owner that dies leaves a
+// lease that ends by itself, and another owner may then take the work over.
+// They live in the Store, so that they hold across processes.
+//
+// Times are the store's own clock (the database server's, when there is
+// one), so that owners on machines whose clocks differ agree on when a lease
+// ends.
+type Leases interface {
+	// Lease takes lease name for owner for ttl from now, if nobody holds
+	// it, its holder's time is up, or owner holds it already (then it is
+	// renewed). It reports whether owner holds it now.
+	Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// Release ends owner's lease name; a lease held by another owner is
+	// left as it is.
+	Release(ctx context.Context, name, owner string) error
+	// HeldLeases returns the leases held now (not ended), ordered by name.
+	HeldLeases(ctx context.Context) ([]Lease, error)
+}
+
+// Lease is one held lease.
+type Lease struct {
+	Name, Owner string
+	// Until is when the lease ends unless renewed.
+	Until time.Time
+}
+
+// ExecutionLease names the lease of the owner revoking request id's targets.
+func ExecutionLease(id string) string { return "execute:" + id }
 
 // UpdateFunc states a change of a request as a function of its stored value;
 // see Store.Update.
@@ -87,11 +119,24 @@ type UpdateFunc func(current Request) (next Request, events []Event, err error)
 // was made, and since when, so that the deliverer can look for its result.
 type Outbox interface {
 	// Undelivered returns up to limit deliveries whose part is still to do,
-	// in the order their events happened. For AuditRecord, refused events
-	// are left out: they are read with PendingRefusals.
+	// in the order their events happened, claimed or not. For AuditRecord,
+	// refused events are left out: they are read with PendingRefusals.
 	Undelivered(ctx context.Context, part Part, limit int) ([]Delivery, error)
+	// Claim returns up to limit deliveries whose part is still to do, in
+	// the order their events happened, and claims them for owner for ttl
+	// (by the store's clock). Until a claim ends (by MarkDelivered, by
+	// ReleaseClaims, or by its time running out), Claim gives neither that
+	// delivery nor any later delivery of part of the same request to any
+	// other owner, so that several owners never deliver the same part twice
+	// and one request's deliveries stay in order. Claims owner holds already
+	// are renewed and returned again. Claims are made one caller at a time.
+	// For AuditRecord, refused events are left out.
+	Claim(ctx context.Context, part Part, owner string, limit int, ttl time.Duration) ([]Delivery, error)
+	// ReleaseClaims ends every claim of owner that is not delivered yet, so
+	// that other owners may take the work over at once (at shutdown).
+	ReleaseClaims(ctx context.Context, owner string) error
 	// MarkDelivered records that part of event seq was delivered (or, for a
-	// message update, that it cannot be, for good).
+	// message update, that it cannot be, for good), and ends its claim.
 	MarkDelivered(ctx context.Context, seq int64, part Part) error
 	// BeginAttempt records that a delivery of part of event seq is about to
 	// be tried, and returns when the first such attempt began: the zero time

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/revokebot/revokebot/approvals"
@@ -30,6 +31,97 @@ func due(part approvals.Part) (where, column string, err error) {
 		return noticeDue, "notice_done_at", nil
 	}
 	return "", "", fmt.Errorf("unknown delivery part %d", int(part))
+}
+
+// claimColumns returns the columns holding the claim of part: its owner and
+// until when.
+func claimColumns(part approvals.Part) (owner, until string) {
+	switch part {
+	case approvals.AuditRecord:
+		return "audit_claim_owner", "audit_claim_until"
+	case approvals.MessageUpdate:
+		return "message_claim_owner", "message_claim_until"
+	}
+	return "notice_claim_owner", "notice_claim_until"
+}
+
+// Claim implements approvals.Outbox. The transaction holds SQLite's write
+// lock from its start (BEGIN IMMEDIATE), so claims are made one at a time.
+func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, limit int, ttl time.Duration) ([]approvals.Delivery, error) {
+	where, _, err := due(part)
+	if err != nil {
+		return nil, err
+	}
+	if owner == "" {
+		return nil, fmt.Errorf("claim %ss: no owner", part)
+	}
+	ownerCol, untilCol := claimColumns(part)
+	// The same condition, on the other events of the request.
+	other := strings.ReplaceAll(where, "e.", "o.")
+	var seqs []int64
+	err = d.inTx(ctx, func(tx *sql.Tx) error {
+		now := time.Now().UnixMilli()
+		rows, err := tx.QueryContext(ctx, `SELECT e.seq FROM events e WHERE `+where+`
+			AND NOT EXISTS (SELECT 1 FROM events o WHERE o.request_id = e.request_id AND `+other+`
+				AND o.`+ownerCol+` NOT IN ('', ?) AND o.`+untilCol+` > ?)
+			ORDER BY e.seq LIMIT ?`, owner, now, limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET `+ownerCol+` = ?, `+untilCol+` = ? WHERE seq = ?`,
+				owner, now+ttl.Milliseconds(), seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim %ss for %s: %w", part, owner, err)
+	}
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(seqs)), ", ")
+	args := make([]any, len(seqs))
+	for i, seq := range seqs {
+		args[i] = seq
+	}
+	out, err := d.deliveries(ctx, `e.seq IN (`+marks+`) ORDER BY e.seq`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read claimed %ss: %w", part, err)
+	}
+	return out, nil
+}
+
+// ReleaseClaims implements approvals.Outbox.
+func (d *DB) ReleaseClaims(ctx context.Context, owner string) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		for _, part := range []approvals.Part{approvals.AuditRecord, approvals.MessageUpdate, approvals.Notice} {
+			where, _, _ := due(part)
+			ownerCol, untilCol := claimColumns(part)
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET `+ownerCol+` = '', `+untilCol+` = 0
+				WHERE `+strings.ReplaceAll(where, "e.", "")+` AND `+ownerCol+` = ?`, owner); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release the claims of %s: %w", owner, err)
+	}
+	return nil
 }
 
 // Undelivered implements approvals.Outbox.
@@ -194,7 +286,8 @@ func (d *DB) MarkDelivered(ctx context.Context, seq int64, part approvals.Part) 
 	if err != nil {
 		return err
 	}
-	res, err := d.db.ExecContext(ctx, `UPDATE events SET `+column+` = ? WHERE seq = ?`, time.Now().UnixMilli(), seq)
+	ownerCol, untilCol := claimColumns(part)
+	res, err := d.db.ExecContext(ctx, `UPDATE events SET `+column+` = ?, `+ownerCol+` = '', `+untilCol+` = 0 WHERE seq = ?`, time.Now().UnixMilli(), seq)
 	if err != nil {
 		return fmt.Errorf("mark %s of event %d delivered: %w", part, seq, err)
 	}

@@ -300,8 +300,8 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 4 {
-		t.Fatalf("schema version = %d, %v; want 4", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 5 {
+		t.Fatalf("schema version = %d, %v; want 5", v, err)
 	}
 	const id = "7d4f8e9a-1c2b-4d3e-8f5a-6b7c8d9e0f1a"
 	old, err := db.Get(ctx, id)
@@ -328,7 +328,7 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 func TestMigrateFromEmpty(t *testing.T) {
 	t.Parallel()
 	db, _ := MustOpen(t)
-	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 4 {
-		t.Fatalf("schema version = %d, %v; want 4", v, err)
+	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 5 {
+		t.Fatalf("schema version = %d, %v; want 5", v, err)
 	}
 }

@@ -150,8 +150,8 @@ func TestUpgradeFromSchema3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 4 {
-		t.Fatalf("schema version = %d, %v; want 4", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 5 {
+		t.Fatalf("schema version = %d, %v; want 5", v, err)
 	}
 	type want struct {
 		state    approvals.State

@@ -51,6 +51,15 @@ func Run(t *testing.T, open Opener) {
 		{"AppendAndSeenKey", testAppendAndSeenKey},
 		{"ListCountFind", testListCountFind},
 		{"StateComputed", testStateComputed},
+		{"LeaseOneOwner", testLeaseOneOwner},
+		{"LeaseEnds", testLeaseEnds},
+		{"LeaseRace", testLeaseRace},
+		{"ClaimExclusive", testClaimExclusive},
+		{"ClaimKeepsRequestOrder", testClaimKeepsRequestOrder},
+		{"ClaimEndsAndIsReleased", testClaimEndsAndIsReleased},
+		{"ClaimLeavesRefusalsOut", testClaimLeavesRefusalsOut},
+		{"ClaimRace", testClaimRace},
+		{"ClaimNeedsOwner", testClaimNeedsOwner},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

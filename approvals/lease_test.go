@@ -1,0 +1,138 @@
+package approvals_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/revokebot/revokebot/approvals"
+)
+
+// A revocation another run is doing (its lease held, by another replica) is
+// left to it: Resume neither revokes nor records anything.
+func TestResumeLeavesARevocationUnderWay(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	f.markExecuting(t, r.ID)
+	ctx := context.Background()
+	if held, err := f.store.Lease(ctx, approvals.ExecutionLease(r.ID), "replica-b/1", time.Minute); err != nil || !held {
+		t.Fatalf("Lease = %v, %v", held, err)
+	}
+	if err := f.svc.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get(t, r.ID); got.State() != approvals.StateExecuting || f.revoker.calls.Load() != 0 {
+		t.Fatalf("state %s after %d calls: the run holding the lease must be left to finish", got.State(), f.revoker.calls.Load())
+	}
+}
+
+// A replica that died while revoking leaves a lease that ends by itself: the
+// next sweep after that takes the revocation over and finishes it.
+func TestResumeTakesOverWhenTheLeaseEnds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t, "alice@example.com", "bob@example.com")
+	f.markExecuting(t, r.ID, 0) // alice done before the replica died
+	ctx := context.Background()
+	if held, err := f.store.Lease(ctx, approvals.ExecutionLease(r.ID), "replica-b/1", 100*time.Millisecond); err != nil || !held {
+		t.Fatalf("Lease = %v, %v", held, err)
+	}
+	sweeps, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { f.svc.RunResumer(sweeps, 20*time.Millisecond) })
+	deadline := time.Now().Add(5 * time.Second)
+	for f.get(t, r.ID).State() == approvals.StateExecuting && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	got := f.get(t, r.ID)
+	if got.State() != approvals.StateRevoked {
+		t.Fatalf("state %s: the sweep did not take the revocation over", got.State())
+	}
+	if revoked := f.revoker.revoked(); len(revoked) != 1 || revoked[0] != "bob@example.com" {
+		t.Errorf("revoked %v, want bob only (alice was done)", revoked)
+	}
+	if held, _ := f.store.HeldLeases(ctx); len(held) != 0 {
+		t.Errorf("leases held after the revocation: %+v", held)
+	}
+}
+
+// Two sweeps and an approval's own run racing for one request: one run
+// revokes each target, and each outcome is recorded once.
+func TestConcurrentRunsRevokeOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.revoker.delay = 20 * time.Millisecond
+	r := f.submit(t, "alice@example.com", "bob@example.com", "carol@example.com")
+	executing := f.markExecuting(t, r.ID)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := f.svc.Execute(ctx, executing, ""); err != nil {
+				t.Errorf("Execute: %v", err)
+			}
+		})
+		wg.Go(func() {
+			if err := f.svc.Resume(ctx); err != nil {
+				t.Errorf("Resume: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if calls := f.revoker.calls.Load(); calls != 3 {
+		t.Errorf("%d revocations for 3 targets, want 3 (%v)", calls, f.revoker.revoked())
+	}
+	outcomes := 0
+	for _, e := range f.events.all() {
+		if e.Kind == approvals.EventRevoked {
+			outcomes++
+		}
+	}
+	if outcomes != 3 {
+		t.Errorf("%d revoked events, want 3", outcomes)
+	}
+}
+
+// A run that loses its lease (it stalled past LeaseTTL and another run took
+// over) stops before its next target.
+func TestRunThatLosesItsLeaseStops(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.LeaseTTL = 60 * time.Millisecond
+	f.revoker.delay = 150 * time.Millisecond // longer than the lease: the renewal runs meanwhile
+	r := f.submit(t, "alice@example.com", "bob@example.com")
+	executing := f.markExecuting(t, r.ID)
+	ctx := context.Background()
+	// Another replica takes the lease over while alice is being revoked.
+	go func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, l := range must(f.store.HeldLeases(ctx)) {
+				if l.Name == approvals.ExecutionLease(r.ID) {
+					f.store.Release(ctx, l.Name, l.Owner)
+					f.store.Lease(ctx, l.Name, "replica-b/1", time.Minute)
+					return
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	_, err := f.svc.Execute(ctx, executing, "")
+	if err == nil {
+		t.Fatal("Execute went on after its lease was taken over")
+	}
+	if revoked := f.revoker.revoked(); len(revoked) != 1 {
+		t.Errorf("revoked %v, want alice only: the run stops before bob", revoked)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

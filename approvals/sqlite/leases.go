@@ -1,0 +1,65 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/revokebot/revokebot/approvals"
+)
+
+// Lease implements approvals.Leases. One SQLite file serves the processes
+// of one machine, whose clock they share.
+func (d *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if owner == "" {
+		return false, fmt.Errorf("lease %s: no owner", name)
+	}
+	now := time.Now().UnixMilli()
+	var holder string
+	err := d.db.QueryRowContext(ctx, `INSERT INTO leases (name, owner, until) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE leases.owner = excluded.owner OR leases.until <= ?
+		RETURNING owner`, name, owner, now+ttl.Milliseconds(), now).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // held by another
+	}
+	if err != nil {
+		return false, fmt.Errorf("lease %s for %s: %w", name, owner, err)
+	}
+	return holder == owner, nil
+}
+
+// Release implements approvals.Leases.
+func (d *DB) Release(ctx context.Context, name, owner string) error {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner); err != nil {
+		return fmt.Errorf("release lease %s of %s: %w", name, owner, err)
+	}
+	return nil
+}
+
+// HeldLeases implements approvals.Leases.
+func (d *DB) HeldLeases(ctx context.Context) ([]approvals.Lease, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, owner, until FROM leases WHERE until > ? ORDER BY name`, time.Now().UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	defer rows.Close()
+	var out []approvals.Lease
+	for rows.Next() {
+		var (
+			l     approvals.Lease
+			until int64
+		)
+		if err := rows.Scan(&l.Name, &l.Owner, &until); err != nil {
+			return nil, fmt.Errorf("list leases: %w", err)
+		}
+		l.Until = fromMillis(until)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	return out, nil
+}
