@@ -89,6 +89,12 @@ type Options struct {
 	// value means DefaultRateLimit. Lower it when other tools share the
 	// token, since Cloudflare counts all of the token's traffic together.
 	RateLimit RateLimit
+	// Budget, if set, is where the RateLimit budget is kept when several
+	// processes (replicas) share the token: each attempt reserves its place
+	// in it, so that the replicas together stay within RateLimit instead
+	// of each spending all of it. If Budget fails, the Client paces itself
+	// alone for that attempt.
+	Budget Budget
 	// MaxInFlight bounds how many HTTP attempts of the Client are on the
 	// wire at once. A call holds a slot only while an attempt is sent and its
 	// answer read, not while it waits for the rate limit or to retry.
@@ -137,6 +143,27 @@ func (l RateLimit) withDefaults() (RateLimit, error) {
 	return l, nil
 }
 
+// Budget is a rate budget kept outside the process, shared by every
+// process that uses it with the same name.
+type Budget interface {
+	// Reserve takes one call from the budget called name, which lets
+	// burst calls go at once and then one every interval, and returns how
+	// long the caller must wait before making it.
+	Reserve(ctx context.Context, name string, interval time.Duration, burst int) (time.Duration, error)
+}
+
+// budgetName names the shared budget of Cloudflare calls.
+const budgetName = "cloudflare"
+
+// pace returns the burst and the refill interval that enforce l (see
+// newLimiter).
+func pace(l RateLimit) (burst int, interval time.Duration) {
+	burst = max(1, l.Requests/5)
+	refill := max(1, l.Requests-burst)
+	slack := min(l.Per/5, time.Second)
+	return burst, (l.Per + slack) / time.Duration(refill)
+}
+
 // newLimiter builds the token bucket that enforces l (both fields positive).
 //
 // A token bucket with burst B that refills at r tokens per second lets at
@@ -159,10 +186,8 @@ func (l RateLimit) withDefaults() (RateLimit, error) {
 // Requests == 1 (B = 1), Requests - B would be 0 and never refill; there
 // r = 1/(Per + S), which spaces calls Per + S apart.
 func newLimiter(l RateLimit) *rate.Limiter {
-	burst := max(1, l.Requests/5)
-	refill := max(1, l.Requests-burst)
-	slack := min(l.Per/5, time.Second)
-	return rate.NewLimiter(rate.Limit(float64(refill)/(l.Per.Seconds()+slack.Seconds())), burst)
+	burst, interval := pace(l)
+	return rate.NewLimiter(rate.Every(interval), burst)
 }
 
 // RetryPolicy bounds how a Client retries. It retries what Cloudflare's own
@@ -244,6 +269,7 @@ type Client struct {
 	// long as it is on the wire.
 	rateLimit RateLimit
 	limiter   *rate.Limiter
+	budget    Budget
 	slots     chan struct{}
 
 	// creds is a pointer so that even printing a dereferenced Client shows
@@ -310,6 +336,7 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	c.limiter = newLimiter(c.rateLimit)
+	c.budget = opts.Budget
 	switch {
 	case opts.MaxInFlight < 0:
 		return nil, errors.New("cloudflare: Options.MaxInFlight must not be negative")
@@ -541,9 +568,7 @@ func (c *Client) do(ctx context.Context, r request) (*Response, int, error) {
 // wrapping ErrQueuedTooLong if ctx ends, or would end, first.
 func (c *Client) queue(ctx context.Context, r request) (time.Duration, error) {
 	start := time.Now()
-	// Wait fails at once, without waiting, when the delay it would need runs
-	// past ctx's deadline.
-	if err := c.limiter.Wait(ctx); err != nil {
+	if err := c.waitBudget(ctx); err != nil {
 		return 0, fmt.Errorf("cloudflare: %s %s: local rate limit (%s): %w: %w", r.method, r.path, c.rateLimit, ErrQueuedTooLong, err)
 	}
 	select {
@@ -551,6 +576,36 @@ func (c *Client) queue(ctx context.Context, r request) (time.Duration, error) {
 		return time.Since(start), nil
 	case <-ctx.Done():
 		return 0, fmt.Errorf("cloudflare: %s %s: all %d in-flight slots busy (Options.MaxInFlight): %w: %w", r.method, r.path, cap(c.slots), ErrQueuedTooLong, ctx.Err())
+	}
+}
+
+// waitBudget waits for the attempt's turn in the rate budget: the shared
+// one (Options.Budget) if there is one and it answers, else the Client's
+// own. Like rate.Limiter.Wait, it fails at once, without waiting, when the
+// wait would run past ctx's deadline.
+func (c *Client) waitBudget(ctx context.Context) error {
+	if c.budget == nil {
+		return c.limiter.Wait(ctx)
+	}
+	burst, interval := pace(c.rateLimit)
+	wait, err := c.budget.Reserve(ctx, budgetName, interval, burst)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		slog.Default().Warn("cloudflare: the shared rate budget does not answer; pacing this replica alone", "err", err)
+		return c.limiter.Wait(ctx)
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
+		return fmt.Errorf("the shared budget's next turn is in %s, past the deadline", wait.Round(time.Millisecond))
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
