@@ -13,10 +13,11 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// CourierStore is what the Courier needs of the store: the outbox, and a
-// place to record where a request's approval message was posted.
+// CourierStore is what the Courier needs of the store: the outbox, a place
+// to record where a request's approval message was posted, and leases.
 type CourierStore interface {
 	approvals.Outbox
+	approvals.Leases
 	SetMessage(ctx context.Context, id, channel, ts string) error
 }
 
@@ -41,6 +42,12 @@ type CourierStore interface {
 // lane, so that a message Slack will not take never holds up the audit.
 // Notices (escalation in a request's thread, the outcome to its requester
 // directly) go in the fourth.
+//
+// Several Couriers (one per replica) may share one store: each claims what
+// it delivers (approvals.Outbox.Claim), so that no record is delivered by
+// two, one request's deliveries stay in order, and the claims of a replica
+// that dies end after ClaimTTL, when another takes them over. The refusal
+// lane is worked by one Courier at a time, which holds RefusalLease.
 //
 // As an approvals.Notifier, the Courier only wakes up: the service tells it
 // after each event it recorded.
@@ -70,10 +77,27 @@ type Courier struct {
 	// escalated.
 	EscalationApprovers approvals.Audience
 
+	// Replica names this Courier among those sharing the store, as the
+	// owner of its claims. Empty means approvals.DefaultReplica.
+	Replica string
+	// ClaimTTL is how long a claim on a delivery lasts; the Courier renews
+	// its claims every third of it while it works through them. Zero means
+	// DefaultClaimTTL.
+	ClaimTTL time.Duration
+
 	// BotUserID is revokebot's own bot user (auth.test's user_id): only its
 	// messages are adopted as earlier posts. Empty means any bot's.
 	BotUserID string
 }
+
+// RefusalLease is the lease held by the Courier that audits refused
+// attempts.
+const RefusalLease = "courier:refusals"
+
+// DefaultClaimTTL is how long a Courier's claim on a delivery lasts unless
+// renewed: longer than one Slack call (slackCallTimeout), so that a claim
+// does not end while its post is under way.
+const DefaultClaimTTL = 45 * time.Second
 
 // Courier defaults.
 const (
@@ -147,13 +171,53 @@ func (c *Courier) Notify(context.Context, approvals.Event) {
 }
 
 // Run delivers the outbox until ctx ends. After a failure it waits, backing
-// off, and tries the same delivery again: no audit record is skipped.
+// off, and tries the same delivery again: no audit record is skipped. When
+// it stops, it releases its claims, so that other replicas take over what
+// is left at once.
 func (c *Courier) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, l := range lanes {
 		wg.Go(func() { c.runLane(ctx, l) })
 	}
 	wg.Wait()
+	release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := c.store.ReleaseClaims(release, c.owner()); err != nil {
+		c.log.Warn("release delivery claims; they end by themselves", "err", err)
+	}
+	if err := c.store.Release(release, RefusalLease, c.owner()); err != nil {
+		c.log.Warn("release the refusal lane; its lease ends by itself", "err", err)
+	}
+}
+
+func (c *Courier) owner() string {
+	if c.Replica != "" {
+		return c.Replica
+	}
+	return approvals.DefaultReplica
+}
+
+func (c *Courier) claimTTL() time.Duration {
+	if c.ClaimTTL > 0 {
+		return c.ClaimTTL
+	}
+	return DefaultClaimTTL
+}
+
+// claim claims up to deliveryBatch deliveries of part for this Courier.
+func (c *Courier) claim(ctx context.Context, part approvals.Part) ([]approvals.Delivery, time.Time, error) {
+	at := time.Now()
+	batch, err := c.store.Claim(ctx, part, c.owner(), deliveryBatch, c.claimTTL())
+	if err != nil {
+		c.log.Error("claim from the outbox", "part", part.String(), "err", err)
+	}
+	return batch, at, err
+}
+
+// stale reports whether claims made at claimed should be renewed before
+// another delivery starts on them.
+func (c *Courier) stale(claimed time.Time) bool {
+	return time.Since(claimed) > c.claimTTL()/3
 }
 
 // runLane delivers one lane until ctx ends.
@@ -194,6 +258,10 @@ func (c *Courier) deliverLane(ctx context.Context, l lane) (more bool, err error
 		n, err := c.deliverAudits(ctx)
 		return n == deliveryBatch, err
 	case refusalLane:
+		held, err := c.store.Lease(ctx, RefusalLease, c.owner(), c.claimTTL())
+		if err != nil || !held {
+			return false, err // another replica audits refusals
+		}
 		return false, c.deliverRefusals(ctx)
 	case messageLane:
 		n, err := c.deliverMessages(ctx)
@@ -242,20 +310,22 @@ func (c *Courier) deliverAudits(ctx context.Context) (int, error) {
 // the ones after it.
 var errNotYet = errors.New("not deliverable yet")
 
-// deliverInOrder delivers part of up to deliveryBatch events with deliver,
-// in the order the events happened, stopping at the first failure but for
-// errNotYet, which skips the delivery for now. It returns how many it
-// delivered.
+// deliverInOrder delivers part of up to deliveryBatch events claimed with
+// deliver, in the order the events happened, stopping at the first failure
+// but for errNotYet, which skips the delivery for now. It returns how many
+// it delivered, or deliveryBatch when it stopped early to renew its claims.
 func (c *Courier) deliverInOrder(ctx context.Context, part approvals.Part, deliver func(context.Context, approvals.Delivery) error) (int, error) {
-	batch, err := c.store.Undelivered(ctx, part, deliveryBatch)
+	batch, claimed, err := c.claim(ctx, part)
 	if err != nil {
-		c.log.Error("read outbox", "part", part.String(), "err", err)
 		return 0, err
 	}
 	n := 0
 	for _, d := range batch {
 		if ctx.Err() != nil {
 			return n, nil
+		}
+		if c.stale(claimed) {
+			return deliveryBatch, nil // claim again (renewing) before going on
 		}
 		err := deliver(ctx, d)
 		switch {
@@ -333,9 +403,8 @@ func (c *Courier) inHistory(channel string, meta slack.SlackMetadata) func(conte
 // deliveryBatch events, in order per request. A request whose message fails
 // is left for the next round, after its other events; the others go on.
 func (c *Courier) deliverMessages(ctx context.Context) (int, error) {
-	batch, err := c.store.Undelivered(ctx, approvals.MessageUpdate, deliveryBatch)
+	batch, claimed, err := c.claim(ctx, approvals.MessageUpdate)
 	if err != nil {
-		c.log.Error("read message outbox", "err", err)
 		return 0, err
 	}
 	// A message shows its request's current state, so of several events of
@@ -349,6 +418,9 @@ func (c *Courier) deliverMessages(ctx context.Context) (int, error) {
 	for _, d := range batch {
 		if ctx.Err() != nil {
 			break
+		}
+		if c.stale(claimed) {
+			return deliveryBatch, errors.Join(errs...) // claim again before going on
 		}
 		id := d.Current.ID
 		if failed[id] {

@@ -15,6 +15,9 @@ import (
 // the person who caused it. It is the only place that words the domain's
 // facts (approvals.Why) for people.
 func userMessage(err error) string {
+	if errors.Is(err, approvals.ErrUnavailable) {
+		return "revokebot cannot reach its database right now, so nothing was done. Try again shortly; if it persists, tell your revokebot admin."
+	}
 	e, ok := errors.AsType[*approvals.Error](err)
 	if !ok {
 		return "Something went wrong on our side; the details are in revokebot's log."

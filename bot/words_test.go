@@ -185,3 +185,13 @@ func TestStatusAndPendingText(t *testing.T) {
 		t.Errorf("pending list shows %d of 25 without counting the rest: …%s", shown, s[max(0, len(s)-200):])
 	}
 }
+
+// A store that cannot reach its database says so, and the person is told to
+// try again shortly, not that something went wrong for good.
+func TestUserMessageDatabaseOutage(t *testing.T) {
+	err := fmt.Errorf("create request for a@example.com: insert request x: %w", errors.Join(approvals.ErrUnavailable, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")))
+	got := userMessage(err)
+	if !strings.Contains(got, "Try again shortly") || !strings.Contains(got, "nothing was done") || strings.Contains(got, "5432") {
+		t.Errorf("userMessage = %q, want a private try-again-shortly without the details", got)
+	}
+}
