@@ -1,0 +1,452 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	neturl "net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/approvals/postgres"
+	"github.com/revokebot/revokebot/approvals/storetest"
+)
+
+// envURL names the variable that points the tests at a PostgreSQL server.
+const envURL = "REVOKEBOT_TEST_POSTGRES_URL"
+
+// serverURL returns the test server's URL, or skips tb if none is set.
+func serverURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(envURL)
+	if u == "" {
+		tb.Skipf("no PostgreSQL to test against: set %s, e.g. %s='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' "+
+			"(each test works in a schema of its own, dropped at the end)", envURL, envURL)
+	}
+	return u
+}
+
+// withSetting returns url with a setting added: a query parameter of a
+// URL, or a keyword=value of a libpq string (the last one wins).
+func withSetting(tb testing.TB, url, key, value string) string {
+	tb.Helper()
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		u, err := neturl.Parse(url)
+		if err != nil {
+			tb.Fatalf("%s is not a URL: %v", envURL, err)
+		}
+		q := u.Query()
+		q.Set(key, value)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return url + " " + key + "=" + value
+}
+
+// newSchema creates an empty schema, dropped (with everything in it) when tb
+// ends, and returns the server's URL using it (search_path).
+func newSchema(tb testing.TB) string {
+	tb.Helper()
+	base := serverURL(tb)
+	name := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
+	admin(tb, base, `CREATE SCHEMA `+name)
+	tb.Cleanup(func() { admin(tb, base, `DROP SCHEMA `+name+` CASCADE`) })
+	return withSetting(tb, base, "search_path", name)
+}
+
+// admin runs sql on a connection of its own to url.
+func admin(tb testing.TB, url, sql string, args ...any) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", envURL, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// queryInt returns the one number sql selects on url.
+func queryInt(tb testing.TB, url, sql string, args ...any) int {
+	tb.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// openURL opens the store at url, closed when tb ends.
+func openURL(tb testing.TB, url string) *postgres.DB {
+	tb.Helper()
+	db, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// MustOpen opens a store in a fresh schema; it also returns the schema's URL.
+func MustOpen(tb testing.TB) (*postgres.DB, string) {
+	tb.Helper()
+	url := newSchema(tb)
+	return openURL(tb, url), url
+}
+
+// TestConformance runs the behaviour every approvals.Store promises.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) approvals.Store {
+		db, _ := MustOpen(t)
+		return db
+	})
+}
+
+// migrationCount is how many migrations are embedded.
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func TestMigrationsAppliedOnceByReplicasStartingTogether(t *testing.T) {
+	t.Parallel()
+	url := newSchema(t)
+	const replicas = 5
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		dbs   [replicas]*postgres.DB
+		errs  [replicas]error
+	)
+	for i := range replicas {
+		wg.Go(func() {
+			<-start
+			dbs[i], errs[i] = postgres.Open(context.Background(), url)
+		})
+	}
+	close(start)
+	wg.Wait()
+	want := migrationCount(t)
+	for i, db := range dbs {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: Open: %v", i, errs[i])
+		}
+		defer db.Close()
+		if v, err := db.SchemaVersion(context.Background()); err != nil || v != want {
+			t.Errorf("replica %d: SchemaVersion = %d, %v; want %d", i, v, err, want)
+		}
+		// Each replica's store works.
+		r := newRequest()
+		create(t, db, r)
+		if _, err := db.Get(context.Background(), r.ID); err != nil {
+			t.Errorf("replica %d: Get: %v", i, err)
+		}
+	}
+	if n := queryInt(t, url, `SELECT COUNT(*) FROM schema_migrations`); n != want {
+		t.Errorf("schema_migrations has %d rows, want %d (each migration once)", n, want)
+	}
+	if n := queryInt(t, url, `SELECT COUNT(DISTINCT version) FROM schema_migrations`); n != want {
+		t.Errorf("schema_migrations has %d versions, want %d", n, want)
+	}
+}
+
+func TestReopenAppliesNothing(t *testing.T) {
+	t.Parallel()
+	db, url := MustOpen(t)
+	ctx := context.Background()
+	r := newRequest()
+	create(t, db, r)
+	if err := db.SetMessage(ctx, r.ID, "C1", "123.456"); err != nil {
+		t.Fatal(err)
+	}
+	approveBy(t, db, r.ID, "U2")
+	applied := queryInt(t, url, `SELECT (EXTRACT(EPOCH FROM MAX(applied_at)) * 1e6)::bigint FROM schema_migrations`)
+	db.Close()
+
+	again := openURL(t, url)
+	if n := queryInt(t, url, `SELECT COUNT(*) FROM schema_migrations`); n != migrationCount(t) {
+		t.Errorf("schema_migrations has %d rows after reopening, want %d", n, migrationCount(t))
+	}
+	if at := queryInt(t, url, `SELECT (EXTRACT(EPOCH FROM MAX(applied_at)) * 1e6)::bigint FROM schema_migrations`); at != applied {
+		t.Errorf("a migration was applied again on reopening")
+	}
+	got, err := again.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Channel != "C1" || got.MessageTS != "123.456" || got.State() != approvals.StateExecuting || got.Version != 2 {
+		t.Fatalf("after reopen: %+v", got)
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, url := range []string{
+		"postgres://postgres:s3cret@127.0.0.1:1/test",
+		"postgresql://postgres:s3cret@127.0.0.1:1/test?sslmode=disable&search_path=x",
+		"postgres://postgres@127.0.0.1:1/test?password=s3cret",
+		"host=127.0.0.1 port=1 user=postgres password=s3cret dbname=test sslmode=disable",
+	} {
+		_, err := postgres.Open(ctx, url)
+		if err == nil {
+			t.Fatalf("Open(%s) succeeded", url)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "s3cret") {
+			t.Errorf("the error shows the password: %s", msg)
+		}
+		if !strings.Contains(msg, "127.0.0.1:1/test") {
+			t.Errorf("the error does not name the server and database (127.0.0.1:1/test): %s", msg)
+		}
+		if !errors.Is(err, approvals.ErrUnavailable) {
+			t.Errorf("the error does not wrap ErrUnavailable: %v", err)
+		}
+		t.Logf("%s", msg)
+	}
+}
+
+func TestOpenBadURL(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{
+		"postgres://postgres:s3cret@127.0.0.1:notaport/test",
+		"postgres://postgres:s3cret@127.0.0.1:5432/test?pool_max_conns=many",
+		"postgres://postgres:s3cret@127.0.0.1:5432/test?sslmode=sometimes",
+		"host=127.0.0.1 password=s3cret connect_timeout=soon",
+		"postgres://postgres@127.0.0.1:5432/test?password=s3cret&pool_min_conns=few",
+		"",
+	} {
+		_, err := postgres.Open(context.Background(), url)
+		if err == nil {
+			t.Errorf("Open(%q) succeeded", url)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("the error shows the password: %s", err)
+		}
+		t.Logf("%s", err)
+	}
+}
+
+// TestOpenRefused: a server that answers but refuses (no such database)
+// is not an outage, and its error shows no password either.
+func TestOpenRefused(t *testing.T) {
+	t.Parallel()
+	url := withSetting(t, serverURL(t), "dbname", "revokebot_missing_"+strconv.Itoa(os.Getpid()))
+	url = withSetting(t, url, "password", "s3cret")
+	_, err := postgres.Open(context.Background(), url)
+	if err == nil {
+		t.Fatal("Open of a missing database succeeded")
+	}
+	if errors.Is(err, approvals.ErrUnavailable) {
+		t.Errorf("a refusal is reported as an outage: %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows the password: %s", err)
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "3D000" {
+		t.Errorf("err = %v, want the server's invalid_catalog_name (3D000)", err)
+	}
+}
+
+// proxy forwards TCP connections to a server until closed, so that a test
+// can take the server away from a store.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// startProxy forwards a local port to target (host:port); it is closed
+// when t ends.
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Close stops accepting and cuts every connection.
+func (p *proxy) Close() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestUnavailable takes the server away from a working store: every
+// operation then fails with an error wrapping ErrUnavailable.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	url := newSchema(t)
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	_, port, _ := net.SplitHostPort(p.ln.Addr().String())
+	var proxied string
+	if u, err := neturl.Parse(url); err == nil && strings.HasPrefix(u.Scheme, "postgres") {
+		u.Host = p.ln.Addr().String()
+		proxied = u.String()
+	} else {
+		proxied = withSetting(t, withSetting(t, url, "host", "127.0.0.1"), "port", port)
+	}
+	db := openURL(t, proxied)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := newRequest()
+	create(t, db, r)
+	if err := db.Ping(ctx); err != nil {
+		t.Fatalf("Ping through the proxy: %v", err)
+	}
+
+	p.Close()
+	ops := map[string]func() error{
+		"Ping": func() error { return db.Ping(ctx) },
+		"Get":  func() error { _, err := db.Get(ctx, r.ID); return err },
+		"Create": func() error {
+			r := newRequest()
+			return db.Create(ctx, r, eventOf(approvals.EventRequested, r), 3)
+		},
+		"Update":  func() error { _, err := db.Update(ctx, r.ID, approveFn("U2")); return err },
+		"Claim":   func() error { _, err := db.Claim(ctx, approvals.AuditRecord, "a", 10, time.Minute); return err },
+		"Lease":   func() error { _, err := db.Lease(ctx, "x", "a", time.Minute); return err },
+		"Reserve": func() error { _, err := db.Reserve(ctx, "x", time.Second, 1); return err },
+		"Backlog": func() error { _, err := db.Backlog(ctx); return err },
+	}
+	for name, op := range ops {
+		err := op()
+		t.Logf("%s: %v", name, err)
+		if !errors.Is(err, approvals.ErrUnavailable) {
+			t.Errorf("%s with the server gone: %v, want an error wrapping ErrUnavailable", name, err)
+		}
+	}
+	// A store whose server is gone from the start says so at Open.
+	if _, err := postgres.Open(ctx, proxied); !errors.Is(err, approvals.ErrUnavailable) {
+		t.Errorf("Open with the server gone: %v, want ErrUnavailable", err)
+	}
+	// Nor is a request the store cannot read reported missing.
+	if _, err := db.Get(ctx, uuid.NewString()); errors.Is(err, approvals.ErrNotFound) {
+		t.Errorf("Get answered ErrNotFound with the server gone")
+	}
+}
+
+// TestRefusalIsNoOutage: an error the server answers with does not wrap
+// ErrUnavailable.
+func TestRefusalIsNoOutage(t *testing.T) {
+	t.Parallel()
+	db, _ := MustOpen(t)
+	ctx := context.Background()
+	r := newRequest()
+	// An event of a request that does not exist breaks a foreign key.
+	err := db.Append(ctx, eventOf(approvals.EventRefused, r))
+	if err == nil || errors.Is(err, approvals.ErrUnavailable) {
+		t.Errorf("Append of an event of a missing request: %v, want a plain error", err)
+	}
+	if _, err := db.Get(ctx, r.ID); !errors.Is(err, approvals.ErrNotFound) || errors.Is(err, approvals.ErrUnavailable) {
+		t.Errorf("Get of a missing request: %v, want ErrNotFound alone", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := db.Get(ctx, r.ID); err == nil || errors.Is(err, approvals.ErrUnavailable) {
+		t.Errorf("Get with a cancelled context: %v, want a plain error", err)
+	}
+}
+
+func newRequest() approvals.Request {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return approvals.Request{
+		ID:        uuid.NewString(),
+		Targets:   []approvals.Target{{Email: "alice@example.com", State: approvals.TargetWaiting}},
+		Options:   approvals.Options{Devices: true, WARPReauth: true, UserUID: "0123456789abcdef0123456789abcdef"},
+		Reason:    "laptop stolen",
+		Requester: "U1",
+		Required:  1,
+		DryRun:    true,
+		CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour),
+	}
+}
+
+// eventOf returns an event of kind about r, as it stands after the event.
+func eventOf(kind approvals.EventKind, r approvals.Request) approvals.Event {
+	return approvals.Event{Kind: kind, Request: r, State: r.State(), At: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+// create stores r with its requested event.
+func create(tb testing.TB, db *postgres.DB, r approvals.Request) {
+	tb.Helper()
+	if err := db.Create(context.Background(), r, eventOf(approvals.EventRequested, r), 0); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// approveFn returns an UpdateFunc recording who's approval.
+func approveFn(who string) approvals.UpdateFunc {
+	return func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		cur.Reviews = append(cur.Reviews, approvals.Review{By: who, Decision: approvals.Approve, At: at})
+		return cur, []approvals.Event{{Kind: approvals.EventApproved, Actor: who, At: at}}, nil
+	}
+}
+
+// approveBy records who's approval of request id (an approved event).
+func approveBy(tb testing.TB, db *postgres.DB, id, who string) approvals.Request {
+	tb.Helper()
+	r, err := db.Update(context.Background(), id, approveFn(who))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}

@@ -1,0 +1,500 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/revokebot/revokebot/approvals"
+)
+
+// querier is what reads need of a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+const columns = `id, requester, reason, devices, warp_reauth, user_uid, state, dry_run,
+	required_approvals, submit_key, version, created_at, expires_at, escalated_at,
+	expired_at, finished_at, refusal, channel, message_ts`
+
+// prefixed returns columns with each name prefixed by a table alias.
+func prefixed(alias string) string {
+	names := strings.Split(columns, ",")
+	for i, n := range names {
+		names[i] = alias + "." + strings.TrimSpace(n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// maxUpdateAttempts bounds how often Update retries after finding the
+// request changed meanwhile.
+const maxUpdateAttempts = 10
+
+// Create implements approvals.Store. The pending cap holds across processes:
+// the transaction takes an advisory lock on the requester before counting,
+// so that two creates for one requester count and insert one after the other.
+func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event, maxPending int) error {
+	if len(r.Targets) == 0 {
+		return fmt.Errorf("insert request %s: no targets", r.ID)
+	}
+	r.Version = 1
+	state := r.State()
+	err := d.inTx(ctx, func(tx pgx.Tx) error {
+		if r.SubmitKey != "" {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM requests WHERE submit_key = $1 AND submit_key <> '')`, r.SubmitKey).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				return approvals.ErrDuplicate
+			}
+		}
+		if state == approvals.StatePending && maxPending > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, requesterLock, r.Requester); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM requests WHERE requester = $1 AND state = 'pending'`, r.Requester).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPending {
+				return fmt.Errorf("%s has %d pending: %w", r.Requester, n, approvals.ErrLimit)
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO requests (`+columns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+			r.ID, r.Requester, r.Reason, r.Options.Devices, r.Options.WARPReauth, r.Options.UserUID,
+			string(state), r.DryRun, r.RequiredApprovals(), r.SubmitKey, r.Version,
+			millis(r.CreatedAt), millis(r.ExpiresAt), millis(r.EscalatedAt), millis(r.ExpiredAt), millis(r.FinishedAt),
+			r.Refusal, r.Channel, r.MessageTS); err != nil {
+			return err
+		}
+		if err := insertTargets(ctx, tx, r); err != nil {
+			return err
+		}
+		if err := insertReviews(ctx, tx, r.ID, 0, r.Reviews); err != nil {
+			return err
+		}
+		e.Request = r
+		return insertEvent(ctx, tx, r, e)
+	})
+	if err != nil {
+		return fail(uniqueViolation(err), "insert request %s", r.ID)
+	}
+	return nil
+}
+
+// insertTargets adds r's targets, in one statement.
+func insertTargets(ctx context.Context, tx pgx.Tx, r approvals.Request) error {
+	n := len(r.Targets)
+	var (
+		positions                      = make([]int32, n)
+		emails, persons, states, outcs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		finished                       = make([]int64, n)
+	)
+	for i, t := range r.Targets {
+		if !t.State.Valid() {
+			return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
+		}
+		positions[i], emails[i], persons[i], states[i], outcs[i], finished[i] =
+			int32(i), t.Email, t.Person, string(t.State), t.Outcome, millis(t.FinishedAt)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO targets (request_id, position, email, person, state, outcome, finished_at)
+		SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])`,
+		r.ID, positions, emails, persons, states, outcs, finished)
+	if err != nil {
+		return fmt.Errorf("insert targets: %w", err)
+	}
+	return nil
+}
+
+// insertReviews adds reviews to request id, numbering them from first. A
+// second review by one person is refused with ErrReviewed.
+func insertReviews(ctx context.Context, tx pgx.Tx, id string, first int, reviews []approvals.Review) error {
+	if len(reviews) == 0 {
+		return nil
+	}
+	n := len(reviews)
+	var (
+		by, decisions, reasons = make([]string, n), make([]string, n), make([]string, n)
+		at                     = make([]int64, n)
+		seqs                   = make([]int32, n)
+	)
+	for i, rv := range reviews {
+		by[i], decisions[i], reasons[i], at[i], seqs[i] = rv.By, rv.Decision.String(), rv.Reason, millis(rv.At), int32(first+i)
+	}
+	var reviewed string
+	err := tx.QueryRow(ctx, `SELECT reviewer FROM reviews WHERE request_id = $1 AND reviewer = ANY($2) LIMIT 1`, id, by).Scan(&reviewed)
+	switch {
+	case err == nil:
+		return fmt.Errorf("review by %s: %w", reviewed, approvals.ErrReviewed)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("look up reviews: %w", err)
+	}
+	// The primary key refuses two reviews by one person among these, or
+	// one written meanwhile (uniqueViolation makes it ErrReviewed).
+	if _, err := tx.Exec(ctx, `INSERT INTO reviews (request_id, reviewer, decision, reason, at, seq)
+		SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::integer[])`,
+		id, by, decisions, reasons, at, seqs); err != nil {
+		return fmt.Errorf("insert reviews: %w", uniqueViolation(err))
+	}
+	return nil
+}
+
+// insertEvent appends e, about request r (as it stands after e), to the
+// event log and outbox. An event whose Key is recorded already is refused
+// with ErrDuplicate.
+func insertEvent(ctx context.Context, tx pgx.Tx, r approvals.Request, e approvals.Event) error {
+	if !e.Kind.Valid() {
+		return fmt.Errorf("event of unknown kind %q", e.Kind)
+	}
+	if e.Key != "" {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE key = $1 AND key <> '')`, e.Key).Scan(&exists); err != nil {
+			return fmt.Errorf("look up event key: %w", err)
+		}
+		if exists {
+			return fmt.Errorf("%s event %s: %w", e.Kind, e.Key, approvals.ErrDuplicate)
+		}
+	}
+	e.State = r.State()
+	_, err := tx.Exec(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
+		e.HasNotice() && r.Channel != "")
+	if err != nil {
+		return fmt.Errorf("insert %s event: %w", e.Kind, uniqueViolation(err))
+	}
+	return nil
+}
+
+// Get implements approvals.Store.
+func (d *DB) Get(ctx context.Context, id string) (approvals.Request, error) {
+	var rs []approvals.Request
+	err := d.with(ctx, func(c *pgxpool.Conn) error {
+		var err error
+		rs, err = requests(ctx, c, `WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return approvals.Request{}, fail(err, "get request %s", id)
+	}
+	if len(rs) == 0 {
+		return approvals.Request{}, fmt.Errorf("get request %s: %w", id, approvals.ErrNotFound)
+	}
+	return rs[0], nil
+}
+
+// requests returns the requests matching the SQL clause that follows FROM
+// requests, with their targets and reviews.
+func requests(ctx context.Context, q querier, clause string, args ...any) ([]approvals.Request, error) {
+	rows, err := q.Query(ctx, `SELECT `+columns+` FROM requests `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (approvals.Request, error) { return scan(row) })
+	if err != nil {
+		return nil, err
+	}
+	ptrs := make([]*approvals.Request, len(out))
+	for i := range out {
+		ptrs[i] = &out[i]
+	}
+	if err := complete(ctx, q, ptrs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// complete reads the targets and reviews of rs, in two queries whatever
+// their number. A request may appear more than once.
+func complete(ctx context.Context, q querier, rs []*approvals.Request) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	byID := map[string][]*approvals.Request{}
+	var ids []string
+	for _, r := range rs {
+		if _, ok := byID[r.ID]; !ok {
+			ids = append(ids, r.ID)
+		}
+		byID[r.ID] = append(byID[r.ID], r)
+		r.Targets, r.Reviews = nil, nil
+	}
+	rows, err := q.Query(ctx, `SELECT request_id, email, person, state, outcome, finished_at FROM targets
+		WHERE request_id = ANY($1) ORDER BY request_id, position`, ids)
+	if err != nil {
+		return fmt.Errorf("read targets: %w", err)
+	}
+	var (
+		id, state string
+		t         approvals.Target
+		finished  int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &t.Email, &t.Person, &state, &t.Outcome, &finished}, func() error {
+		t.State, t.FinishedAt = approvals.TargetState(state), fromMillis(finished)
+		if !t.State.Valid() {
+			return fmt.Errorf("request %s: target %s has unknown state %q", id, t.Email, state)
+		}
+		for _, r := range byID[id] {
+			r.Targets = append(r.Targets, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read targets: %w", err)
+	}
+	rows, err = q.Query(ctx, `SELECT request_id, reviewer, decision, reason, at FROM reviews
+		WHERE request_id = ANY($1) ORDER BY request_id, seq, at`, ids)
+	if err != nil {
+		return fmt.Errorf("read reviews: %w", err)
+	}
+	var (
+		rv       approvals.Review
+		decision string
+		at       int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &rv.By, &decision, &rv.Reason, &at}, func() error {
+		var err error
+		if rv.Decision, err = approvals.ParseDecision(decision); err != nil {
+			return fmt.Errorf("request %s: review by %s: %w", id, rv.By, err)
+		}
+		rv.At = fromMillis(at)
+		for _, r := range byID[id] {
+			r.Reviews = append(r.Reviews, rv)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read reviews: %w", err)
+	}
+	return nil
+}
+
+// SetMessage implements approvals.Store. It does not change the request's
+// version: an update racing with it keeps what it sets (see Update).
+func (d *DB) SetMessage(ctx context.Context, id, channel, ts string) error {
+	var n int64
+	err := d.with(ctx, func(c *pgxpool.Conn) error {
+		tag, err := c.Exec(ctx, `UPDATE requests SET channel = $1, message_ts = $2 WHERE id = $3`, channel, ts, id)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fail(err, "set message of request %s", id)
+	}
+	if n == 0 {
+		return fmt.Errorf("set message of request %s: %w", id, approvals.ErrNotFound)
+	}
+	return nil
+}
+
+// errStale: the request changed between reading it and writing it.
+var errStale = errors.New("stale version")
+
+// Update implements approvals.Store. It reads the request, lets fn change
+// it, and writes the change only if the request's version is still the one
+// read (UPDATE … WHERE version = the one read): of two updates racing from
+// one version, one writes and the other reads again.
+func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (approvals.Request, error) {
+	var cur approvals.Request
+	for range maxUpdateAttempts {
+		var err error
+		if cur, err = d.Get(ctx, id); err != nil {
+			return approvals.Request{}, err
+		}
+		next, events, err := fn(cur.Clone())
+		if err != nil {
+			return cur, err
+		}
+		// What Update does not change stays as stored.
+		next.ID, next.Requester, next.Reason, next.Options = cur.ID, cur.Requester, cur.Reason, cur.Options
+		next.SubmitKey, next.CreatedAt, next.ExpiresAt, next.Required = cur.SubmitKey, cur.CreatedAt, cur.ExpiresAt, cur.Required
+		next.Channel, next.MessageTS = cur.Channel, cur.MessageTS
+		next.Version = cur.Version + 1
+		err = d.inTx(ctx, func(tx pgx.Tx) error { return write(ctx, tx, cur, next, events) })
+		if errors.Is(err, errStale) {
+			continue
+		}
+		if err != nil {
+			return cur, fail(uniqueViolation(err), "update request %s", id)
+		}
+		if next.MessageTS == "" {
+			// SetMessage may have run meanwhile; it does not bump the version.
+			_ = d.with(ctx, func(c *pgxpool.Conn) error {
+				var channel, ts string
+				if err := c.QueryRow(ctx, `SELECT channel, message_ts FROM requests WHERE id = $1`, id).Scan(&channel, &ts); err != nil {
+					return err
+				}
+				next.Channel, next.MessageTS = channel, ts
+				return nil
+			})
+		}
+		return next, nil
+	}
+	return cur, fmt.Errorf("update request %s: changed %d times while updating: %w", id, maxUpdateAttempts, approvals.ErrConflict)
+}
+
+// write stores next over cur, with events, in tx.
+func write(ctx context.Context, tx pgx.Tx, cur, next approvals.Request, events []approvals.Event) error {
+	if len(next.Targets) != len(cur.Targets) {
+		return fmt.Errorf("targets cannot be added or removed (%d, was %d)", len(next.Targets), len(cur.Targets))
+	}
+	if cur.DryRun && !next.DryRun {
+		return errors.New("a dry-run request cannot stop being one")
+	}
+	if len(next.Reviews) < len(cur.Reviews) {
+		return fmt.Errorf("reviews cannot be removed (%d, was %d)", len(next.Reviews), len(cur.Reviews))
+	}
+	for i, rv := range cur.Reviews {
+		if next.Reviews[i] != rv {
+			return fmt.Errorf("review by %s cannot change", rv.By)
+		}
+	}
+	tag, err := tx.Exec(ctx, `UPDATE requests SET version = $1, state = $2, dry_run = $3,
+		escalated_at = $4, expired_at = $5, refusal = $6, finished_at = $7
+		WHERE id = $8 AND version = $9`,
+		next.Version, string(next.State()), next.DryRun,
+		millis(next.EscalatedAt), millis(next.ExpiredAt), next.Refusal, millis(next.FinishedAt),
+		cur.ID, cur.Version)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return errStale
+	}
+	for i, t := range next.Targets {
+		was := cur.Targets[i]
+		if t.Email != was.Email || t.Person != was.Person {
+			return fmt.Errorf("target %d cannot change from %s to %s", i, was.Email, t.Email)
+		}
+		if t == was {
+			continue
+		}
+		if was.Done() {
+			return fmt.Errorf("target %s is %s already: its outcome cannot change", t.Email, was.State)
+		}
+		if !t.State.Valid() {
+			return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE targets SET state = $1, outcome = $2, finished_at = $3
+			WHERE request_id = $4 AND position = $5`, string(t.State), t.Outcome, millis(t.FinishedAt), cur.ID, i); err != nil {
+			return fmt.Errorf("update target %s: %w", t.Email, err)
+		}
+	}
+	if err := insertReviews(ctx, tx, cur.ID, len(cur.Reviews), next.Reviews[len(cur.Reviews):]); err != nil {
+		return err
+	}
+	for _, e := range events {
+		if err := insertEvent(ctx, tx, next, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Append implements approvals.Store.
+func (d *DB) Append(ctx context.Context, e approvals.Event) error {
+	if err := d.inTx(ctx, func(tx pgx.Tx) error { return insertEvent(ctx, tx, e.Request, e) }); err != nil {
+		return fail(err, "record %s event of request %s", e.Kind, e.Request.ID)
+	}
+	return nil
+}
+
+// SeenKey implements approvals.Store.
+func (d *DB) SeenKey(ctx context.Context, key string) (bool, error) {
+	if key == "" {
+		return false, nil
+	}
+	var seen bool
+	err := d.with(ctx, func(c *pgxpool.Conn) error {
+		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE key = $1 AND key <> '')
+			OR EXISTS (SELECT 1 FROM requests WHERE submit_key = $1 AND submit_key <> '')`, key).Scan(&seen)
+	})
+	if err != nil {
+		return false, fail(err, "look up key %s", key)
+	}
+	return seen, nil
+}
+
+// CountByRequester implements approvals.Store.
+func (d *DB) CountByRequester(ctx context.Context, requester string, s approvals.State) (int, error) {
+	var n int
+	err := d.with(ctx, func(c *pgxpool.Conn) error {
+		return c.QueryRow(ctx, `SELECT COUNT(*) FROM requests WHERE requester = $1 AND state = $2`,
+			requester, string(s)).Scan(&n)
+	})
+	if err != nil {
+		return 0, fail(err, "count %s requests of %s", s, requester)
+	}
+	return n, nil
+}
+
+// CountByState returns how many requests are in state s.
+func (d *DB) CountByState(ctx context.Context, s approvals.State) (int, error) {
+	var n int
+	err := d.with(ctx, func(c *pgxpool.Conn) error {
+		return c.QueryRow(ctx, `SELECT COUNT(*) FROM requests WHERE state = $1`, string(s)).Scan(&n)
+	})
+	if err != nil {
+		return 0, fail(err, "count %s requests", s)
+	}
+	return n, nil
+}
+
+// ListByState implements approvals.Store.
+func (d *DB) ListByState(ctx context.Context, s approvals.State) ([]approvals.Request, error) {
+	var out []approvals.Request
+	err := d.with(ctx, func(c *pgxpool.Conn) error {
+		var err error
+		out, err = requests(ctx, c, `WHERE state = $1 ORDER BY created_at, id`, string(s))
+		return err
+	})
+	if err != nil {
+		return nil, fail(err, "list %s requests", s)
+	}
+	return out, nil
+}
+
+// FindByPrefix implements approvals.Store.
+func (d *DB) FindByPrefix(ctx context.Context, prefix string, n int) ([]approvals.Request, error) {
+	// A range on the primary key (in byte order, COLLATE "C"): IDs are
+	// lower-case hex and hyphens, all below DEL (0x7f).
+	var out []approvals.Request
+	err := d.with(ctx, func(c *pgxpool.Conn) error {
+		var err error
+		out, err = requests(ctx, c, `WHERE id >= $1 AND id < $2 ORDER BY created_at, id LIMIT $3`, prefix, prefix+"\x7f", limit(n))
+		return err
+	})
+	if err != nil {
+		return nil, fail(err, "find requests %s…", prefix)
+	}
+	return out, nil
+}
+
+// scan reads a request's row from the first columns of a row, and any extra
+// columns into extra. Its targets and reviews are read apart (see complete).
+func scan(row pgx.Row, extra ...any) (approvals.Request, error) {
+	var (
+		r                                                approvals.Request
+		state                                            string
+		created, expires, escalated, expiredAt, finished int64
+	)
+	dest := append([]any{&r.ID, &r.Requester, &r.Reason, &r.Options.Devices, &r.Options.WARPReauth, &r.Options.UserUID,
+		&state, &r.DryRun, &r.Required, &r.SubmitKey, &r.Version, &created, &expires, &escalated,
+		&expiredAt, &finished, &r.Refusal, &r.Channel, &r.MessageTS}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return r, err
+	}
+	if !approvals.State(state).Valid() {
+		return r, fmt.Errorf("request %s has unknown state %q", r.ID, state)
+	}
+	r.CreatedAt, r.ExpiresAt, r.FinishedAt = fromMillis(created), fromMillis(expires), fromMillis(finished)
+	r.EscalatedAt, r.ExpiredAt = fromMillis(escalated), fromMillis(expiredAt)
+	return r, nil
+}
