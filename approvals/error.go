@@ -141,8 +141,11 @@ var ErrLimit = errors.New("too many pending requests")
 var ErrReviewed = errors.New("already reviewed by this person")
 
 // ErrUnavailable is what a Store returns when it cannot reach its database
-// (a server that is down or unreachable): nothing was changed, and trying
-// again shortly may work.
+// (a server that is down or unreachable). Trying again shortly may work. A
+// connection lost while a change was being committed leaves it unknown
+// whether the change was made: retry with the same keys (SubmitKey, an
+// event's Key), which make a second attempt a duplicate rather than a
+// second change.
 var ErrUnavailable = errors.New("the database cannot be reached")
 
 // ErrDuplicate is what a Store returns when a request with the same

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/revokebot/revokebot/approvals"
@@ -62,4 +63,29 @@ func (d *DB) HeldLeases(ctx context.Context) ([]approvals.Lease, error) {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
 	return out, nil
+}
+
+// ReleaseAll ends every lease and every delivery claim, whoever holds them.
+// A SQLite file serves one process at a time: at its start, whatever a
+// predecessor held (it was killed, or crashed) is free, and waiting for
+// those leases to end would only delay the work.
+func (d *DB) ReleaseAll(ctx context.Context) error {
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM leases`); err != nil {
+			return err
+		}
+		for _, part := range []approvals.Part{approvals.AuditRecord, approvals.MessageUpdate, approvals.Notice} {
+			where, _, _ := due(part)
+			ownerCol, untilCol := claimColumns(part)
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET `+ownerCol+` = '', `+untilCol+` = 0
+				WHERE `+strings.ReplaceAll(where, "e.", "")+` AND `+ownerCol+` != ''`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release leases and claims left by an earlier process: %w", err)
+	}
+	return nil
 }

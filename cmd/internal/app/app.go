@@ -20,10 +20,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/joho/godotenv"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/revokebot/revokebot/approvals"
-	"github.com/revokebot/revokebot/approvals/sqlite"
 	"github.com/revokebot/revokebot/bot"
 	"github.com/revokebot/revokebot/cloudflare"
 	"github.com/revokebot/revokebot/cmd/internal/ops"
@@ -117,14 +117,22 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	registry := prometheus.NewRegistry()
 	metrics := ops.NewMetrics(registry)
 
-	db, err := sqlite.Open(ctx, cfg.Database)
+	db, budget, err := openDatabase(ctx, cfg.Database)
 	if err != nil {
-		return fmt.Errorf("REVOKEBOT_DATABASE: %w", err)
+		return openError(cfg.Database, err)
 	}
 	defer db.Close()
+	if err := takeOver(ctx, db); err != nil {
+		return fmt.Errorf("REVOKEBOT_DATABASE: %w", err)
+	}
+	replica := cfg.Replica
+	if replica == "" {
+		replica = newReplicaName()
+	}
 
 	cfOpts := cfg.Cloudflare
 	cfOpts.WrapTransport = metrics.InstrumentRoundTripper
+	cfOpts.Budget = budget
 	cf, err := cloudflare.New(cfOpts)
 	if err != nil {
 		return fmt.Errorf("CLOUDFLARE_* configuration: %w", err)
@@ -151,6 +159,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	courier := bot.NewCourier(api, db, cfg.AuditChannel, cfg.SlackPacing, log)
 	courier.BotUserID = auth.UserID
+	courier.Replica = replica
 	courier.RefusalWindow = cfg.RefusalWindow
 	courier.Mention = cfg.Notify
 	courier.EscalationApprovers = cfg.EscalationApprovers
@@ -170,6 +179,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		DryRun:        cfg.DryRun,
 		MaxPending:    cfg.MaxPending,
 		MaxTargets:    cfg.MaxTargets,
+		Replica:       replica,
+		LeaseTTL:      cfg.LeaseTTL,
 		Logger:        log,
 	}
 	b := bot.New(api, svc, bot.Config{
@@ -186,10 +197,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			return db.CountByState(ctx, approvals.StatePending)
 		},
 		SocketConnected: b.Connected,
+		Replica:         replica,
+		Leases:          db.HeldLeases,
 	})
 
 	log.Info("starting revokebot", "version", versionString(), "dry_run", cfg.DryRun, "team_id", auth.TeamID,
-		"database", cfg.Database, "request_ttl", cfg.RequestTTL.String(), "http_addr", cfg.HTTPAddr)
+		"database", databaseLabel(cfg.Database), "replica", replica, "request_ttl", cfg.RequestTTL.String(), "http_addr", cfg.HTTPAddr)
 
 	// The courier delivers the audit outbox (including what a previous run
 	// left), and the endpoint answers, until everything else has stopped and
@@ -222,11 +235,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		// Requests approved before a crash or kill are finished, once each;
-		// revocations are detached from gctx, so shutdown waits for them.
-		if err := svc.Resume(gctx); err != nil {
-			log.Error("resume interrupted revocations", "err", err)
-		}
+		// Requests approved before a crash or kill, here or on a replica
+		// that died, are finished, once each; revocations are detached from
+		// gctx, so shutdown waits for them.
+		svc.RunResumer(gctx, resumeInterval(cfg.LeaseTTL))
 		return nil
 	})
 	g.Go(func() error {
@@ -323,6 +335,23 @@ func checkCloudflare(ctx context.Context, cf *cloudflare.Client, cfg config, log
 		return nil
 	}
 	return err
+}
+
+// resumeInterval is how often each replica looks for revocations whose
+// lease has ended (their replica died): a third of the lease, at most 5 s,
+// so that one is taken over within the lease and a little more.
+func resumeInterval(lease time.Duration) time.Duration {
+	return min(lease/3, 5*time.Second)
+}
+
+// newReplicaName names this process among the replicas: the host name (a
+// pod's name, in Kubernetes) and a random suffix, new at each start.
+func newReplicaName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "revokebot"
+	}
+	return host + "-" + uuid.NewString()[:8]
 }
 
 // expiryInterval is how often pending requests are checked for expiry: often

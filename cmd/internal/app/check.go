@@ -22,7 +22,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/revokebot/revokebot/approvals"
-	"github.com/revokebot/revokebot/approvals/sqlite"
 	"github.com/revokebot/revokebot/bot"
 	"github.com/revokebot/revokebot/cloudflare"
 	"github.com/slack-go/slack"
@@ -1261,17 +1260,27 @@ func (c *checker) cloudflareProblem(err error) string {
 	}
 }
 
-// checkDatabase opens the database as the bot does, which creates the file and
-// applies the migrations if needed, within opts.CallTimeout.
+// checkDatabase opens the database as the bot does, which creates the file
+// (SQLite) and applies the migrations if needed, within opts.CallTimeout,
+// and reports its schema version.
 func (c *checker) checkDatabase(ctx context.Context) {
 	const what = "database"
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	path := c.cfg.Database
-	_, statErr := os.Stat(path)
-	created := errors.Is(statErr, fs.ErrNotExist)
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
+	where := c.cfg.Database
+	label := databaseLabel(where)
+	created := false
+	if !isPostgres(where) {
+		_, statErr := os.Stat(where)
+		created = errors.Is(statErr, fs.ErrNotExist)
+	}
+	db, _, err := openDatabase(ctx, where)
+	switch {
+	case err != nil && isPostgres(where):
+		// The store's error names host, port and database, never the password.
+		c.r.fail(what, "%v: check that the server is up and reachable from here, and the user, database and sslmode in REVOKEBOT_DATABASE", err)
+		return
+	case err != nil:
 		// sqlite's error names the path already.
 		c.r.fail(what, "%v: make sure its directory exists and this user may write there (REVOKEBOT_DATABASE; the Docker image runs as UID 65532)", err)
 		return
@@ -1280,11 +1289,13 @@ func (c *checker) checkDatabase(ctx context.Context) {
 	v, err := db.SchemaVersion(ctx)
 	switch {
 	case err != nil:
-		c.r.fail(what, "%s: opened, but %v", path, err)
+		c.r.fail(what, "%s: opened, but %v", label, err)
+	case isPostgres(where):
+		c.r.ok(what, "%s: PostgreSQL reachable and migrated (schema version %d); replicas may share it", label, v)
 	case created:
-		c.r.ok(what, "%s did not exist: created it and applied the migrations (schema version %d)", path, v)
+		c.r.ok(what, "%s did not exist: created it and applied the migrations (schema version %d)", label, v)
 	default:
-		c.r.ok(what, "%s: opened and migrated (schema version %d)", path, v)
+		c.r.ok(what, "%s: opened and migrated (schema version %d); one replica only (use PostgreSQL for several)", label, v)
 	}
 }
 

@@ -55,6 +55,13 @@ type config struct {
 	// EscalationApprovers is who a request is escalated to; set exactly when
 	// EscalateAfter is.
 	EscalationApprovers approvals.Audience
+	// LeaseTTL is how long a replica's lease on a revocation in progress
+	// lasts unless renewed: the longest another replica waits before it
+	// takes over from one that died.
+	LeaseTTL time.Duration
+	// Replica names this process among the replicas sharing the database;
+	// empty: the host name and a random suffix, new at each start.
+	Replica string
 }
 
 // The defaults of REVOKEBOT_MAX_TARGETS and REVOKEBOT_REQUIRED_APPROVALS.
@@ -75,6 +82,8 @@ var (
 	userID    = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
 	groupID   = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
 	cfID      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	// replicaName is a replica's name: a pod name fits.
+	replicaName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
 )
 
 // loadConfig reads and checks the configuration. It reports every problem at
@@ -274,10 +283,35 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	c.Database = "revokebot.db"
 	if v := get("REVOKEBOT_DATABASE"); v != "" {
-		if strings.ContainsAny(v, "?#") {
+		switch {
+		case isPostgres(v):
+			if _, err := url.Parse(v); err != nil {
+				// url's error quotes the URL, password included.
+				bad("REVOKEBOT_DATABASE", "the PostgreSQL URL does not parse: write it as postgres://user:password@host:5432/database?sslmode=require, with special characters in the password %%-encoded")
+			}
+		case strings.Contains(v, "://"):
+			bad("REVOKEBOT_DATABASE", "%q: a URL must start with postgres:// or postgresql:// (PostgreSQL); anything else is a SQLite file path", databaseLabel(v))
+		case strings.ContainsAny(v, "?#"):
 			bad("REVOKEBOT_DATABASE", "%q: the file path must not contain ? or #", v)
 		}
 		c.Database = v
+	}
+
+	c.LeaseTTL = approvals.DefaultLeaseTTL
+	if v := get("REVOKEBOT_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad("REVOKEBOT_LEASE_TTL", "%q is not a duration like 15s", v)
+		case d < time.Second || d > 5*time.Minute:
+			bad("REVOKEBOT_LEASE_TTL", "%s is out of range: between 1s and 5m", d)
+		default:
+			c.LeaseTTL = d
+		}
+	}
+	c.Replica = get("REVOKEBOT_REPLICA")
+	if c.Replica != "" && !replicaName.MatchString(c.Replica) {
+		bad("REVOKEBOT_REPLICA", "%q is not a name of 1 to 63 letters, digits, dots, dashes or underscores", c.Replica)
 	}
 
 	c.MaxPending = approvals.DefaultMaxPending

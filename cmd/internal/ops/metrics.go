@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/revokebot/revokebot/approvals"
 )
 
 const namespace = "revokebot"
@@ -44,6 +46,14 @@ type Gauges struct {
 	// SocketConnected reports whether the Slack Socket Mode connection is
 	// up: revokebot_socket_connected, 1 or 0.
 	SocketConnected func() bool
+	// Replica names this process among the replicas sharing the database:
+	// revokebot_replica_info{replica} 1.
+	Replica string
+	// Leases are the leases held now, by any replica: the work each
+	// replica holds, revokebot_work_held{replica, work}, where work is
+	// "revocation" (a request's targets being revoked) or
+	// "refusal_audit" (the lane that audits refused attempts).
+	Leases func(ctx context.Context) ([]approvals.Lease, error)
 }
 
 // NewMetrics creates the metrics and registers them with reg, typically a
@@ -141,8 +151,10 @@ func (m *Metrics) Watch(g Gauges) {
 type gaugeCollector struct {
 	m                           *Metrics
 	backlog, pending, connected *prometheus.Desc
+	replica, work               *prometheus.Desc
 	scrapeErrors                *prometheus.Desc
 	backlogErrs, pendingErrs    atomic.Uint64
+	leaseErrs                   atomic.Uint64
 }
 
 func newGaugeCollector(m *Metrics) *gaugeCollector {
@@ -152,6 +164,8 @@ func newGaugeCollector(m *Metrics) *gaugeCollector {
 		backlog:      prometheus.NewDesc(name("outbox_backlog"), "Audit and message deliveries not yet made.", nil, nil),
 		pending:      prometheus.NewDesc(name("pending_requests"), "Requests waiting for a decision.", nil, nil),
 		connected:    prometheus.NewDesc(name("socket_connected"), "1 while the Slack Socket Mode connection is up, else 0.", nil, nil),
+		replica:      prometheus.NewDesc(name("replica_info"), "1, labelled with this process's name among the replicas sharing the database.", []string{"replica"}, nil),
+		work:         prometheus.NewDesc(name("work_held"), "Work held under a lease now, by replica (any replica sharing the database) and kind: revocation, refusal_audit.", []string{"replica", "work"}, nil),
 		scrapeErrors: prometheus.NewDesc(name("scrape_errors_total"), "Scrapes that could not read a gauge, by gauge; the gauge is left out of such a scrape.", []string{"gauge"}, nil),
 	}
 }
@@ -160,6 +174,8 @@ func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.backlog
 	ch <- c.pending
 	ch <- c.connected
+	ch <- c.replica
+	ch <- c.work
 	ch <- c.scrapeErrors
 }
 
@@ -174,9 +190,45 @@ func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.connected, prometheus.GaugeValue, v)
 		}
+		if g.Replica != "" {
+			ch <- prometheus.MustNewConstMetric(c.replica, prometheus.GaugeValue, 1, g.Replica)
+		}
+		c.collectWork(ch, g.Leases)
 	}
 	ch <- prometheus.MustNewConstMetric(c.scrapeErrors, prometheus.CounterValue, float64(c.backlogErrs.Load()), "outbox_backlog")
 	ch <- prometheus.MustNewConstMetric(c.scrapeErrors, prometheus.CounterValue, float64(c.pendingErrs.Load()), "pending_requests")
+	ch <- prometheus.MustNewConstMetric(c.scrapeErrors, prometheus.CounterValue, float64(c.leaseErrs.Load()), "work_held")
+}
+
+// collectWork reports the leases held, counted by replica and kind of work.
+func (c *gaugeCollector) collectWork(ch chan<- prometheus.Metric, leases func(context.Context) ([]approvals.Lease, error)) {
+	if leases == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), gaugeTimeout)
+	defer cancel()
+	held, err := leases(ctx)
+	if err != nil {
+		c.leaseErrs.Add(1)
+		return
+	}
+	type key struct{ replica, work string }
+	counts := map[key]int{}
+	for _, l := range held {
+		// An owner is a replica, or a replica's run: "replica/run".
+		replica, _, _ := strings.Cut(l.Owner, "/")
+		work, _, _ := strings.Cut(l.Name, ":")
+		switch work {
+		case "execute":
+			work = "revocation"
+		case "courier":
+			work = "refusal_audit"
+		}
+		counts[key{replica, work}]++
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.work, prometheus.GaugeValue, float64(n), k.replica, k.work)
+	}
 }
 
 // count reports one database-backed gauge, or counts its failure.
