@@ -19,65 +19,21 @@ import (
 
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/approvals/postgres"
+	"github.com/revokebot/revokebot/approvals/postgres/pgtest"
 	"github.com/revokebot/revokebot/approvals/storetest"
 )
 
-// envURL names the variable that points the tests at a PostgreSQL server.
-const envURL = "REVOKEBOT_TEST_POSTGRES_URL"
+const envURL = pgtest.EnvURL
 
-// serverURL returns the test server's URL, or skips tb if none is set.
-func serverURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv(envURL)
-	if u == "" {
-		tb.Skipf("no PostgreSQL to test against: set %s, e.g. %s='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' "+
-			"(each test works in a schema of its own, dropped at the end)", envURL, envURL)
-	}
-	return u
-}
+func serverURL(tb testing.TB) string { return pgtest.ServerURL(tb) }
 
-// withSetting returns url with a setting added: a query parameter of a
-// URL, or a keyword=value of a libpq string (the last one wins).
 func withSetting(tb testing.TB, url, key, value string) string {
-	tb.Helper()
-	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		u, err := neturl.Parse(url)
-		if err != nil {
-			tb.Fatalf("%s is not a URL: %v", envURL, err)
-		}
-		q := u.Query()
-		q.Set(key, value)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return url + " " + key + "=" + value
+	return pgtest.WithSetting(tb, url, key, value)
 }
 
-// newSchema creates an empty schema, dropped (with everything in it) when tb
-// ends, and returns the server's URL using it (search_path).
-func newSchema(tb testing.TB) string {
-	tb.Helper()
-	base := serverURL(tb)
-	name := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20]
-	admin(tb, base, `CREATE SCHEMA `+name)
-	tb.Cleanup(func() { admin(tb, base, `DROP SCHEMA `+name+` CASCADE`) })
-	return withSetting(tb, base, "search_path", name)
-}
+func newSchema(tb testing.TB) string { return pgtest.Schema(tb) }
 
-// admin runs sql on a connection of its own to url.
-func admin(tb testing.TB, url, sql string, args ...any) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect to %s: %v", envURL, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		tb.Fatalf("%s: %v", sql, err)
-	}
-}
+func admin(tb testing.TB, url, sql string, args ...any) { pgtest.Exec(tb, url, sql, args...) }
 
 // queryInt returns the one number sql selects on url.
 func queryInt(tb testing.TB, url, sql string, args ...any) int {
