@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/revokebot/revokebot/approvals/postgres/pgtest"
 	"github.com/revokebot/revokebot/bot/bottest"
 	"github.com/revokebot/revokebot/cloudflare/cftest"
 )
@@ -910,5 +911,31 @@ func TestCheckPeople(t *testing.T) {
 				t.Errorf("a guest who is only mentioned is reported")
 			}
 		})
+	}
+}
+
+// check tests a PostgreSQL database: reachable and migrated, with its
+// schema version; an unreachable one fails, naming the server and never
+// the password.
+func TestCheckPostgres(t *testing.T) {
+	t.Parallel()
+	schema := pgtest.Schema(t)
+	f := newCheckFakes(t)
+	f.env["REVOKEBOT_DATABASE"] = schema
+	r := f.run(t)
+	if r.err != nil {
+		t.Fatalf("check failed: %v\n%s", r.err, r.out)
+	}
+	r.want(t, "database", "ok", databaseLabel(schema), "PostgreSQL reachable and migrated (schema version 1)")
+
+	addr := freeAddr(t)
+	f.env["REVOKEBOT_DATABASE"] = "postgres://revokebot:s3cret-pw@" + addr + "/revokebot?sslmode=disable"
+	r = f.run(t)
+	if r.err == nil {
+		t.Fatal("check passed without its database")
+	}
+	r.want(t, "database", "FAIL", addr, "the database cannot be reached", "REVOKEBOT_DATABASE")
+	if strings.Contains(r.out, "s3cret-pw") {
+		t.Errorf("the password shows:\n%s", r.out)
 	}
 }

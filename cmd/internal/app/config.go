@@ -290,7 +290,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 				bad("REVOKEBOT_DATABASE", "the PostgreSQL URL does not parse: write it as postgres://user:password@host:5432/database?sslmode=require, with special characters in the password %%-encoded")
 			}
 		case strings.Contains(v, "://"):
-			bad("REVOKEBOT_DATABASE", "%q: a URL must start with postgres:// or postgresql:// (PostgreSQL); anything else is a SQLite file path", databaseLabel(v))
+			scheme, _, _ := strings.Cut(v, "://")
+			bad("REVOKEBOT_DATABASE", "a %s:// URL: a URL must start with postgres:// or postgresql:// (PostgreSQL); anything else is a SQLite file path", scheme)
 		case strings.ContainsAny(v, "?#"):
 			bad("REVOKEBOT_DATABASE", "%q: the file path must not contain ? or #", v)
 		}

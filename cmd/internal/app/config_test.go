@@ -157,6 +157,12 @@ func TestLoadConfigBadValues(t *testing.T) {
 		{"REVOKEBOT_ESCALATE_AFTER", "10m", "REVOKEBOT_ESCALATION_APPROVERS: is required when REVOKEBOT_ESCALATE_AFTER is set"},
 		{"REVOKEBOT_ESCALATION_APPROVERS", "U09CISO", "REVOKEBOT_ESCALATION_APPROVERS: is set, but REVOKEBOT_ESCALATE_AFTER is not"},
 		{"REVOKEBOT_ESCALATION_APPROVERS", "ciso@example.com", "REVOKEBOT_ESCALATION_APPROVERS: \"ciso@example.com\" is neither"},
+		{"REVOKEBOT_DATABASE", "mysql://revokebot:secret@db/revokebot", "REVOKEBOT_DATABASE: a mysql:// URL: a URL must start with postgres://"},
+		{"REVOKEBOT_DATABASE", "postgres://revokebot:secret%zz@db/revokebot", "REVOKEBOT_DATABASE: the PostgreSQL URL does not parse"},
+		{"REVOKEBOT_LEASE_TTL", "soon", "REVOKEBOT_LEASE_TTL: \"soon\" is not a duration"},
+		{"REVOKEBOT_LEASE_TTL", "500ms", "REVOKEBOT_LEASE_TTL: 500ms is out of range"},
+		{"REVOKEBOT_LEASE_TTL", "10m", "REVOKEBOT_LEASE_TTL: 10m0s is out of range"},
+		{"REVOKEBOT_REPLICA", "pod one", "REVOKEBOT_REPLICA: \"pod one\" is not a name"},
 	} {
 		env := validEnv()
 		env[tt.name] = tt.value
@@ -615,5 +621,28 @@ func TestReadmeContents(t *testing.T) {
 	}
 	if got := strings.TrimSpace(contents); got != strings.TrimSpace(want.String()) {
 		t.Errorf("README.md's contents:\n%s\nwant, from its sections:\n%s", got, want.String())
+	}
+}
+
+// A PostgreSQL URL is taken as it is (libpq parameters and all), and shown
+// in logs and reports without its password.
+func TestLoadConfigPostgres(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	env["REVOKEBOT_DATABASE"] = "postgresql://revokebot:s3cret@db.internal:5432/revokebot?sslmode=verify-full&pool_max_conns=4"
+	env["REVOKEBOT_LEASE_TTL"] = "20s"
+	env["REVOKEBOT_REPLICA"] = "revokebot-7d9f-abcde"
+	c, err := loadConfig(getter(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database != env["REVOKEBOT_DATABASE"] || c.LeaseTTL != 20*time.Second || c.Replica != "revokebot-7d9f-abcde" {
+		t.Errorf("config %q, %s, %q", c.Database, c.LeaseTTL, c.Replica)
+	}
+	if got, want := databaseLabel(c.Database), "postgresql://revokebot@db.internal:5432/revokebot"; got != want {
+		t.Errorf("label %q, want %q", got, want)
+	}
+	if d, _ := loadConfig(getter(validEnv())); d.LeaseTTL != 15*time.Second || d.Replica != "" || isPostgres(d.Database) {
+		t.Errorf("defaults: lease %s, replica %q, database %q", d.LeaseTTL, d.Replica, d.Database)
 	}
 }
