@@ -23,13 +23,20 @@ func (w *Workspace) AllEphemerals() []Ephemeral {
 // sent trigger_id recorded so far, so that a long run (a fuzz test) does not
 // grow without bound. A later chat.update of a forgotten message answers
 // message_not_found, and views.open with a forgotten trigger_id
-// invalid_trigger_id. Scripted failures, holds, groups, channels and users
-// stay.
+// invalid_trigger_id. Envelopes not acknowledged yet are no longer
+// redelivered (multi-connection mode), and Redeliveries forgets them.
+// Scripted failures, holds, groups, channels, users and connections stay.
 func (w *Workspace) Reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.calls, w.ephemerals, w.messages, w.views = nil, nil, nil, nil
 	clear(w.acks)
+	for _, e := range w.inFlight {
+		e.timer.Stop()
+	}
+	clear(w.inFlight)
+	clear(w.retries)
+	clear(w.firsts)
 	clear(w.triggers)
 	clear(w.opened)
 	w.notifyLocked()

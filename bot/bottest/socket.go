@@ -3,7 +3,9 @@ package bottest
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,11 @@ type wsConn struct {
 	mu   sync.Mutex
 	ws   *websocket.Conn
 	done chan struct{}
+	// index is the connection's place in the order they were opened (0 for
+	// the first); envelopes counts the envelopes sent to it. Both are
+	// guarded by the workspace's lock.
+	index     int
+	envelopes int
 }
 
 func (c *wsConn) writeJSON(v any) error {
@@ -61,18 +68,34 @@ func (w *Workspace) serveSocket(rw http.ResponseWriter, r *http.Request) {
 	}
 	c := &wsConn{ws: ws, done: make(chan struct{})}
 	w.mu.Lock()
-	if w.conn != nil {
-		w.conn.close()
+	if w.multi && len(w.live) >= MaxConnections {
+		w.mu.Unlock()
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too_many_connections"),
+			time.Now().Add(time.Second))
+		ws.Close()
+		return
 	}
-	w.conn = c
-	w.conns++
+	if !w.multi {
+		for _, old := range w.live {
+			old.close()
+		}
+		w.live = w.live[:0]
+	}
+	c.index = len(w.all)
+	w.all = append(w.all, c)
+	w.live = append(w.live, c)
+	live := len(w.live)
 	w.mu.Unlock()
 
-	hello := map[string]any{"type": "hello", "num_connections": 1,
+	hello := map[string]any{"type": "hello", "num_connections": live,
 		"debug_info":      map[string]any{"host": "bottest", "approximate_connection_time": 3600},
 		"connection_info": map[string]any{"app_id": DefaultAppID}}
 	if err := c.writeJSON(hello); err != nil {
 		c.close()
+		w.mu.Lock()
+		w.live = slices.DeleteFunc(w.live, func(l *wsConn) bool { return l == c })
+		w.notifyLocked()
+		w.mu.Unlock()
 		return
 	}
 	w.mu.Lock()
@@ -102,9 +125,7 @@ func (w *Workspace) serveSocket(rw http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			c.close()
 			w.mu.Lock()
-			if w.conn == c {
-				w.conn = nil
-			}
+			w.live = slices.DeleteFunc(w.live, func(l *wsConn) bool { return l == c })
 			w.notifyLocked()
 			w.mu.Unlock()
 			return
@@ -114,47 +135,96 @@ func (w *Workspace) serveSocket(rw http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		ack.At = time.Now()
+		ack.Connection = c.index
 		w.mu.Lock()
 		w.acks[ack.EnvelopeID] = ack
+		w.ackedLocked(ack.EnvelopeID)
 		w.notifyLocked()
 		w.mu.Unlock()
 	}
 }
 
-// Connections counts the websocket connections opened so far.
+// Connections counts the websocket connections opened so far (in
+// multi-connection mode, the refused ones are not counted).
 func (w *Workspace) Connections() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.conns
+	return len(w.all)
 }
 
 // WaitConnected waits until at least n connections have been opened and one is live.
 func (w *Workspace) WaitConnected(n int, timeout time.Duration) {
 	w.tb.Helper()
-	w.waitFor(timeout, fmt.Sprintf("socket mode connection #%d", n), func() bool { return w.conns >= n && w.conn != nil })
+	w.waitFor(timeout, fmt.Sprintf("socket mode connection #%d", n), func() bool { return len(w.all) >= n && len(w.live) > 0 })
 }
 
 // DropConnection closes the websocket abruptly, as a network failure would.
-func (w *Workspace) DropConnection() {
+// In multi-connection mode it drops one live connection chosen at random.
+// It returns the index of the connection dropped (see EnvelopesPerConnection),
+// or -1 when none was live.
+func (w *Workspace) DropConnection() int {
 	w.mu.Lock()
-	c := w.conn
-	w.conn = nil
-	w.mu.Unlock()
-	if c != nil {
-		c.close()
+	var c *wsConn
+	if len(w.live) > 0 {
+		i := 0
+		if w.multi {
+			i = rand.IntN(len(w.live))
+		}
+		c = w.live[i]
+		w.live = slices.Delete(w.live, i, i+1)
+		w.notifyLocked()
 	}
+	w.mu.Unlock()
+	if c == nil {
+		return -1
+	}
+	c.close()
+	return c.index
 }
 
-// Disconnect sends Slack's disconnect message with reason (e.g. "refresh_requested").
+// Disconnect sends Slack's disconnect message with reason (e.g.
+// "refresh_requested"); in multi-connection mode, to one live connection
+// chosen at random.
 func (w *Workspace) Disconnect(reason string) {
 	w.tb.Helper()
 	w.send(map[string]any{"type": "disconnect", "reason": reason, "debug_info": map[string]any{"host": "bottest"}})
 }
 
+// pickLocked returns the connection a message goes to, or nil when none is
+// live: the live one, or in multi-connection mode one chosen at random among
+// the live ones still open, other than avoid when there is another.
+func (w *Workspace) pickLocked(avoid *wsConn) *wsConn {
+	if !w.multi {
+		if len(w.live) == 0 {
+			return nil
+		}
+		return w.live[0]
+	}
+	var open, others []*wsConn
+	for _, c := range w.live {
+		select {
+		case <-c.done:
+			continue // closed; its read loop is about to forget it
+		default:
+		}
+		open = append(open, c)
+		if c != avoid {
+			others = append(others, c)
+		}
+	}
+	if len(others) > 0 {
+		return others[rand.IntN(len(others))]
+	}
+	if len(open) > 0 {
+		return open[rand.IntN(len(open))]
+	}
+	return nil
+}
+
 func (w *Workspace) send(v any) {
 	w.tb.Helper()
 	w.mu.Lock()
-	c := w.conn
+	c := w.pickLocked(nil)
 	w.mu.Unlock()
 	if c == nil {
 		w.tb.Fatalf("bottest: no live socket mode connection")
@@ -252,25 +322,65 @@ func actionTS() string {
 
 // SendEnvelope sends any Socket Mode envelope; retry > 0 marks a redelivery.
 // The workspace remembers the payload's trigger_id, if any, with the time it
-// was first sent, for views.open.
+// was first sent, for views.open. In multi-connection mode the envelope goes
+// to a live connection chosen at random, and is redelivered if not
+// acknowledged in time (see WithMultiConnection).
 func (w *Workspace) SendEnvelope(id, typ string, payload any, retry int) {
 	w.tb.Helper()
 	kind := w.noteEnvelope(payload)
-	env := map[string]any{"envelope_id": id, "type": typ, "payload": payload,
-		"accepts_response_payload": typ == "slash_commands" || typ == "interactive" && kind == "view_submission"}
-	if retry > 0 {
-		env["retry_attempt"] = retry
-		env["retry_reason"] = "timeout"
+	env := &envelope{id: id, first: id, typ: typ, payload: payload, retry: retry,
+		acceptsResponse: typ == "slash_commands" || typ == "interactive" && kind == "view_submission"}
+	if !w.multi {
+		w.mu.Lock()
+		c := w.pickLocked(nil)
+		if c != nil {
+			c.envelopes++
+		}
+		w.mu.Unlock()
+		if c == nil {
+			w.tb.Fatalf("bottest: no live socket mode connection")
+		}
+		if err := c.writeJSON(env.message()); err != nil {
+			w.tb.Fatalf("bottest: send envelope: %v", err)
+		}
+		return
 	}
-	w.send(env)
+	// Redeliveries send the payload as it is now, whatever the caller does
+	// with it later.
+	if data, err := json.Marshal(payload); err == nil {
+		env.payload = json.RawMessage(data)
+	}
+	for {
+		w.mu.Lock()
+		c := w.pickLocked(nil)
+		if c == nil {
+			w.mu.Unlock()
+			w.tb.Fatalf("bottest: no live socket mode connection")
+		}
+		w.trackLocked(env, c)
+		w.mu.Unlock()
+		err := c.writeJSON(env.message())
+		if err == nil {
+			return
+		}
+		// The connection broke: another one gets the envelope now.
+		c.close()
+		w.mu.Lock()
+		c.envelopes--
+		w.mu.Unlock()
+	}
 }
 
 // WaitAck waits for the bot to acknowledge envelope id and returns the ack.
+// In multi-connection mode an ack of one of id's redeliveries counts too
+// (some connection handled the envelope): WaitAck returns id's own ack if it
+// has one, and otherwise the earliest ack of a redelivery (its EnvelopeID
+// says which).
 func (w *Workspace) WaitAck(id string, timeout time.Duration) Ack {
 	w.tb.Helper()
 	var ack Ack
 	w.waitFor(timeout, "ack of "+id, func() bool {
-		a, ok := w.acks[id]
+		a, ok := w.ackLocked(id)
 		ack = a
 		return ok
 	})

@@ -37,10 +37,12 @@ type Workspace struct {
 	appToken     string
 	pingInterval time.Duration
 
-	mu         sync.Mutex
-	changed    chan struct{} // closed and replaced on every recorded change
-	conn       *wsConn
-	conns      int
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every recorded change
+	// live holds the open Socket Mode connections (at most one unless
+	// multi), oldest first; all holds every connection opened, in order.
+	live       []*wsConn
+	all        []*wsConn
 	acks       map[string]Ack
 	messages   []Message
 	ephemerals []Ephemeral
@@ -72,6 +74,20 @@ type Workspace struct {
 	// views holds the modals opened with views.open, oldest first.
 	views    []View
 	nextView int
+
+	// multi is the multi-connection mode (WithMultiConnection), in which
+	// envelopes not acknowledged within redeliverAfter are redelivered.
+	multi          bool
+	redeliverAfter time.Duration
+	// inFlight holds the envelopes awaiting an ack that will be redelivered
+	// if it does not come; retries maps an envelope's ID to the IDs of its
+	// redeliveries, oldest first, and firsts a redelivery's ID to the ID of
+	// the envelope first sent.
+	inFlight    map[string]*envelope
+	retries     map[string][]string
+	firsts      map[string]string
+	redelivered int
+	closed      bool
 }
 
 // Option configures a Workspace.
@@ -126,6 +142,9 @@ type Ack struct {
 	EnvelopeID string          `json:"envelope_id"`
 	Payload    json.RawMessage `json:"payload"`
 	At         time.Time       `json:"-"`
+	// Connection is the connection the ack came on: its index in
+	// EnvelopesPerConnection (0 for the first connection opened).
+	Connection int `json:"-"`
 }
 
 // Call is one Web API call the bot made (the token is not recorded).
@@ -150,6 +169,7 @@ func New(tb TB, opts ...Option) *Workspace {
 		changed: make(chan struct{}), acks: map[string]Ack{}, groups: map[string][]string{}, failures: map[string][]Failure{}, holds: map[string]chan struct{}{}, held: map[string]int{},
 		posts: map[string][]time.Time{}, holdsAfter: map[string]chan struct{}{},
 		triggers: map[string]*trigger{}, triggerTTL: 3 * time.Second,
+		inFlight: map[string]*envelope{}, retries: map[string][]string{}, firsts: map[string]string{},
 	}
 	for _, o := range opts {
 		o(w)
@@ -163,9 +183,21 @@ func New(tb TB, opts ...Option) *Workspace {
 	return w
 }
 
-// Close stops the server and drops the websocket.
+// Close stops the server and drops the websockets; no envelope is
+// redelivered after it.
 func (w *Workspace) Close() {
-	w.DropConnection()
+	w.mu.Lock()
+	w.closed = true
+	for _, e := range w.inFlight {
+		e.timer.Stop()
+	}
+	clear(w.inFlight)
+	live := w.live
+	w.live = nil
+	w.mu.Unlock()
+	for _, c := range live {
+		c.close()
+	}
 	w.srv.Close()
 }
 
@@ -265,7 +297,11 @@ func (w *Workspace) dump() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "connections: %d\n", w.conns)
+	fmt.Fprintf(&b, "connections: %d\n", len(w.all))
+	if w.multi {
+		fmt.Fprintf(&b, "live connections: %d, envelopes per connection: %v, redelivered: %d\n",
+			len(w.live), w.envelopesPerConnectionLocked(), w.redelivered)
+	}
 	for _, m := range w.messages {
 		thread := ""
 		if m.ThreadTS != "" {
