@@ -160,6 +160,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	courier := bot.NewCourier(api, db, cfg.AuditChannel, cfg.SlackPacing, log)
 	courier.BotUserID = auth.UserID
 	courier.Replica = replica
+	// A dead replica's deliveries wait three leases for another to take
+	// them over: longer than one Slack call at the default lease.
+	courier.ClaimTTL = 3 * cfg.LeaseTTL
 	courier.RefusalWindow = cfg.RefusalWindow
 	courier.Mention = cfg.Notify
 	courier.EscalationApprovers = cfg.EscalationApprovers

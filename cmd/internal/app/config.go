@@ -57,7 +57,8 @@ type config struct {
 	EscalationApprovers approvals.Audience
 	// LeaseTTL is how long a replica's lease on a revocation in progress
 	// lasts unless renewed: the longest another replica waits before it
-	// takes over from one that died.
+	// takes over from one that died. Its claims on deliveries to Slack last
+	// three times as long.
 	LeaseTTL time.Duration
 	// Replica names this process among the replicas sharing the database;
 	// empty: the host name and a random suffix, new at each start.

@@ -58,15 +58,8 @@ func (h *harness) child() *exec.Cmd {
 func (h *harness) spawn() {
 	h.t.Helper()
 	connected := h.slack.Connections()
-	cmd := h.child()
-	if err := cmd.Start(); err != nil {
-		h.t.Fatalf("start revokebot: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	h.proc, h.done = cmd, done
-	h.cancel = func() { cmd.Process.Signal(syscall.SIGTERM) }
-	h.t.Cleanup(h.stop)
+	h.launch()
+	done := h.done
 	for deadline := time.Now().Add(wait); h.slack.Connections() <= connected; {
 		select {
 		case err := <-done:
@@ -78,6 +71,21 @@ func (h *harness) spawn() {
 			h.t.Fatalf("revokebot did not connect within %s\n%s", wait, h.logs.String())
 		}
 	}
+}
+
+// launch starts revokebot as a child process (see child), without waiting
+// for anything.
+func (h *harness) launch() {
+	h.t.Helper()
+	cmd := h.child()
+	if err := cmd.Start(); err != nil {
+		h.t.Fatalf("start revokebot: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	h.proc, h.done = cmd, done
+	h.cancel = func() { cmd.Process.Signal(syscall.SIGTERM) }
+	h.t.Cleanup(h.stop)
 }
 
 // kill kills the child process at once (SIGKILL: no cleanup of any kind).
