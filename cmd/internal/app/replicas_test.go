@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -359,4 +360,67 @@ func TestRollingRestartWithTrafficFlowing(t *testing.T) {
 		t.Errorf("only %d requests went through the restart", len(ids))
 	}
 	c.checkOnce(ids, nil)
+}
+
+// A replica that stops answering (frozen: SIGSTOP) leaves the envelopes it
+// got unacknowledged; Slack redelivers them to the other replicas, which
+// handle them. When the frozen one wakes up and handles its stale copies
+// too, the store's keys make them duplicates: one request per command, one
+// decision per click.
+func TestFrozenReplicasEnvelopesAreRedeliveredAndHandledOnce(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, nil)
+	c.start(3)
+	h := c.nodes[0]
+	freeze := func(n *harness) (thaw func()) {
+		n.proc.Process.Signal(syscall.SIGSTOP)
+		return func() { n.proc.Process.Signal(syscall.SIGCONT) }
+	}
+
+	// Commands, while replica-0 is frozen, until some were redelivered.
+	thaw := freeze(c.nodes[0])
+	var envs []string
+	for i := 0; i < 40 && (i < 6 || c.slack.Redelivered() < 2); i++ {
+		envs = append(envs, c.slack.SlashCommand(requester, secChannel, fmt.Sprintf("user%d@example.com", i)))
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, e := range envs {
+		c.slack.WaitAck(e, 3*wait)
+	}
+	commandsRedelivered := c.slack.Redelivered()
+	thaw()
+	ids := map[string][]string{}
+	var msgs []bottest.Message
+	c.slack.Eventually("an approval message per command", 2*wait, func() bool {
+		return len(c.slack.Messages(secChannel)) >= len(envs)
+	})
+	for _, m := range c.slack.Messages(secChannel) {
+		email, _, _ := strings.Cut(strings.TrimPrefix(m.Text, "Revocation request for `"), "`")
+		ids[requestID(t, m)] = []string{email}
+		msgs = append(msgs, m)
+	}
+
+	// Clicks, while replica-1 is frozen.
+	thaw = freeze(c.nodes[1])
+	envs = nil
+	for _, m := range msgs {
+		envs = append(envs, c.slack.Click(approver, m, "revoke_approve"))
+	}
+	for _, e := range envs {
+		c.slack.WaitAck(e, 3*wait)
+	}
+	thaw()
+	for _, m := range msgs {
+		h.waitMessageState(m, "Revoked")
+	}
+	time.Sleep(time.Second) // the woken replicas handle their stale copies meanwhile
+	c.checkOnce(ids, nil)
+	if n := len(c.slack.Messages(secChannel)); n != len(msgs) || len(msgs) != len(ids) {
+		t.Errorf("%d approval messages for %d commands", n, len(msgs))
+	}
+	t.Logf("%d commands and %d clicks; %d command envelopes and %d in all redelivered",
+		len(msgs), len(msgs), commandsRedelivered, c.slack.Redelivered())
+	if commandsRedelivered == 0 || c.slack.Redelivered() == commandsRedelivered {
+		t.Errorf("redelivered %d commands and %d clicks: the test needs some of each", commandsRedelivered, c.slack.Redelivered()-commandsRedelivered)
+	}
 }
