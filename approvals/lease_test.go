@@ -2,6 +2,7 @@ package approvals_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -135,4 +136,49 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// Every replica sweeps for expiry and escalation; each request is escalated
+// once and expires once, however many sweep at the same moment.
+func TestSweepsOfSeveralReplicasChangeEachRequestOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.EscalateAfter = 5 * time.Minute
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, f.submit(t, fmt.Sprintf("user%d@example.com", i)).ID)
+	}
+	replicas := make([]*approvals.Service, 4)
+	for i := range replicas {
+		s := *f.svc
+		s.Replica = fmt.Sprintf("replica-%d", i)
+		replicas[i] = &s
+	}
+	sweep := func() {
+		var wg sync.WaitGroup
+		for _, s := range replicas {
+			wg.Go(func() {
+				if _, err := s.ExpireDue(context.Background()); err != nil {
+					t.Errorf("ExpireDue: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	f.clock.Advance(6 * time.Minute) // due for escalation
+	sweep()
+	f.clock.Advance(10 * time.Minute) // and for expiry (TTL 10m)
+	sweep()
+	count := map[approvals.EventKind]int{}
+	for _, e := range f.events.all() {
+		count[e.Kind]++
+	}
+	if count[approvals.EventEscalated] != len(ids) || count[approvals.EventExpired] != len(ids) {
+		t.Errorf("events %v, want one escalated and one expired per request (%d)", count, len(ids))
+	}
+	for _, id := range ids {
+		if got := f.get(t, id); got.State() != approvals.StateExpired {
+			t.Errorf("request %s is %s", id, got.State())
+		}
+	}
 }

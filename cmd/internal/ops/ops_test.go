@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/cmd/internal/ops"
 )
 
@@ -568,4 +569,41 @@ func ExampleHandler() {
 	resp.Body.Close()
 	fmt.Println(resp.Status)
 	// Output: 503 Service Unavailable
+}
+
+// /metrics names this replica, and shows the work every replica holds under
+// a lease: revocations (one lease per request, owned by a replica's run)
+// and the refusal audit.
+func TestMetricsShowWhichReplicaHoldsWhichWork(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := ops.NewMetrics(reg)
+	fail := false
+	m.Watch(ops.Gauges{
+		Replica: "revokebot-7d9f-a",
+		Leases: func(context.Context) ([]approvals.Lease, error) {
+			if fail {
+				return nil, errors.New("the database cannot be reached")
+			}
+			return []approvals.Lease{
+				{Name: approvals.ExecutionLease("r1"), Owner: "revokebot-7d9f-a/1a2b"},
+				{Name: approvals.ExecutionLease("r2"), Owner: "revokebot-7d9f-a/3c4d"},
+				{Name: approvals.ExecutionLease("r3"), Owner: "revokebot-7d9f-b/5e6f"},
+				{Name: "courier:refusals", Owner: "revokebot-7d9f-b"},
+			}, nil
+		},
+	})
+	wantLines(t, scrape(t, reg),
+		`revokebot_replica_info{replica="revokebot-7d9f-a"} 1`,
+		`revokebot_work_held{replica="revokebot-7d9f-a",work="revocation"} 2`,
+		`revokebot_work_held{replica="revokebot-7d9f-b",work="revocation"} 1`,
+		`revokebot_work_held{replica="revokebot-7d9f-b",work="refusal_audit"} 1`,
+		`revokebot_scrape_errors_total{gauge="work_held"} 0`,
+	)
+	fail = true
+	out := scrape(t, reg)
+	wantLines(t, out, `revokebot_scrape_errors_total{gauge="work_held"} 1`, `revokebot_replica_info{replica="revokebot-7d9f-a"} 1`)
+	if strings.Contains(out, "revokebot_work_held{") {
+		t.Errorf("work shown while the leases could not be read:\n%s", out)
+	}
 }
