@@ -182,3 +182,35 @@ func TestSweepsOfSeveralReplicasChangeEachRequestOnce(t *testing.T) {
 		}
 	}
 }
+
+// leaseless is a store that cannot take leases (its database went away
+// right after the approval was recorded).
+type leaseless struct{ approvals.Store }
+
+func (leaseless) Lease(context.Context, string, string, time.Duration) (bool, error) {
+	return false, fmt.Errorf("lease: %w", approvals.ErrUnavailable)
+}
+
+// An approval recorded, then a failure before the revocation could start:
+// the approver is not told that nothing was done (the decision stands),
+// and the next sweep revokes.
+func TestApprovalStandsWhenTheRevocationCannotStart(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.submit(t)
+	f.svc.Store = leaseless{f.store}
+	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
+	if err != nil {
+		t.Fatalf("Decide: %v: the approval was recorded, and must not be reported as failed", err)
+	}
+	if got.State() != approvals.StateExecuting || f.revoker.calls.Load() != 0 {
+		t.Fatalf("state %s after %d calls", got.State(), f.revoker.calls.Load())
+	}
+	f.svc.Store = f.store // the database is back
+	if err := f.svc.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get(t, r.ID); got.State() != approvals.StateRevoked || f.revoker.calls.Load() != 1 {
+		t.Fatalf("after the sweep: state %s after %d calls", got.State(), f.revoker.calls.Load())
+	}
+}

@@ -439,7 +439,9 @@ func (s *Service) mayDecide(ctx context.Context, r Request, in DecideInput) (Why
 //
 // When a decision completes the approval, the revocation is executed before
 // DecideFrom returns, so the caller should pass a context that outlives the
-// user's interaction.
+// user's interaction. A revocation that fails to run to its end (its store
+// went away) is logged, not returned: the decision stands, and a sweep of
+// Resume finishes it.
 func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, error) {
 	if in.Decision != Approve && in.Decision != Deny {
 		return Request{}, Errorf(EINVALID, WhyInvalid, "unknown decision %d", in.Decision)
@@ -511,7 +513,13 @@ func (s *Service) DecideFrom(ctx context.Context, in DecideInput) (Request, erro
 		return next, fail(EEXPIRED, WhyExpired, next)
 	}
 	if len(events) == 1 && events[0].Kind == EventApproved && next.State() == StateExecuting {
-		return s.Execute(ctx, next, "")
+		done, err := s.Execute(ctx, next, "")
+		if err != nil {
+			// The decision stands, recorded: the request stays executing,
+			// and the next sweep of Resume, on any replica, finishes it.
+			s.logger().ErrorContext(ctx, "revoke after approval; a sweep resumes it", "request_id", next.ID, "err", err)
+		}
+		return done, nil
 	}
 	return next, nil
 }
