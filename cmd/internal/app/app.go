@@ -44,6 +44,8 @@ Usage:
   revokebot healthcheck
                        ask the running bot's /healthz on REVOKEBOT_HTTP_ADDR; exit 1 unless it answers 200
   revokebot version    print the version
+  revokebot migrate-db --from FILE --to URL
+                       copy a SQLite database's whole history into an empty PostgreSQL database (stop revokebot first)
 
 Configuration: see README.md ("Configuration reference").
 `
@@ -83,6 +85,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return check(ctx, getenv, stdout)
 		case "healthcheck":
 			return healthcheck(ctx, getenv, stdout)
+		case "migrate-db":
+			return migrateDB(ctx, args[1:], stdout, stderr)
 		default:
 			fmt.Fprint(stderr, usage)
 			return fmt.Errorf("unknown command %q", args[0])
