@@ -1,8 +1,11 @@
 package cloudflare_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,11 +93,16 @@ func TestSharedBudgetPastTheDeadline(t *testing.T) {
 func TestSharedBudgetDownFallsBackToOwnPace(t *testing.T) {
 	t.Parallel()
 	srv := cftest.NewServer(t)
+	var logs bytes.Buffer
 	client := newFakeClient(t, srv, func(o *cloudflare.Options) {
 		o.Budget = &fakeBudget{err: errors.New("connection refused")}
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	})
 	if _, err := client.RevokeUser(ctxT(t), cloudflare.RevokeUserParams{Email: "alice@example.com"}); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
+	}
+	if !strings.Contains(logs.String(), "pacing this replica alone") {
+		t.Errorf("no warning in the Client's logger: %q", logs.String())
 	}
 	if n := len(srv.Calls()); n != 1 {
 		t.Errorf("Cloudflare saw %d calls, want 1", n)

@@ -89,6 +89,9 @@ type Options struct {
 	// value means DefaultRateLimit. Lower it when other tools share the
 	// token, since Cloudflare counts all of the token's traffic together.
 	RateLimit RateLimit
+	// Logger receives the Client's warnings (such as a shared Budget that
+	// does not answer); nil means slog.Default().
+	Logger *slog.Logger
 	// Budget, if set, is where the RateLimit budget is kept when several
 	// processes (replicas) share the token: each attempt reserves its place
 	// in it, so that the replicas together stay within RateLimit instead
@@ -270,6 +273,7 @@ type Client struct {
 	rateLimit RateLimit
 	limiter   *rate.Limiter
 	budget    Budget
+	log       *slog.Logger
 	slots     chan struct{}
 
 	// creds is a pointer so that even printing a dereferenced Client shows
@@ -337,6 +341,10 @@ func New(opts Options) (*Client, error) {
 	}
 	c.limiter = newLimiter(c.rateLimit)
 	c.budget = opts.Budget
+	c.log = opts.Logger
+	if c.log == nil {
+		c.log = slog.Default()
+	}
 	switch {
 	case opts.MaxInFlight < 0:
 		return nil, errors.New("cloudflare: Options.MaxInFlight must not be negative")
@@ -593,7 +601,7 @@ func (c *Client) waitBudget(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		slog.Default().Warn("cloudflare: the shared rate budget does not answer; pacing this replica alone", "err", err)
+		c.log.Warn("cloudflare: the shared rate budget does not answer; pacing this replica alone", "err", err)
 		return c.limiter.Wait(ctx)
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {

@@ -137,6 +137,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	cfOpts := cfg.Cloudflare
 	cfOpts.WrapTransport = metrics.InstrumentRoundTripper
 	cfOpts.Budget = budget
+	cfOpts.Logger = log
 	cf, err := cloudflare.New(cfOpts)
 	if err != nil {
 		return fmt.Errorf("CLOUDFLARE_* configuration: %w", err)
