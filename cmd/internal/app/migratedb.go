@@ -23,7 +23,8 @@ FILE is only brought up to the current schema, as revokebot would.
 
   1. stop the revokebot that uses FILE (no revokebot may run on it meanwhile)
   2. revokebot migrate-db --from FILE --to URL
-  3. start the replicas with REVOKEBOT_DATABASE=URL
+  3. start the replicas with REVOKEBOT_DATABASE=URL, and never again a
+     revokebot on FILE (keep it as the record of the move)
 
 `
 
@@ -106,12 +107,13 @@ func migrateDB(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			"Do not start replicas on it: run revokebot on %s as before, and report this; "+
 			"was a revokebot running on either database?", target, *from, err, *from)
 	}
-	fmt.Fprintf(stdout, "copied %d requests, %d targets, %d reviews, %d events (last record %d); undelivered: %d; verified\n",
-		sum.Requests, sum.Targets, sum.Reviews, sum.Events, sum.LastSeq, backlog)
 	if len(sum.Legacy) > 0 {
 		fmt.Fprintf(stdout, "note: %d requests of schema 3 hold text in SQLite's legacy columns (email, decided_by, decided_at, outcome) that PostgreSQL has no place for; %s keeps it: %s\n",
 			len(sum.Legacy), *from, strings.Join(sum.Legacy, ", "))
 	}
-	fmt.Fprintf(stdout, "next: start the replicas with REVOKEBOT_DATABASE set to the --to URL; do not start revokebot on %s again (keep it as the record of the move)\n", *from)
+	// The last line, which README.md and deploy/kubernetes-migrate-db.yaml
+	// tell people to look for.
+	fmt.Fprintf(stdout, "copied %d requests, %d targets, %d reviews, %d events (last record %d); undelivered: %d; verified\n",
+		sum.Requests, sum.Targets, sum.Reviews, sum.Events, sum.LastSeq, backlog)
 	return nil
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"io"
 	"os"
 	"path/filepath"
@@ -49,8 +50,7 @@ func TestMigrateDB(t *testing.T) {
 	if err != nil {
 		t.Fatalf("migrate-db: %v\n%s", err, stderr)
 	}
-	want := "copied 9 requests, 9 targets, 5 reviews, 19 events (last record 19); undelivered: 3; verified\n" +
-		"next: start the replicas with REVOKEBOT_DATABASE set to the --to URL; do not start revokebot on " + file + " again (keep it as the record of the move)\n"
+	want := "copied 9 requests, 9 targets, 5 reviews, 19 events (last record 19); undelivered: 3; verified\n"
 	if stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
 	}
@@ -160,5 +160,30 @@ func TestMigrateDBHelp(t *testing.T) {
 	var out bytes.Buffer
 	if err := Run(context.Background(), []string{"help"}, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "revokebot migrate-db --from FILE --to URL") {
 		t.Errorf("help does not list migrate-db: %v\n%s", err, out.String())
+	}
+}
+
+// Text only SQLite's schema-3 columns hold is named before the summary,
+// which stays the last line.
+func TestMigrateDBNamesLegacyText(t *testing.T) {
+	t.Parallel()
+	file, url := release3(t), pgtest.Schema(t)
+	raw, err := sql.Open("sqlite", "file:"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	if err := raw.QueryRow(`UPDATE requests SET outcome = 'noted by hand' WHERE email = 'bob@example.com' RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	stdout, stderr, err := migrate(t, "--from", file, "--to", url)
+	if err != nil {
+		t.Fatalf("migrate-db: %v\n%s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "note: 1 requests of schema 3") || !strings.HasSuffix(lines[0], ": "+id) ||
+		!strings.HasSuffix(lines[1], "; verified") {
+		t.Errorf("stdout:\n%s", stdout)
 	}
 }
