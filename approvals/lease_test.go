@@ -99,6 +99,36 @@ func TestConcurrentRunsRevokeOnce(t *testing.T) {
 }
 
 // A run that loses its lease (it stalled past LeaseTTL and another run took
+// over) stops before its next target, even if the other run has released
+// the lease since: renewing never takes a lease back.
+func TestRunThatLostItsLeaseDoesNotTakeItBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.revoker.delay = 100 * time.Millisecond
+	r := f.submit(t, "alice@example.com", "bob@example.com")
+	executing := f.markExecuting(t, r.ID)
+	ctx := context.Background()
+	go func() {
+		for f.revoker.calls.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		// While alice is revoked, another run takes the lease over, finishes,
+		// and releases it.
+		for _, l := range must(f.store.HeldLeases(ctx)) {
+			f.store.Release(ctx, l.Name, l.Owner)
+			f.store.Lease(ctx, l.Name, "replica-b/1", time.Minute)
+			f.store.Release(ctx, l.Name, "replica-b/1")
+		}
+	}()
+	if _, err := f.svc.Execute(ctx, executing, ""); err == nil {
+		t.Fatal("Execute went on after its lease was taken over and released")
+	}
+	if revoked := f.revoker.revoked(); len(revoked) != 1 {
+		t.Errorf("revoked %v, want alice only", revoked)
+	}
+}
+
+// A run that loses its lease (it stalled past LeaseTTL and another run took
 // over) stops before its next target.
 func TestRunThatLosesItsLeaseStops(t *testing.T) {
 	t.Parallel()
@@ -112,6 +142,10 @@ func TestRunThatLosesItsLeaseStops(t *testing.T) {
 	go func() {
 		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) {
+			if f.revoker.calls.Load() == 0 {
+				time.Sleep(time.Millisecond)
+				continue // alice's call is not under way yet
+			}
 			for _, l := range must(f.store.HeldLeases(ctx)) {
 				if l.Name == approvals.ExecutionLease(r.ID) {
 					f.store.Release(ctx, l.Name, l.Owner)

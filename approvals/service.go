@@ -612,7 +612,12 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 		if r.Targets[i].Done() {
 			continue
 		}
-		if lost.Load() {
+		// The lease is checked, and renewed, before each target: a run
+		// that stalled past its lease (a pause, a partition) and lost it
+		// learns so here, before calling Cloudflare again.
+		if held, err := s.Store.Renew(detached, lease, owner, ttl); err != nil {
+			return r, fmt.Errorf("execute request %s: renew its lease: %w", r.ID, err)
+		} else if !held || lost.Load() {
 			return r, fmt.Errorf("execute request %s: its lease was taken over; the run that took it finishes it", r.ID)
 		}
 		ok, outcome := true, ""
@@ -657,7 +662,7 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 }
 
 // renew renews lease every third of ttl until ctx ends, and sets lost if
-// another owner took it meanwhile. A failure to reach the Store is retried
+// owner no longer holds it (another owner took it over meanwhile). A failure to reach the Store is retried
 // at the next tick: the lease lasts until then.
 func (s *Service) renew(ctx context.Context, lease, owner string, ttl time.Duration, lost *atomic.Bool) {
 	t := time.NewTicker(ttl / 3)
@@ -668,7 +673,7 @@ func (s *Service) renew(ctx context.Context, lease, owner string, ttl time.Durat
 			return
 		case <-t.C:
 		}
-		held, err := s.Store.Lease(ctx, lease, owner, ttl)
+		held, err := s.Store.Renew(ctx, lease, owner, ttl)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.logger().WarnContext(ctx, "renew the lease of a revocation", "lease", lease, "err", err)

@@ -80,6 +80,11 @@ type Leases interface {
 	// it, its holder's time is up, or owner holds it already (then it is
 	// renewed). It reports whether owner holds it now.
 	Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// Renew extends owner's lease name for ttl from now, and reports
+	// whether owner still holds it. Unlike Lease, it never takes a lease
+	// that owner no longer holds: one that another owner took over, even
+	// if that owner released it since, is lost for good to owner.
+	Renew(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	// Release ends owner's lease name; a lease held by another owner is
 	// left as it is.
 	Release(ctx context.Context, name, owner string) error

@@ -81,7 +81,8 @@ type Courier struct {
 	// owner of its claims. Empty means approvals.DefaultReplica.
 	Replica string
 	// ClaimTTL is how long a claim on a delivery lasts; the Courier renews
-	// its claims every third of it while it works through them. Zero means
+	// its claims every third of it while it works through them, and the
+	// refusal lane's lease before each person's record. Zero means
 	// DefaultClaimTTL.
 	ClaimTTL time.Duration
 
@@ -95,8 +96,9 @@ type Courier struct {
 const RefusalLease = "courier:refusals"
 
 // DefaultClaimTTL is how long a Courier's claim on a delivery lasts unless
-// renewed: longer than one Slack call (slackCallTimeout), so that a claim
-// does not end while its post is under way.
+// renewed. Claims are renewed every third of it while a batch is delivered,
+// so that a claim does not end while its post is under way, however long
+// Slack takes; it ends only when the Courier stops (or stalls) for that long.
 const DefaultClaimTTL = 45 * time.Second
 
 // Courier defaults.
@@ -204,20 +206,38 @@ func (c *Courier) claimTTL() time.Duration {
 	return DefaultClaimTTL
 }
 
-// claim claims up to deliveryBatch deliveries of part for this Courier.
-func (c *Courier) claim(ctx context.Context, part approvals.Part) ([]approvals.Delivery, time.Time, error) {
-	at := time.Now()
-	batch, err := c.store.Claim(ctx, part, c.owner(), deliveryBatch, c.claimTTL())
+// claim claims up to deliveryBatch deliveries of part for this Courier,
+// and keeps them claimed, renewing the claims every third of ClaimTTL while
+// they are delivered, until release is called. lost reports whether a
+// renewal failed: the claims may then end, and the batch should stop.
+func (c *Courier) claim(ctx context.Context, part approvals.Part) (batch []approvals.Delivery, lost func() bool, release func(), err error) {
+	batch, err = c.store.Claim(ctx, part, c.owner(), deliveryBatch, c.claimTTL())
 	if err != nil {
 		c.log.Error("claim from the outbox", "part", part.String(), "err", err)
+		return nil, nil, nil, err
 	}
-	return batch, at, err
-}
-
-// stale reports whether claims made at claimed should be renewed before
-// another delivery starts on them.
-func (c *Courier) stale(claimed time.Time) bool {
-	return time.Since(claimed) > c.claimTTL()/3
+	var failed atomic.Bool
+	renewing, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(c.claimTTL() / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewing.Done():
+				return
+			case <-t.C:
+			}
+			// Claiming again renews this Courier's own claims: they are the
+			// earliest deliveries due that no other Courier holds.
+			if _, err := c.store.Claim(renewing, part, c.owner(), deliveryBatch, c.claimTTL()); err != nil && renewing.Err() == nil {
+				c.log.Warn("renew claims on the outbox; stopping this batch", "part", part.String(), "err", err)
+				failed.Store(true)
+			}
+		}
+	}()
+	return batch, failed.Load, func() { stop(); <-done }, nil
 }
 
 // runLane delivers one lane until ctx ends.
@@ -305,6 +325,10 @@ func (c *Courier) deliverAudits(ctx context.Context) (int, error) {
 	return c.deliverInOrder(ctx, approvals.AuditRecord, c.deliverAudit)
 }
 
+// errClaimsLost stops a batch whose claims could not be renewed: another
+// Courier may take them over once they end.
+var errClaimsLost = errors.New("claims on the outbox not renewed")
+
 // errNotYet is what a deliverer returns for a delivery that must wait for
 // something else (such as the message it replies to) without holding up
 // the ones after it.
@@ -312,20 +336,21 @@ var errNotYet = errors.New("not deliverable yet")
 
 // deliverInOrder delivers part of up to deliveryBatch events claimed with
 // deliver, in the order the events happened, stopping at the first failure
-// but for errNotYet, which skips the delivery for now. It returns how many
-// it delivered, or deliveryBatch when it stopped early to renew its claims.
+// but for errNotYet, which skips the delivery for now, or when its claims
+// could not be renewed. It returns how many it delivered.
 func (c *Courier) deliverInOrder(ctx context.Context, part approvals.Part, deliver func(context.Context, approvals.Delivery) error) (int, error) {
-	batch, claimed, err := c.claim(ctx, part)
+	batch, lost, release, err := c.claim(ctx, part)
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	n := 0
 	for _, d := range batch {
 		if ctx.Err() != nil {
 			return n, nil
 		}
-		if c.stale(claimed) {
-			return deliveryBatch, nil // claim again (renewing) before going on
+		if lost() {
+			return n, errClaimsLost
 		}
 		err := deliver(ctx, d)
 		switch {
@@ -403,10 +428,11 @@ func (c *Courier) inHistory(channel string, meta slack.SlackMetadata) func(conte
 // deliveryBatch events, in order per request. A request whose message fails
 // is left for the next round, after its other events; the others go on.
 func (c *Courier) deliverMessages(ctx context.Context) (int, error) {
-	batch, claimed, err := c.claim(ctx, approvals.MessageUpdate)
+	batch, lost, release, err := c.claim(ctx, approvals.MessageUpdate)
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	// A message shows its request's current state, so of several events of
 	// one request in a batch, only the last needs drawing.
 	last := map[string]int64{}
@@ -419,8 +445,8 @@ func (c *Courier) deliverMessages(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		if c.stale(claimed) {
-			return deliveryBatch, errors.Join(errs...) // claim again before going on
+		if lost() {
+			return len(batch), errors.Join(append(errs, errClaimsLost)...)
 		}
 		id := d.Current.ID
 		if failed[id] {

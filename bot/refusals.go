@@ -28,6 +28,12 @@ func (c *Courier) deliverRefusals(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		// The lane's lease is renewed before each person's record: a
+		// Courier that stalled and lost it stops, and the one that took it
+		// over goes on.
+		if held, err := c.store.Renew(ctx, RefusalLease, c.owner(), c.claimTTL()); err != nil || !held {
+			return errors.Join(append(errs, err)...)
+		}
 		if err := c.deliverRefusal(ctx, g); err != nil {
 			errs = append(errs, err)
 		}

@@ -37,6 +37,20 @@ func (d *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (
 	return held, nil
 }
 
+// Renew implements approvals.Leases, on the server's clock.
+func (d *DB) Renew(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	var held bool
+	err := d.with(ctx, func(c *pgxpool.Conn) error {
+		tag, err := c.Exec(ctx, `UPDATE leases SET until = now() + $3::interval WHERE name = $1 AND owner = $2`, name, owner, ttl)
+		held = tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return false, fail(err, "renew lease %s of %s", name, owner)
+	}
+	return held, nil
+}
+
 // Release implements approvals.Leases.
 func (d *DB) Release(ctx context.Context, name, owner string) error {
 	err := d.with(ctx, func(c *pgxpool.Conn) error {

@@ -32,6 +32,20 @@ func (d *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (
 	return holder == owner, nil
 }
 
+// Renew implements approvals.Leases.
+func (d *DB) Renew(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE leases SET until = ? WHERE name = ? AND owner = ?`,
+		time.Now().UnixMilli()+ttl.Milliseconds(), name, owner)
+	if err != nil {
+		return false, fmt.Errorf("renew lease %s of %s: %w", name, owner, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("renew lease %s of %s: %w", name, owner, err)
+	}
+	return n == 1, nil
+}
+
 // Release implements approvals.Leases.
 func (d *DB) Release(ctx context.Context, name, owner string) error {
 	if _, err := d.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner); err != nil {
