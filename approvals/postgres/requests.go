@@ -312,11 +312,9 @@ func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (ap
 		if err != nil {
 			return cur, err
 		}
-		// What Update does not change stays as stored.
-		next.ID, next.Requester, next.Reason, next.Options = cur.ID, cur.Requester, cur.Reason, cur.Options
-		next.SubmitKey, next.CreatedAt, next.ExpiresAt, next.Required = cur.SubmitKey, cur.CreatedAt, cur.ExpiresAt, cur.Required
-		next.Channel, next.MessageTS = cur.Channel, cur.MessageTS
-		next.Version = cur.Version + 1
+		if next, err = approvals.NextVersion(cur, next); err != nil {
+			return cur, fmt.Errorf("update request %s: %w", id, err)
+		}
 		err = d.inTx(ctx, func(tx pgx.Tx) error { return write(ctx, tx, cur, next, events) })
 		if errors.Is(err, errStale) {
 			continue
@@ -340,22 +338,9 @@ func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (ap
 	return cur, fmt.Errorf("update request %s: changed %d times while updating: %w", id, maxUpdateAttempts, approvals.ErrConflict)
 }
 
-// write stores next over cur, with events, in tx.
+// write stores next (as approvals.NextVersion made it) over cur, with
+// events, in tx.
 func write(ctx context.Context, tx pgx.Tx, cur, next approvals.Request, events []approvals.Event) error {
-	if len(next.Targets) != len(cur.Targets) {
-		return fmt.Errorf("targets cannot be added or removed (%d, was %d)", len(next.Targets), len(cur.Targets))
-	}
-	if cur.DryRun && !next.DryRun {
-		return errors.New("a dry-run request cannot stop being one")
-	}
-	if len(next.Reviews) < len(cur.Reviews) {
-		return fmt.Errorf("reviews cannot be removed (%d, was %d)", len(next.Reviews), len(cur.Reviews))
-	}
-	for i, rv := range cur.Reviews {
-		if next.Reviews[i] != rv {
-			return fmt.Errorf("review by %s cannot change", rv.By)
-		}
-	}
 	tag, err := tx.Exec(ctx, `UPDATE requests SET version = $1, state = $2, dry_run = $3,
 		escalated_at = $4, expired_at = $5, refusal = $6, finished_at = $7
 		WHERE id = $8 AND version = $9`,
@@ -369,18 +354,8 @@ func write(ctx context.Context, tx pgx.Tx, cur, next approvals.Request, events [
 		return errStale
 	}
 	for i, t := range next.Targets {
-		was := cur.Targets[i]
-		if t.Email != was.Email || t.Person != was.Person {
-			return fmt.Errorf("target %d cannot change from %s to %s", i, was.Email, t.Email)
-		}
-		if t == was {
+		if t == cur.Targets[i] {
 			continue
-		}
-		if was.Done() {
-			return fmt.Errorf("target %s is %s already: its outcome cannot change", t.Email, was.State)
-		}
-		if !t.State.Valid() {
-			return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE targets SET state = $1, outcome = $2, finished_at = $3
 			WHERE request_id = $4 AND position = $5`, string(t.State), t.Outcome, millis(t.FinishedAt), cur.ID, i); err != nil {

@@ -364,11 +364,9 @@ func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (ap
 		if err != nil {
 			return cur, err
 		}
-		// What Update does not change stays as stored.
-		next.ID, next.Requester, next.Reason, next.Options = cur.ID, cur.Requester, cur.Reason, cur.Options
-		next.SubmitKey, next.CreatedAt, next.ExpiresAt, next.Required = cur.SubmitKey, cur.CreatedAt, cur.ExpiresAt, cur.Required
-		next.Channel, next.MessageTS = cur.Channel, cur.MessageTS
-		next.Version = cur.Version + 1
+		if next, err = approvals.NextVersion(cur, next); err != nil {
+			return cur, fmt.Errorf("update request %s: %w", id, err)
+		}
 		err = d.inTx(ctx, func(tx *sql.Tx) error { return d.write(ctx, tx, cur, next, events) })
 		if errors.Is(err, errStale) {
 			continue
@@ -388,22 +386,9 @@ func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (ap
 	return cur, fmt.Errorf("update request %s: changed %d times while updating: %w", id, maxUpdateAttempts, approvals.ErrConflict)
 }
 
-// write stores next over cur, with events, in tx.
+// write stores next (as approvals.NextVersion made it) over cur, with
+// events, in tx.
 func (d *DB) write(ctx context.Context, tx *sql.Tx, cur, next approvals.Request, events []approvals.Event) error {
-	if len(next.Targets) != len(cur.Targets) {
-		return fmt.Errorf("targets cannot be added or removed (%d, was %d)", len(next.Targets), len(cur.Targets))
-	}
-	if cur.DryRun && !next.DryRun {
-		return errors.New("a dry-run request cannot stop being one")
-	}
-	if len(next.Reviews) < len(cur.Reviews) {
-		return fmt.Errorf("reviews cannot be removed (%d, was %d)", len(next.Reviews), len(cur.Reviews))
-	}
-	for i, rv := range cur.Reviews {
-		if next.Reviews[i] != rv {
-			return fmt.Errorf("review by %s cannot change", rv.By)
-		}
-	}
 	res, err := tx.ExecContext(ctx, `UPDATE requests SET version = ?, state = ?, dry_run = ?,
 		escalated_at = ?, expired_at = ?, refusal = ?, finished_at = ?
 		WHERE id = ? AND version = ?`,
@@ -419,18 +404,8 @@ func (d *DB) write(ctx context.Context, tx *sql.Tx, cur, next approvals.Request,
 		return errStale
 	}
 	for i, t := range next.Targets {
-		was := cur.Targets[i]
-		if t.Email != was.Email || t.Person != was.Person {
-			return fmt.Errorf("target %d cannot change from %s to %s", i, was.Email, t.Email)
-		}
-		if t == was {
+		if t == cur.Targets[i] {
 			continue
-		}
-		if was.Done() {
-			return fmt.Errorf("target %s is %s already: its outcome cannot change", t.Email, was.State)
-		}
-		if !t.State.Valid() {
-			return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE targets SET state = ?, outcome = ?, finished_at = ?
 			WHERE request_id = ? AND position = ?`, string(t.State), t.Outcome, millis(t.FinishedAt), cur.ID, i); err != nil {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/approvals/sqlite"
 	"github.com/revokebot/revokebot/approvals/storetest"
@@ -19,49 +18,44 @@ import (
 func MustOpen(tb testing.TB) (*sqlite.DB, string) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "revokebot.db")
+	return openAt(tb, path), path
+}
+
+// openAt opens the database at path, closed when tb ends.
+func openAt(tb testing.TB, path string) *sqlite.DB {
+	tb.Helper()
 	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	return db, path
+	return db
+}
+
+// execRaw runs query on the database file at path, past the store and its
+// migrations.
+func execRaw(t *testing.T, path, query string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(context.Background(), query); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestConformance runs the behaviour every approvals.Store promises.
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) approvals.Store {
-		db, _ := MustOpen(t)
-		return db
+	storetest.Run(t, func(t *testing.T) (approvals.Store, func() approvals.Store) {
+		db, path := MustOpen(t)
+		return db, func() approvals.Store {
+			db.Close()
+			return openAt(t, path)
+		}
 	})
-}
-
-func newRequest() approvals.Request {
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	return approvals.Request{
-		ID:        uuid.NewString(),
-		Targets:   []approvals.Target{{Email: "alice@example.com", State: approvals.TargetWaiting}},
-		Options:   approvals.Options{Devices: true, WARPReauth: true, UserUID: "0123456789abcdef0123456789abcdef"},
-		Reason:    "laptop stolen",
-		Requester: "U1",
-		Required:  1,
-		DryRun:    true,
-		CreatedAt: now,
-		ExpiresAt: now.Add(time.Hour),
-	}
-}
-
-// eventOf returns an event of kind about r, as it stands after the event.
-func eventOf(kind approvals.EventKind, r approvals.Request) approvals.Event {
-	return approvals.Event{Kind: kind, Request: r, State: r.State(), At: time.Now().UTC().Truncate(time.Millisecond)}
-}
-
-// create stores r with its requested event.
-func create(tb testing.TB, db *sqlite.DB, r approvals.Request) {
-	tb.Helper()
-	if err := db.Create(context.Background(), r, eventOf(approvals.EventRequested, r), 0); err != nil {
-		tb.Fatal(err)
-	}
 }
 
 // approveBy records who's approval of request id (an approved event).
@@ -78,29 +72,12 @@ func approveBy(tb testing.TB, db *sqlite.DB, id, who string) approvals.Request {
 	return r
 }
 
-func TestSetMessageSurvivesReopen(t *testing.T) {
+// TestCountByState: CountByState is not part of approvals.Store, so its
+// test is run here rather than by storetest.Run.
+func TestCountByState(t *testing.T) {
 	t.Parallel()
-	db, path := MustOpen(t)
-	ctx := context.Background()
-	r := newRequest()
-	create(t, db, r)
-	if err := db.SetMessage(ctx, r.ID, "C1", "123.456"); err != nil {
-		t.Fatal(err)
-	}
-	approveBy(t, db, r.ID, "U2")
-	db.Close()
-	again, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	got, err := again.Get(ctx, r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Channel != "C1" || got.MessageTS != "123.456" || got.State() != approvals.StateExecuting || got.Version != 2 {
-		t.Fatalf("after reopen: %+v", got)
-	}
+	db, _ := MustOpen(t)
+	storetest.CountByState(t, db)
 }
 
 func TestOpenBadPath(t *testing.T) {
@@ -145,11 +122,7 @@ func TestUpgradeFromSchema3(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := copyFile(t, "testdata/release-v3.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openAt(t, path)
 	if v, err := db.SchemaVersion(ctx); err != nil || v != 5 {
 		t.Fatalf("schema version = %d, %v; want 5", v, err)
 	}
@@ -236,12 +209,7 @@ func TestUpgradeFromSchema3(t *testing.T) {
 	}
 	db.Close()
 	// Opening again applies nothing twice.
-	again, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if n, err := again.CountByState(ctx, approvals.StateRevoked); err != nil || n != 2 {
+	if n, err := openAt(t, path).CountByState(ctx, approvals.StateRevoked); err != nil || n != 2 {
 		t.Errorf("revoked after reopening = %d, %v; want 2", n, err)
 	}
 }
@@ -252,19 +220,8 @@ func TestUpgradeKeepsDecidedRowsWithoutDecider(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := copyFile(t, "testdata/release-v3.db")
-	raw, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := raw.ExecContext(ctx, `UPDATE requests SET decided_by = '' WHERE email IN ('bob@example.com', 'alice@example.com')`); err != nil {
-		t.Fatal(err)
-	}
-	raw.Close()
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	execRaw(t, path, `UPDATE requests SET decided_by = '' WHERE email IN ('bob@example.com', 'alice@example.com')`)
+	db := openAt(t, path)
 	for state, email := range map[approvals.State]string{approvals.StateDenied: "bob@example.com", approvals.StateRevoked: "alice@example.com"} {
 		rs, err := db.ListByState(ctx, state)
 		if err != nil {
@@ -279,5 +236,49 @@ func TestUpgradeKeepsDecidedRowsWithoutDecider(t *testing.T) {
 		if !found {
 			t.Errorf("%s is not %s with a review by (unknown) after the upgrade", email, state)
 		}
+	}
+}
+
+// TestMigrateFromFirstRelease opens a database written by revokebot's first
+// release (schema version 1) and checks that the upgrade keeps its requests
+// and that the new schema works on them.
+func TestMigrateFromFirstRelease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	schema, err := os.ReadFile("testdata/schema_v1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	execRaw(t, path, string(schema))
+	db := openAt(t, path)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 5 {
+		t.Fatalf("schema version = %d, %v; want 5", v, err)
+	}
+	const id = "7d4f8e9a-1c2b-4d3e-8f5a-6b7c8d9e0f1a"
+	old, err := db.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.State() != approvals.StatePending || old.Targets[0].Email != "alice@example.com" || !old.Options.Devices ||
+		old.MessageTS != "1764158400.000100" || old.SubmitKey != "" {
+		t.Fatalf("old request after upgrade: %+v", old)
+	}
+	approveBy(t, db, id, "U2")
+	if got, err := db.Undelivered(ctx, approvals.MessageUpdate, 10); err != nil || len(got) != 1 || got[0].Current.ID != id {
+		t.Fatalf("undelivered = %+v, %v", got, err)
+	}
+	db.Close()
+	// Opening again applies nothing twice.
+	if v, err := openAt(t, path).SchemaVersion(ctx); err != nil || v != 5 {
+		t.Fatalf("schema version after reopening = %d, %v; want 5", v, err)
+	}
+}
+
+func TestMigrateFromEmpty(t *testing.T) {
+	t.Parallel()
+	db, _ := MustOpen(t)
+	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 5 {
+		t.Fatalf("schema version = %d, %v; want 5", v, err)
 	}
 }

@@ -14,11 +14,11 @@ import (
 // The work several replicas share through the store: leases, and claims on
 // the outbox's deliveries. A store must be an approvals.Outbox too.
 
-func outbox(t *testing.T, s approvals.Store) approvals.Outbox {
-	t.Helper()
+func outbox(tb testing.TB, s approvals.Store) approvals.Outbox {
+	tb.Helper()
 	o, ok := s.(approvals.Outbox)
 	if !ok {
-		t.Fatalf("%T is not an approvals.Outbox: every store delivers its events", s)
+		tb.Fatalf("%T is not an approvals.Outbox: every store delivers its events", s)
 	}
 	return o
 }
@@ -196,6 +196,10 @@ func testClaimKeepsRequestOrder(t *testing.T, s approvals.Store) {
 			t.Errorf("b claimed %d of request %s, whose earlier record a holds", d.Seq, d.Current.ID)
 		}
 	}
+	// Claimed or not, every due delivery is still undelivered.
+	if all, err := o.Undelivered(ctx, approvals.AuditRecord, 10); err != nil || len(all) != 6 {
+		t.Errorf("Undelivered = %v, %v; want all 6, claimed or not", seqsOf(all), err)
+	}
 	// Once a has delivered its one, the rest of that request goes to
 	// whoever claims it first, still in order.
 	if err := o.MarkDelivered(ctx, a[0].Seq, approvals.AuditRecord); err != nil {
@@ -242,23 +246,26 @@ func testClaimLeavesRefusalsOut(t *testing.T, s approvals.Store) {
 	}
 }
 
-// testClaimRace has three owners claim and deliver at once, as three
+// ClaimRace has one owner per handle claim and deliver at once, as
 // replicas' couriers do: every record is delivered exactly once, and each
-// request's records in order.
-func testClaimRace(t *testing.T, s approvals.Store) {
-	o := outbox(t, s)
-	ids := withEvents(t, s, 8)
+// request's records in order. The handles are stores on one database: the
+// same store more than once for owners sharing a process (as Run does), or
+// stores opened apart for owners in processes of their own.
+func ClaimRace(t *testing.T, handles ...approvals.Store) {
+	const requests = 10
+	ids := withEvents(t, handles[0], requests)
 	var (
 		mu        sync.Mutex
 		delivered = map[int64]string{}
 		order     = map[string][]int64{}
 		wg        sync.WaitGroup
 	)
-	for i := range 3 {
+	for i, s := range handles {
+		o := outbox(t, s)
 		owner := fmt.Sprintf("replica-%d", i)
 		wg.Go(func() {
-			for range 200 {
-				ds, err := o.Claim(ctx, approvals.AuditRecord, owner, 4, time.Minute)
+			for range 500 {
+				ds, err := o.Claim(ctx, approvals.AuditRecord, owner, 2, time.Minute)
 				if err != nil {
 					t.Errorf("Claim: %v", err)
 					return
@@ -287,8 +294,8 @@ func testClaimRace(t *testing.T, s approvals.Store) {
 		})
 	}
 	wg.Wait()
-	if len(delivered) != 3*len(ids) {
-		t.Errorf("%d records delivered, want %d", len(delivered), 3*len(ids))
+	if len(delivered) != 3*requests {
+		t.Errorf("%d records delivered, want %d", len(delivered), 3*requests)
 	}
 	for _, id := range ids {
 		if seqs := order[id]; len(seqs) != 3 || !slices.IsSorted(seqs) {

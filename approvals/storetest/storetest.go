@@ -1,10 +1,15 @@
 // Package storetest is the behaviour every approvals.Store promises, written
 // once as tests: each store runs it from its own tests with
 //
-//	storetest.Run(t, func(t *testing.T) approvals.Store { return openFresh(t) })
+//	storetest.Run(t, func(t *testing.T) (approvals.Store, func() approvals.Store) {
+//		s := openFresh(t)
+//		return s, func() approvals.Store { s.Close(); return openAgain(t) }
+//	})
 //
 // The suite includes races (two updates from one version, creates racing
-// for the pending cap), so run it with -race.
+// for the pending cap, attempts racing to be the first), so run it with
+// -race. The benchmarks (BenchRequestLifecycle and the others) are written
+// once here too, for comparing the stores.
 package storetest
 
 import (
@@ -22,8 +27,9 @@ import (
 	"github.com/revokebot/revokebot/approvals"
 )
 
-// Opener returns a new, empty store, closed when t ends.
-type Opener func(t *testing.T) approvals.Store
+// Opener returns a new, empty store, closed when t ends, and reopen, which
+// closes that store and opens the same database again, as a restart does.
+type Opener func(t *testing.T) (s approvals.Store, reopen func() approvals.Store)
 
 // Run runs the conformance suite against stores made by open. Every test
 // gets a store of its own.
@@ -35,12 +41,15 @@ func Run(t *testing.T, open Opener) {
 		{"CreateAndGet", testCreateAndGet},
 		{"GetMissing", testGetMissing},
 		{"CreateDuplicateKey", testCreateDuplicateKey},
+		{"CreateDuplicateKeyRace", testCreateDuplicateKeyRace},
 		{"CreatePendingCap", testCreatePendingCap},
 		{"CreatePendingCapRace", testCreatePendingCapRace},
+		{"CreateAtomicWithEvent", testCreateAtomicWithEvent},
 		{"Update", testUpdate},
 		{"UpdateMissing", testUpdateMissing},
 		{"UpdateFuncError", testUpdateFuncError},
 		{"UpdateDuplicateEventKey", testUpdateDuplicateEventKey},
+		{"UpdateDuplicateEventKeyRace", testUpdateDuplicateEventKeyRace},
 		{"UpdateRaceOneWins", testUpdateRaceOneWins},
 		{"UpdateNoLostUpdates", testUpdateNoLostUpdates},
 		{"ReviewOncePerPerson", testReviewOncePerPerson},
@@ -54,16 +63,35 @@ func Run(t *testing.T, open Opener) {
 		{"LeaseOneOwner", testLeaseOneOwner},
 		{"LeaseEnds", testLeaseEnds},
 		{"LeaseRace", testLeaseRace},
+		{"Notices", testNotices},
+		{"UndeliveredLimit", testUndeliveredLimit},
+		{"BeginAttemptRace", testBeginAttemptRace},
 		{"ClaimExclusive", testClaimExclusive},
 		{"ClaimKeepsRequestOrder", testClaimKeepsRequestOrder},
 		{"ClaimEndsAndIsReleased", testClaimEndsAndIsReleased},
 		{"ClaimLeavesRefusalsOut", testClaimLeavesRefusalsOut},
-		{"ClaimRace", testClaimRace},
+		{"ClaimRace", func(t *testing.T, s approvals.Store) { ClaimRace(t, s, s, s) }},
 		{"ClaimNeedsOwner", testClaimNeedsOwner},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, open(t))
+			s, _ := open(t)
+			tc.fn(t, s)
+		})
+	}
+	// What must outlive the process that wrote it.
+	restarts := []struct {
+		name string
+		fn   func(t *testing.T, s approvals.Store, reopen func() approvals.Store)
+	}{
+		{"RequestsSurviveRestart", testRequestsSurviveRestart},
+		{"OutboxOrderAndMarks", testOutboxOrderAndMarks},
+		{"AttemptsSurviveRestart", testAttemptsSurviveRestart},
+	}
+	for _, tc := range restarts {
+		t.Run(tc.name, func(t *testing.T) {
+			s, reopen := open(t)
+			tc.fn(t, s, reopen)
 		})
 	}
 }
@@ -95,14 +123,14 @@ func requested(r approvals.Request) approvals.Event {
 	return approvals.Event{Kind: approvals.EventRequested, Request: r, State: r.State(), Actor: r.Requester, At: r.CreatedAt}
 }
 
-func mustCreate(t *testing.T, s approvals.Store, r approvals.Request) approvals.Request {
-	t.Helper()
+func mustCreate(tb testing.TB, s approvals.Store, r approvals.Request) approvals.Request {
+	tb.Helper()
 	if err := s.Create(ctx, r, requested(r), 0); err != nil {
-		t.Fatalf("Create: %v", err)
+		tb.Fatalf("Create: %v", err)
 	}
 	got, err := s.Get(ctx, r.ID)
 	if err != nil {
-		t.Fatalf("Get after Create: %v", err)
+		tb.Fatalf("Get after Create: %v", err)
 	}
 	return got
 }
@@ -161,6 +189,84 @@ func testCreateDuplicateKey(t *testing.T, s approvals.Store) {
 	if seen, err := s.SeenKey(ctx, r.SubmitKey); err != nil || !seen {
 		t.Errorf("SeenKey(submit key) = %v, %v; want true", seen, err)
 	}
+	if n, err := outbox(t, s).Backlog(ctx); err != nil || n != 1 {
+		t.Errorf("Backlog = %d, %v; want 1: the duplicate left an event", n, err)
+	}
+	// Requests without a key never collide.
+	for range 2 {
+		mustCreate(t, s, newRequest("UREQ", "alice@example.com"))
+	}
+}
+
+// testCreateDuplicateKeyRace: of creates with one key racing, exactly one
+// is stored.
+func testCreateDuplicateKeyRace(t *testing.T, s approvals.Store) {
+	const n = 6
+	var errs [n]error
+	atOnce(n, func(i int) {
+		r := newRequest("UREQ", fmt.Sprintf("u%d@example.com", i))
+		r.SubmitKey = "envelope-race"
+		errs[i] = s.Create(ctx, r, requested(r), 0)
+	})
+	if ok, dup := countDuplicates(t, "Create", errs[:]); ok != 1 || dup != n-1 {
+		t.Errorf("%d created, %d duplicates; want 1 and %d", ok, dup, n-1)
+	}
+}
+
+// atOnce runs fn(0), …, fn(n-1) in goroutines released together, and
+// waits for them all.
+func atOnce(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// countDuplicates counts the successes and the ErrDuplicates among errs,
+// and fails t for any other error.
+func countDuplicates(t *testing.T, op string, errs []error) (ok, dup int) {
+	t.Helper()
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, approvals.ErrDuplicate):
+			dup++
+		default:
+			t.Errorf("%s: %v", op, err)
+		}
+	}
+	return ok, dup
+}
+
+// testCreateAtomicWithEvent: a request is stored with its event or not at
+// all, and so is a change.
+func testCreateAtomicWithEvent(t *testing.T, s approvals.Store) {
+	r := newRequest("UREQ", "alice@example.com")
+	// An event the log refuses must take the request down with it.
+	if err := s.Create(ctx, r, approvals.Event{Kind: "bogus", Request: r, At: base}, 0); err == nil {
+		t.Fatal("Create with an invalid event succeeded")
+	}
+	if _, err := s.Get(ctx, r.ID); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("request stored without its event: %v", err)
+	}
+	r = mustCreate(t, s, r)
+	_, err := s.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		cur.Reviews = append(cur.Reviews, approvals.Review{By: "UAPP", Decision: approvals.Approve, At: base})
+		return cur, []approvals.Event{{Kind: "bogus", At: base}}, nil
+	})
+	if err == nil {
+		t.Fatal("Update with an invalid event succeeded")
+	}
+	if stored, _ := s.Get(ctx, r.ID); stored.State() != approvals.StatePending || len(stored.Reviews) != 0 || stored.Version != 1 {
+		t.Fatalf("changed without its event: %s, %d reviews, version %d", stored.State(), len(stored.Reviews), stored.Version)
+	}
 }
 
 func testCreatePendingCap(t *testing.T, s approvals.Store) {
@@ -195,25 +301,18 @@ func testCreatePendingCap(t *testing.T, s approvals.Store) {
 func testCreatePendingCapRace(t *testing.T, s approvals.Store) {
 	const attempts, limit = 12, 3
 	var created, limited atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range attempts {
-		wg.Go(func() {
-			<-start
-			r := newRequest("URACE", fmt.Sprintf("u%d@example.com", i))
-			err := s.Create(ctx, r, requested(r), limit)
-			switch {
-			case err == nil:
-				created.Add(1)
-			case errors.Is(err, approvals.ErrLimit):
-				limited.Add(1)
-			default:
-				t.Errorf("Create: %v", err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
+	atOnce(attempts, func(i int) {
+		r := newRequest("URACE", fmt.Sprintf("u%d@example.com", i))
+		err := s.Create(ctx, r, requested(r), limit)
+		switch {
+		case err == nil:
+			created.Add(1)
+		case errors.Is(err, approvals.ErrLimit):
+			limited.Add(1)
+		default:
+			t.Errorf("Create: %v", err)
+		}
+	})
 	if created.Load() != limit || limited.Load() != attempts-limit {
 		t.Errorf("%d created, %d over the cap; want %d and %d", created.Load(), limited.Load(), limit, attempts-limit)
 	}
@@ -308,6 +407,27 @@ func testUpdateDuplicateEventKey(t *testing.T, s approvals.Store) {
 	}
 	if stored, _ := s.Get(ctx, r.ID); stored.Version != 1 || len(stored.Reviews) != 0 {
 		t.Errorf("stored %+v, want it unchanged", stored)
+	}
+}
+
+// testUpdateDuplicateEventKeyRace: of updates of different requests racing
+// to record one event key, exactly one is stored.
+func testUpdateDuplicateEventKeyRace(t *testing.T, s approvals.Store) {
+	const n = 6
+	var rs [n]approvals.Request
+	for i := range rs {
+		rs[i] = mustCreate(t, s, newRequest("UREQ", fmt.Sprintf("u%d@example.com", i)))
+	}
+	var errs [n]error
+	atOnce(n, func(i int) {
+		_, errs[i] = s.Update(ctx, rs[i].ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+			next, events, err := approve("UAPP", base)(cur)
+			events[0].Key = "click-race"
+			return next, events, err
+		})
+	})
+	if ok, dup := countDuplicates(t, "Update", errs[:]); ok != 1 || dup != n-1 {
+		t.Errorf("%d updated, %d duplicates; want 1 and %d", ok, dup, n-1)
 	}
 }
 
@@ -419,6 +539,14 @@ func testReviewsAppendOnly(t *testing.T, s approvals.Store) {
 			cur.Targets[0].Email = "eve@example.com"
 			return cur
 		},
+		"change a target's person": func(cur approvals.Request) approvals.Request {
+			cur.Targets[0].Person = "UEVE"
+			return cur
+		},
+		"give a target an unknown state": func(cur approvals.Request) approvals.Request {
+			cur.Targets[0].State = "vanished"
+			return cur
+		},
 	}
 	for name, change := range changes {
 		_, err := s.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
@@ -475,23 +603,29 @@ func testOutcomesAreFinal(t *testing.T, s approvals.Store) {
 	}
 }
 
+// testFixedFields: what is fixed at Create stays as it was, whatever fn
+// makes of it, in what Update returns and in what it stores.
 func testFixedFields(t *testing.T, s approvals.Store) {
 	r := mustCreate(t, s, newRequest("UREQ", "alice@example.com"))
-	_, err := s.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
-		cur.Requester, cur.Reason, cur.SubmitKey = "UEVIL", "changed", "other-key"
+	got, err := s.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		cur.ID, cur.Requester, cur.Reason, cur.SubmitKey = uuid.NewString(), "UEVIL", "changed", "other-key"
 		cur.Options = approvals.Options{UserUID: "0123456789abcdef0123456789abcdef"}
-		cur.ExpiresAt = base.Add(24 * time.Hour)
-		cur.Required = 1
+		cur.CreatedAt, cur.ExpiresAt = base.Add(-time.Hour), base.Add(24*time.Hour)
+		cur.Required = 3
 		cur.Channel, cur.MessageTS = "CEVIL", "1.2"
+		cur.Version = 7
 		return cur, nil, nil
 	})
 	if err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 	stored, _ := s.Get(ctx, r.ID)
-	if stored.Requester != "UREQ" || stored.Reason != r.Reason || stored.SubmitKey != r.SubmitKey ||
-		stored.Options != r.Options || !stored.ExpiresAt.Equal(r.ExpiresAt) || stored.Channel != r.Channel || stored.MessageTS != "" {
-		t.Errorf("fixed fields changed: %+v", stored)
+	for name, x := range map[string]approvals.Request{"returned": got, "stored": stored} {
+		if x.ID != r.ID || x.Requester != "UREQ" || x.Reason != r.Reason || x.SubmitKey != r.SubmitKey ||
+			x.Options != r.Options || !x.CreatedAt.Equal(r.CreatedAt) || !x.ExpiresAt.Equal(r.ExpiresAt) ||
+			x.Required != r.Required || x.Channel != r.Channel || x.MessageTS != "" || x.Version != 2 {
+			t.Errorf("%s: fixed fields changed: %+v", name, x)
+		}
 	}
 }
 
@@ -516,6 +650,28 @@ func testSetMessage(t *testing.T, s approvals.Store) {
 	}
 	if err := s.SetMessage(ctx, uuid.NewString(), "C", "1.1"); !errors.Is(err, approvals.ErrNotFound) {
 		t.Errorf("SetMessage of a missing request: %v, want ErrNotFound", err)
+	}
+}
+
+// testRequestsSurviveRestart: what a request's changes and SetMessage
+// wrote is there after a restart.
+func testRequestsSurviveRestart(t *testing.T, s approvals.Store, reopen func() approvals.Store) {
+	r := newRequest("UREQ", "alice@example.com")
+	r.Channel = ""
+	r = mustCreate(t, s, r)
+	if err := s.SetMessage(ctx, r.ID, "C1", "123.456"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, r.ID, approve("UAPP", base)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := reopen().Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Channel != "C1" || got.MessageTS != "123.456" || got.State() != approvals.StateExecuting || got.Version != 2 ||
+		len(got.Reviews) != 1 || got.Reviews[0].By != "UAPP" {
+		t.Fatalf("after a restart: %+v", got)
 	}
 }
 
@@ -570,6 +726,9 @@ func testListCountFind(t *testing.T, s approvals.Store) {
 	if n, _ := s.CountByRequester(ctx, "UREQ", approvals.StatePending); n != 2 {
 		t.Errorf("CountByRequester = %d, want 2", n)
 	}
+	if n, err := s.CountByRequester(ctx, "UNOBODY", approvals.StatePending); err != nil || n != 0 {
+		t.Errorf("CountByRequester of a requester with none = %d, %v; want 0", n, err)
+	}
 	found, err := s.FindByPrefix(ctx, first.ID[:8], 5)
 	if err != nil || len(found) != 1 || found[0].ID != first.ID {
 		t.Errorf("FindByPrefix(%s) = %v, %v", first.ID[:8], ids(found), err)
@@ -582,6 +741,33 @@ func testListCountFind(t *testing.T, s approvals.Store) {
 	}
 	if found, _ := s.FindByPrefix(ctx, "zzzz", 5); len(found) != 0 {
 		t.Errorf("FindByPrefix(zzzz) = %v, want none", ids(found))
+	}
+}
+
+// StateCounter is a store that also counts its requests by state, as
+// revokebot's metrics ask of both stores; approvals.Store does not require it.
+type StateCounter interface {
+	approvals.Store
+	CountByState(ctx context.Context, s approvals.State) (int, error)
+}
+
+// CountByState checks that s.CountByState counts the requests of every
+// requester in a state, and refused ones apart. Run does not call it: a
+// store that has CountByState runs it from a test of its own, on a store
+// new and empty.
+func CountByState(t *testing.T, s StateCounter) {
+	for _, who := range []string{"UREQ", "UREQ", "UOTHER"} {
+		mustCreate(t, s, newRequest(who, "alice@example.com"))
+	}
+	refused := newRequest("UREQ", "alice@example.com")
+	refused.Refusal = "requester is not in the requesters list"
+	if err := s.Create(ctx, refused, approvals.Event{Kind: approvals.EventRefused, Request: refused, Actor: "UREQ", At: base}, 0); err != nil {
+		t.Fatalf("Create (refused): %v", err)
+	}
+	for state, want := range map[approvals.State]int{approvals.StatePending: 3, approvals.StateRefused: 1, approvals.StateRevoked: 0} {
+		if n, err := s.CountByState(ctx, state); err != nil || n != want {
+			t.Errorf("CountByState(%s) = %d, %v; want %d", state, n, err, want)
+		}
 	}
 }
 
