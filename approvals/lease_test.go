@@ -248,3 +248,40 @@ func TestApprovalStandsWhenTheRevocationCannotStart(t *testing.T) {
 		t.Fatalf("after the sweep: state %s after %d calls", got.State(), f.revoker.calls.Load())
 	}
 }
+
+// A long revocation does not hold up the sweeps: a request left by a dead
+// replica is taken over while another, long one is still being revoked.
+func TestResumerSweepsWhileARevocationRuns(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	slow := f.submit(t, "slow@example.com")
+	f.markExecuting(t, slow.ID)
+	block := make(chan struct{})
+	f.svc.Revoker = revokerFunc(func(ctx context.Context, r approvals.Revocation) (string, error) {
+		if r.Email == "slow@example.com" {
+			<-block
+		}
+		return "revoked " + r.Email, nil
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { f.svc.RunResumer(ctx, 20*time.Millisecond) })
+	defer func() { close(block); stop(); wg.Wait() }()
+
+	orphan := f.submit(t, "orphan@example.com")
+	f.markExecuting(t, orphan.ID) // left by a replica that died, after the first sweep
+	deadline := time.Now().Add(5 * time.Second)
+	for f.get(t, orphan.ID).State() != approvals.StateRevoked && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := f.get(t, orphan.ID).State(); got != approvals.StateRevoked {
+		t.Fatalf("the orphan is %s while the slow revocation runs: the sweeps are held up", got)
+	}
+	if got := f.get(t, slow.ID).State(); got != approvals.StateExecuting {
+		t.Fatalf("the slow one is %s", got)
+	}
+}
+
+type revokerFunc func(context.Context, approvals.Revocation) (string, error)
+
+func (f revokerFunc) Revoke(ctx context.Context, r approvals.Revocation) (string, error) { return f(ctx, r) }

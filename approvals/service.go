@@ -778,15 +778,54 @@ func (s *Service) Resume(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// RunResumer calls Resume at once and then every interval until ctx ends,
-// so that a revocation left by a replica that died is taken over within
-// LeaseTTL and interval.
+// RunResumer sweeps at once and then every interval until ctx ends: like
+// Resume, it executes the requests left executing that no run is revoking,
+// a few at a time, so that a revocation left by a replica that died is
+// taken over within LeaseTTL and interval. A sweep does not wait for the
+// runs it starts: a long revocation does not hold up the next sweep, and a
+// request this process is running already is not started again. When ctx
+// ends, it waits for the runs under way.
 func (s *Service) RunResumer(ctx context.Context, interval time.Duration) {
+	var (
+		runs    sync.WaitGroup
+		mu      sync.Mutex
+		running = map[string]bool{}
+		slots   = make(chan struct{}, resumeConcurrency)
+	)
+	defer runs.Wait()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := s.Resume(ctx); err != nil && ctx.Err() == nil {
-			s.logger().ErrorContext(ctx, "resume interrupted revocations", "err", err)
+		executing, err := s.Store.ListByState(ctx, StateExecuting)
+		if err != nil && ctx.Err() == nil {
+			s.logger().ErrorContext(ctx, "list executing requests to resume", "err", err)
+		}
+		for _, r := range executing {
+			mu.Lock()
+			busy := running[r.ID]
+			mu.Unlock()
+			if busy || ctx.Err() != nil {
+				continue
+			}
+			select {
+			case slots <- struct{}{}:
+			default:
+				continue // every slot is busy: the next sweep
+			}
+			mu.Lock()
+			running[r.ID] = true
+			mu.Unlock()
+			runs.Go(func() {
+				defer func() {
+					mu.Lock()
+					delete(running, r.ID)
+					mu.Unlock()
+					<-slots
+				}()
+				if _, err := s.Execute(ctx, r, "resumed after a restart"); err != nil && ErrorCode(err) != ECONFLICT {
+					s.logger().ErrorContext(ctx, "resume an interrupted revocation", "request_id", r.ID, "err", err)
+				}
+			})
 		}
 		select {
 		case <-ctx.Done():
