@@ -284,4 +284,6 @@ func TestResumerSweepsWhileARevocationRuns(t *testing.T) {
 
 type revokerFunc func(context.Context, approvals.Revocation) (string, error)
 
-func (f revokerFunc) Revoke(ctx context.Context, r approvals.Revocation) (string, error) { return f(ctx, r) }
+func (f revokerFunc) Revoke(ctx context.Context, r approvals.Revocation) (string, error) {
+	return f(ctx, r)
+}
