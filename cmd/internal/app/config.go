@@ -83,6 +83,9 @@ var (
 	userID    = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
 	groupID   = regexp.MustCompile(`^S[A-Z0-9]{2,20}$`)
 	cfID      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	// libpqSetting finds a keyword=value setting of a libpq connection
+	// string, which is not a file path.
+	libpqSetting = regexp.MustCompile(`(^|\s)(host|hostaddr|port|user|password|dbname|sslmode|service)\s*=`)
 	// replicaName is a replica's name: a pod name fits.
 	replicaName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
 )
@@ -286,10 +289,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := get("REVOKEBOT_DATABASE"); v != "" {
 		switch {
 		case isPostgres(v):
-			if _, err := url.Parse(v); err != nil {
-				// url's error quotes the URL, password included.
-				bad("REVOKEBOT_DATABASE", "the PostgreSQL URL does not parse: write it as postgres://user:password@host:5432/database?sslmode=require, with special characters in the password %%-encoded")
+			// Neither url's error nor the value is quoted: both may hold the password.
+			if u, err := url.Parse(v); err != nil || strings.Contains(u.Host+u.Path, "@") {
+				bad("REVOKEBOT_DATABASE", "the PostgreSQL URL does not parse: write it as postgres://user:password@host:5432/database?sslmode=require, with special characters in the password (such as @ / : ? #) %%-encoded")
 			}
+		case libpqSetting.MatchString(v):
+			bad("REVOKEBOT_DATABASE", "looks like a libpq keyword/value string (host=… user=…): write it as a postgres:// URL instead; a plain value is a SQLite file path")
 		case strings.Contains(v, "://"):
 			scheme, _, _ := strings.Cut(v, "://")
 			bad("REVOKEBOT_DATABASE", "a %s:// URL: a URL must start with postgres:// or postgresql:// (PostgreSQL); anything else is a SQLite file path", scheme)

@@ -159,6 +159,8 @@ func TestLoadConfigBadValues(t *testing.T) {
 		{"REVOKEBOT_ESCALATION_APPROVERS", "ciso@example.com", "REVOKEBOT_ESCALATION_APPROVERS: \"ciso@example.com\" is neither"},
 		{"REVOKEBOT_DATABASE", "mysql://revokebot:secret@db/revokebot", "REVOKEBOT_DATABASE: a mysql:// URL: a URL must start with postgres://"},
 		{"REVOKEBOT_DATABASE", "postgres://revokebot:secret%zz@db/revokebot", "REVOKEBOT_DATABASE: the PostgreSQL URL does not parse"},
+		{"REVOKEBOT_DATABASE", "host=db user=revokebot password=secret dbname=revokebot", "REVOKEBOT_DATABASE: looks like a libpq keyword/value string"},
+		{"REVOKEBOT_DATABASE", "postgres://revokebot:p@ss/wo@rd-secret@db/revokebot", "REVOKEBOT_DATABASE: the PostgreSQL URL does not parse"},
 		{"REVOKEBOT_LEASE_TTL", "soon", "REVOKEBOT_LEASE_TTL: \"soon\" is not a duration"},
 		{"REVOKEBOT_LEASE_TTL", "500ms", "REVOKEBOT_LEASE_TTL: 500ms is out of range"},
 		{"REVOKEBOT_LEASE_TTL", "10m", "REVOKEBOT_LEASE_TTL: 10m0s is out of range"},
