@@ -43,7 +43,8 @@ type Store interface {
 	// true only), EscalatedAt, ExpiredAt, Refusal, FinishedAt. A change that
 	// breaks these rules is refused with an error, and nothing is written.
 	// Everything else is fixed at Create, and changes fn makes to it are
-	// ignored (SetMessage sets Channel and MessageTS). If an event's Key is
+	// ignored (SetMessage sets Channel and MessageTS); NextVersion applies
+	// these rules, for every Store. If an event's Key is
 	// already recorded, Update changes nothing and returns an error wrapping
 	// ErrDuplicate.
 	Update(ctx context.Context, id string, fn UpdateFunc) (Request, error)
@@ -123,8 +124,9 @@ type UpdateFunc func(current Request) (next Request, events []Event, err error)
 // than sent twice: BeginAttempt and BeginPost say whether an earlier attempt
 // was made, and since when, so that the deliverer can look for its result.
 type Outbox interface {
-	// Undelivered returns up to limit deliveries whose part is still to do,
-	// in the order their events happened, claimed or not. For AuditRecord,
+	// Undelivered returns up to limit deliveries whose part is still to do
+	// (all of them if limit is negative), in the order their events
+	// happened, claimed or not. For AuditRecord,
 	// refused events are left out: they are read with PendingRefusals.
 	Undelivered(ctx context.Context, part Part, limit int) ([]Delivery, error)
 	// Claim returns up to limit deliveries whose part is still to do, in

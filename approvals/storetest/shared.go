@@ -317,3 +317,37 @@ func testClaimNeedsOwner(t *testing.T, s approvals.Store) {
 		t.Error("Claim of an unknown part succeeded")
 	}
 }
+
+func mustRenew(t *testing.T, s approvals.Store, name, owner string, ttl time.Duration, want bool) {
+	t.Helper()
+	got, err := s.Renew(ctx, name, owner, ttl)
+	if err != nil {
+		t.Fatalf("Renew(%s, %s): %v", name, owner, err)
+	}
+	if got != want {
+		t.Fatalf("Renew(%s, %s) = %v, want %v", name, owner, got, want)
+	}
+}
+
+// testLeaseRenew: Renew extends a lease its owner holds, and never takes
+// one back: not one never taken, not one another owner holds, not one
+// another owner took over and released since.
+func testLeaseRenew(t *testing.T, s approvals.Store) {
+	mustRenew(t, s, "execute:1", "replica-a", time.Minute, false) // never taken
+	mustLease(t, s, "execute:1", "replica-a", 50*time.Millisecond, true)
+	mustRenew(t, s, "execute:1", "replica-a", time.Minute, true)
+	time.Sleep(120 * time.Millisecond) // past the first term, within the renewed one
+	mustLease(t, s, "execute:1", "replica-b", time.Minute, false)
+	mustRenew(t, s, "execute:1", "replica-b", time.Minute, false)
+
+	mustLease(t, s, "execute:2", "replica-a", 50*time.Millisecond, true)
+	time.Sleep(120 * time.Millisecond) // a stalls; b takes over, finishes, releases
+	mustLease(t, s, "execute:2", "replica-b", time.Minute, true)
+	if err := s.Release(ctx, "execute:2", "replica-b"); err != nil {
+		t.Fatal(err)
+	}
+	mustRenew(t, s, "execute:2", "replica-a", time.Minute, false)
+	if held, _ := s.HeldLeases(ctx); len(held) != 1 || held[0].Name != "execute:1" {
+		t.Errorf("HeldLeases = %+v, want execute:1 only", held)
+	}
+}

@@ -63,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 		{"LeaseOneOwner", testLeaseOneOwner},
 		{"LeaseEnds", testLeaseEnds},
 		{"LeaseRace", testLeaseRace},
+		{"LeaseRenew", testLeaseRenew},
 		{"Notices", testNotices},
 		{"UndeliveredLimit", testUndeliveredLimit},
 		{"BeginAttemptRace", testBeginAttemptRace},
