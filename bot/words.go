@@ -16,7 +16,10 @@ import (
 // facts (approvals.Why) for people.
 func userMessage(err error) string {
 	if errors.Is(err, approvals.ErrUnavailable) {
-		return "revokebot cannot reach its database right now, so nothing was done. Try again shortly; if it persists, tell your revokebot admin."
+		// A connection lost while a change was committed leaves it unknown
+		// whether the change was made: say so, and where to look.
+		return "revokebot cannot reach its database right now, so this was most likely not recorded. " +
+			"Try again shortly, after a look at `/revoke pending` (it lists what was recorded); if it persists, tell your revokebot admin."
 	}
 	e, ok := errors.AsType[*approvals.Error](err)
 	if !ok {

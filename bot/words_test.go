@@ -191,7 +191,7 @@ func TestStatusAndPendingText(t *testing.T) {
 func TestUserMessageDatabaseOutage(t *testing.T) {
 	err := fmt.Errorf("create request for a@example.com: insert request x: %w", errors.Join(approvals.ErrUnavailable, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")))
 	got := userMessage(err)
-	if !strings.Contains(got, "Try again shortly") || !strings.Contains(got, "nothing was done") || strings.Contains(got, "5432") {
+	if !strings.Contains(got, "Try again shortly") || !strings.Contains(got, "/revoke pending") || strings.Contains(got, "5432") {
 		t.Errorf("userMessage = %q, want a private try-again-shortly without the details", got)
 	}
 }

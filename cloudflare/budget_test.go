@@ -108,3 +108,31 @@ func TestSharedBudgetDownFallsBackToOwnPace(t *testing.T) {
 		t.Errorf("Cloudflare saw %d calls, want 1", n)
 	}
 }
+
+// stuckBudget never answers until its caller gives up, as a budget whose
+// database is partitioned away.
+type stuckBudget struct{}
+
+func (stuckBudget) Reserve(ctx context.Context, _ string, _ time.Duration, _ int) (time.Duration, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// A budget that hangs is given up on after a short while: the revocation
+// goes, paced by the Client alone.
+func TestSharedBudgetThatHangsIsGivenUp(t *testing.T) {
+	t.Parallel()
+	srv := cftest.NewServer(t)
+	client := newFakeClient(t, srv, func(o *cloudflare.Options) {
+		o.Budget = stuckBudget{}
+		o.Logger = slog.New(slog.DiscardHandler)
+	})
+	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
+	defer cancel()
+	if _, err := client.RevokeUser(ctx, cloudflare.RevokeUserParams{Email: "alice@example.com"}); err != nil {
+		t.Fatalf("RevokeUser: %v", err)
+	}
+	if n := len(srv.Calls()); n != 1 {
+		t.Errorf("Cloudflare saw %d calls, want 1", n)
+	}
+}

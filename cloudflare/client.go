@@ -158,6 +158,10 @@ type Budget interface {
 // budgetName names the shared budget of Cloudflare calls.
 const budgetName = "cloudflare"
 
+// budgetTimeout bounds the asking of the shared budget for a turn; past
+// it, the Client paces itself alone.
+const budgetTimeout = 2 * time.Second
+
 // pace returns the burst and the refill interval that enforce l (see
 // newLimiter).
 func pace(l RateLimit) (burst int, interval time.Duration) {
@@ -596,7 +600,11 @@ func (c *Client) waitBudget(ctx context.Context) error {
 		return c.limiter.Wait(ctx)
 	}
 	burst, interval := pace(c.rateLimit)
-	wait, err := c.budget.Reserve(ctx, budgetName, interval, burst)
+	// The budget is asked briefly: one that does not answer (its database
+	// is partitioned away) must not hold a revocation up.
+	reserveCtx, cancel := context.WithTimeout(ctx, budgetTimeout)
+	wait, err := c.budget.Reserve(reserveCtx, budgetName, interval, burst)
+	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

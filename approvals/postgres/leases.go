@@ -19,7 +19,7 @@ func (d *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (
 		return false, fmt.Errorf("take lease %s: no owner", name)
 	}
 	var held bool
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx, `INSERT INTO leases (name, owner, until) VALUES ($1, $2, now() + $3::interval)
 			ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
 			WHERE leases.owner = excluded.owner OR leases.until <= now()
@@ -40,7 +40,7 @@ func (d *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (
 // Renew implements approvals.Leases, on the server's clock.
 func (d *DB) Renew(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	var held bool
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		tag, err := c.Exec(ctx, `UPDATE leases SET until = now() + $3::interval WHERE name = $1 AND owner = $2`, name, owner, ttl)
 		held = tag.RowsAffected() == 1
 		return err
@@ -53,7 +53,7 @@ func (d *DB) Renew(ctx context.Context, name, owner string, ttl time.Duration) (
 
 // Release implements approvals.Leases.
 func (d *DB) Release(ctx context.Context, name, owner string) error {
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		_, err := c.Exec(ctx, `DELETE FROM leases WHERE name = $1 AND owner = $2`, name, owner)
 		return err
 	})
@@ -67,7 +67,7 @@ func (d *DB) Release(ctx context.Context, name, owner string) error {
 // microsecond (the server's precision).
 func (d *DB) HeldLeases(ctx context.Context) ([]approvals.Lease, error) {
 	var out []approvals.Lease
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx, `SELECT name, owner, until FROM leases WHERE until > now() ORDER BY name`)
 		if err != nil {
 			return err
@@ -103,7 +103,7 @@ func (d *DB) Reserve(ctx context.Context, name string, interval time.Duration, b
 	}
 	burst = max(burst, 1)
 	var tat, now time.Time
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		return c.QueryRow(ctx, `INSERT INTO rate_budgets (name, tat) VALUES ($1, clock_timestamp() + $2::interval)
 			ON CONFLICT (name) DO UPDATE SET tat = GREATEST(rate_budgets.tat, clock_timestamp()) + $2::interval
 			RETURNING tat, clock_timestamp()`, name, interval).Scan(&tat, &now)

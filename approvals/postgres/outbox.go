@@ -53,7 +53,7 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, n int) ([]app
 		return nil, err
 	}
 	var out []approvals.Delivery
-	err = d.with(ctx, func(c *pgxpool.Conn) error {
+	err = d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		out, err = deliveries(ctx, c, cols.due+` ORDER BY e.seq LIMIT $1`, limit(n))
 		return err
 	})
@@ -75,7 +75,7 @@ func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, n int
 		return nil, fmt.Errorf("claim %ss: no owner", part)
 	}
 	var out []approvals.Delivery
-	err = d.inTx(ctx, func(tx pgx.Tx) error {
+	err = d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, claimLock, int32(part)); err != nil {
 			return err
 		}
@@ -109,7 +109,7 @@ func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, n int
 
 // ReleaseClaims implements approvals.Outbox.
 func (d *DB) ReleaseClaims(ctx context.Context, owner string) error {
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		for _, part := range []approvals.Part{approvals.AuditRecord, approvals.MessageUpdate, approvals.Notice} {
 			cols, _ := columnsOf(part)
 			// Claims on delivered parts end when they are marked: only due
@@ -203,7 +203,7 @@ func (d *DB) BeginPost(ctx context.Context, id string) (time.Time, error) {
 // the other (waiting for the row, then finding it set) reads what was set.
 func (d *DB) begin(ctx context.Context, table, column, key string, arg any) (time.Time, error) {
 	var prev int64
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		tag, err := c.Exec(ctx, `UPDATE `+table+` SET `+column+` = $1 WHERE `+key+` = $2 AND `+column+` = 0`,
 			time.Now().UnixMilli(), arg)
 		if err != nil || tag.RowsAffected() == 1 {
@@ -226,7 +226,7 @@ func (d *DB) PendingRefusals(ctx context.Context) ([]approvals.Refusals, error) 
 		first, last int64
 	}
 	var out []approvals.Refusals
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, err := c.Query(ctx, `SELECT e.actor, COUNT(*), MIN(e.seq), MAX(e.seq),
 				(SELECT COALESCE(MAX(a.audited_at), 0) FROM events a WHERE a.kind = 'refused' AND a.actor = e.actor AND a.audited_at <> 0)
 			FROM events e WHERE e.audited_at = 0 AND e.kind = 'refused'
@@ -268,7 +268,7 @@ func (d *DB) PendingRefusals(ctx context.Context) ([]approvals.Refusals, error) 
 
 // MarkRefusalsDelivered implements approvals.Outbox.
 func (d *DB) MarkRefusalsDelivered(ctx context.Context, actor string, through int64, at time.Time) error {
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		_, err := c.Exec(ctx, `UPDATE events SET audited_at = $1
 			WHERE kind = 'refused' AND actor = $2 AND seq <= $3 AND audited_at = 0`, at.UnixMilli(), actor, through)
 		return err
@@ -286,7 +286,7 @@ func (d *DB) MarkDelivered(ctx context.Context, seq int64, part approvals.Part) 
 		return err
 	}
 	var n int64
-	err = d.with(ctx, func(c *pgxpool.Conn) error {
+	err = d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		tag, err := c.Exec(ctx, `UPDATE events SET `+cols.done+` = $1, `+cols.owner+` = '', `+cols.until+` = NULL
 			WHERE seq = $2`, time.Now().UnixMilli(), seq)
 		n = tag.RowsAffected()
@@ -306,7 +306,7 @@ func (d *DB) Backlog(ctx context.Context) (int, error) {
 	// Three counts, each on its partial index, instead of one OR that scans
 	// the whole (never pruned) log.
 	var n int
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		return c.QueryRow(ctx, `SELECT
 			(SELECT COUNT(*) FROM events e WHERE `+auditDue+`) +
 			(SELECT COUNT(*) FROM events e WHERE `+messageDue+` AND NOT `+auditDue+`) +

@@ -60,6 +60,8 @@ const (
 // DB is a PostgreSQL-backed approvals.Store and approvals.Outbox.
 type DB struct {
 	pool *pgxpool.Pool
+	// callTimeout bounds each call (see with); tests shorten it.
+	callTimeout time.Duration
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -95,7 +97,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, connectError(where, cfg, url, err)
 	}
-	d := &DB{pool: pool}
+	d := &DB{pool: pool, callTimeout: callTimeout}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open database %s: %w", where, err)
@@ -223,7 +225,7 @@ func (d *DB) Close() error {
 
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error {
-	if err := d.with(ctx, func(c *pgxpool.Conn) error { return c.Ping(ctx) }); err != nil {
+	if err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error { return c.Ping(ctx) }); err != nil {
 		return fail(err, "ping database")
 	}
 	return nil
@@ -232,7 +234,7 @@ func (d *DB) Ping(ctx context.Context) error {
 // SchemaVersion returns the number of the last migration applied.
 func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		return c.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	})
 	if err != nil {
@@ -333,24 +335,57 @@ func (d *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// with runs fn on a connection of the pool. A connection the pool cannot
-// give (the server cannot be reached, or none is free in time) is an error
-// wrapping approvals.ErrUnavailable.
-func (d *DB) with(ctx context.Context, fn func(*pgxpool.Conn) error) error {
-	c, err := d.pool.Acquire(ctx)
+// callTimeout bounds one call of the Store (the acquiring of a connection,
+// and every statement of the call), so that a server that stops answering
+// without closing the connection (a network partition) is an outage after
+// a while, not a hang.
+const callTimeout = 10 * time.Second
+
+// errCallTimeout is the cause of a call that ran out of callTimeout.
+var errCallTimeout = errors.New("the database did not answer in time")
+
+// with runs fn on a connection of the pool, within callTimeout: fn must use
+// the context it is given. A connection the pool cannot give (the server
+// cannot be reached, or none is free in time), or a call that runs out of
+// callTimeout, is an error wrapping approvals.ErrUnavailable.
+func (d *DB) with(ctx context.Context, fn func(context.Context, *pgxpool.Conn) error) error {
+	return d.within(ctx, d.callTimeout, fn)
+}
+
+// within is with, bounded by timeout instead (0: only by ctx).
+func (d *DB) within(ctx context.Context, timeout time.Duration, fn func(context.Context, *pgxpool.Conn) error) error {
+	call := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		call, cancel = context.WithTimeoutCause(ctx, timeout, errCallTimeout)
+		defer cancel()
+	}
+	timedOut := func(err error) error {
+		if ctx.Err() == nil && errors.Is(context.Cause(call), errCallTimeout) {
+			return fmt.Errorf("%w: no answer within %s (%w)", approvals.ErrUnavailable, timeout, err)
+		}
+		return err
+	}
+	c, err := d.pool.Acquire(call)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
+		if ctx.Err() != nil {
+			return err // the caller gave up: not an outage
+		}
+		if err := timedOut(err); errors.Is(err, approvals.ErrUnavailable) {
 			return err
 		}
 		return fmt.Errorf("%w (%w)", approvals.ErrUnavailable, err)
 	}
 	defer c.Release()
-	return fn(c)
+	return timedOut(fn(call, c))
 }
 
-// inTx runs fn in a transaction, committed if fn returns nil.
-func (d *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return d.with(ctx, func(c *pgxpool.Conn) error { return pgx.BeginFunc(ctx, c, fn) })
+// inTx runs fn in a transaction, committed if fn returns nil, within
+// callTimeout; fn must use the context it is given.
+func (d *DB) inTx(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
+	return d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return fn(ctx, tx) })
+	})
 }
 
 // fail wraps err with what failed, and with approvals.ErrUnavailable if the

@@ -3,13 +3,13 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,6 +232,27 @@ type proxy struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
+	// stalled drops everything both ways, without closing anything, as a
+	// network partition does.
+	stalled atomic.Bool
+}
+
+// forward copies from src to dst until either closes, dropping what comes
+// while the proxy is stalled.
+func (p *proxy) forward(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.stalled.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // startProxy forwards a local port to target (host:port); it is closed
@@ -257,8 +278,8 @@ func startProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
+			go p.forward(s, c)
+			go p.forward(c, s)
 		}
 	}()
 	t.Cleanup(p.Close)
@@ -332,6 +353,49 @@ func TestUnavailable(t *testing.T) {
 	if _, err := db.Get(ctx, uuid.NewString()); errors.Is(err, approvals.ErrNotFound) {
 		t.Errorf("Get answered ErrNotFound with the server gone")
 	}
+}
+
+// TestPartition: a server that stops answering without closing anything (a
+// network partition) is an outage once a call has waited its bound, not a
+// hang.
+func TestPartition(t *testing.T) {
+	t.Parallel()
+	url := newSchema(t)
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	u, err := neturl.Parse(url)
+	if err != nil || !strings.HasPrefix(u.Scheme, "postgres") {
+		t.Skip("needs a postgres:// URL")
+	}
+	u.Host = p.ln.Addr().String()
+	db := openURL(t, u.String())
+	db.SetCallTimeout(300 * time.Millisecond)
+	r := newRequest()
+	create(t, db, r)
+
+	p.stalled.Store(true)
+	ctx := context.Background()
+	for name, op := range map[string]func() error{
+		"Get":    func() error { _, err := db.Get(ctx, r.ID); return err },
+		"Update": func() error { _, err := db.Update(ctx, r.ID, approveFn("U2")); return err },
+		"Lease":  func() error { _, err := db.Lease(ctx, "x", "a", time.Minute); return err },
+	} {
+		start := time.Now()
+		err := op()
+		if !errors.Is(err, approvals.ErrUnavailable) || time.Since(start) > 5*time.Second {
+			t.Errorf("%s during a partition: %v after %s, want ErrUnavailable within the bound", name, err, time.Since(start))
+		}
+	}
+	// The caller's own deadline is the caller's: not an outage.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := db.Get(short, r.ID); errors.Is(err, approvals.ErrUnavailable) {
+		t.Errorf("the caller's deadline reported as an outage: %v", err)
+	}
+	p.Close() // the stalled connections' goodbyes would wait for their own deadline
 }
 
 // TestRefusalIsNoOutage: an error the server answers with does not wrap

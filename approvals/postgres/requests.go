@@ -44,7 +44,7 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event,
 	}
 	r.Version = 1
 	state := r.State()
-	err := d.inTx(ctx, func(tx pgx.Tx) error {
+	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if r.SubmitKey != "" {
 			var exists bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM requests WHERE submit_key = $1 AND submit_key <> '')`, r.SubmitKey).Scan(&exists); err != nil {
@@ -176,7 +176,7 @@ func insertEvent(ctx context.Context, tx pgx.Tx, r approvals.Request, e approval
 // Get implements approvals.Store.
 func (d *DB) Get(ctx context.Context, id string) (approvals.Request, error) {
 	var rs []approvals.Request
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		var err error
 		rs, err = requests(ctx, c, `WHERE id = $1`, id)
 		return err
@@ -280,7 +280,7 @@ func complete(ctx context.Context, q querier, rs []*approvals.Request) error {
 // version: an update racing with it keeps what it sets (see Update).
 func (d *DB) SetMessage(ctx context.Context, id, channel, ts string) error {
 	var n int64
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		tag, err := c.Exec(ctx, `UPDATE requests SET channel = $1, message_ts = $2 WHERE id = $3`, channel, ts, id)
 		n = tag.RowsAffected()
 		return err
@@ -315,7 +315,7 @@ func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (ap
 		if next, err = approvals.NextVersion(cur, next); err != nil {
 			return cur, fmt.Errorf("update request %s: %w", id, err)
 		}
-		err = d.inTx(ctx, func(tx pgx.Tx) error { return write(ctx, tx, cur, next, events) })
+		err = d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error { return write(ctx, tx, cur, next, events) })
 		if errors.Is(err, errStale) {
 			continue
 		}
@@ -324,7 +324,7 @@ func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (ap
 		}
 		if next.MessageTS == "" {
 			// SetMessage may have run meanwhile; it does not bump the version.
-			_ = d.with(ctx, func(c *pgxpool.Conn) error {
+			_ = d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 				var channel, ts string
 				if err := c.QueryRow(ctx, `SELECT channel, message_ts FROM requests WHERE id = $1`, id).Scan(&channel, &ts); err != nil {
 					return err
@@ -375,7 +375,7 @@ func write(ctx context.Context, tx pgx.Tx, cur, next approvals.Request, events [
 
 // Append implements approvals.Store.
 func (d *DB) Append(ctx context.Context, e approvals.Event) error {
-	if err := d.inTx(ctx, func(tx pgx.Tx) error { return insertEvent(ctx, tx, e.Request, e) }); err != nil {
+	if err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error { return insertEvent(ctx, tx, e.Request, e) }); err != nil {
 		return fail(err, "record %s event of request %s", e.Kind, e.Request.ID)
 	}
 	return nil
@@ -387,7 +387,7 @@ func (d *DB) SeenKey(ctx context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	var seen bool
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE key = $1 AND key <> '')
 			OR EXISTS (SELECT 1 FROM requests WHERE submit_key = $1 AND submit_key <> '')`, key).Scan(&seen)
 	})
@@ -400,7 +400,7 @@ func (d *DB) SeenKey(ctx context.Context, key string) (bool, error) {
 // CountByRequester implements approvals.Store.
 func (d *DB) CountByRequester(ctx context.Context, requester string, s approvals.State) (int, error) {
 	var n int
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		return c.QueryRow(ctx, `SELECT COUNT(*) FROM requests WHERE requester = $1 AND state = $2`,
 			requester, string(s)).Scan(&n)
 	})
@@ -413,7 +413,7 @@ func (d *DB) CountByRequester(ctx context.Context, requester string, s approvals
 // CountByState returns how many requests are in state s.
 func (d *DB) CountByState(ctx context.Context, s approvals.State) (int, error) {
 	var n int
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		return c.QueryRow(ctx, `SELECT COUNT(*) FROM requests WHERE state = $1`, string(s)).Scan(&n)
 	})
 	if err != nil {
@@ -425,7 +425,7 @@ func (d *DB) CountByState(ctx context.Context, s approvals.State) (int, error) {
 // ListByState implements approvals.Store.
 func (d *DB) ListByState(ctx context.Context, s approvals.State) ([]approvals.Request, error) {
 	var out []approvals.Request
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		var err error
 		out, err = requests(ctx, c, `WHERE state = $1 ORDER BY created_at, id`, string(s))
 		return err
@@ -441,7 +441,7 @@ func (d *DB) FindByPrefix(ctx context.Context, prefix string, n int) ([]approval
 	// A range on the primary key (in byte order, COLLATE "C"): IDs are
 	// lower-case hex and hyphens, all below DEL (0x7f).
 	var out []approvals.Request
-	err := d.with(ctx, func(c *pgxpool.Conn) error {
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
 		var err error
 		out, err = requests(ctx, c, `WHERE id >= $1 AND id < $2 ORDER BY created_at, id LIMIT $3`, prefix, prefix+"\x7f", limit(n))
 		return err

@@ -117,7 +117,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if reply == "" {
 		reply = h.slack.WaitEphemeral(requester, "database", wait).Text
 	}
-	if !strings.Contains(reply, "Try again shortly") || !strings.Contains(reply, "nothing was done") {
+	if !strings.Contains(reply, "Try again shortly") || !strings.Contains(reply, "not recorded") {
 		t.Errorf("reply during the outage: %q, want a private try-again-shortly", reply)
 	}
 
