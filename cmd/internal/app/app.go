@@ -133,6 +133,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if replica == "" {
 		replica = newReplicaName()
 	}
+	nameOwner, err := takeName(ctx, db, replica, cfg.LeaseTTL)
+	if err != nil {
+		return err
+	}
 
 	cfOpts := cfg.Cloudflare
 	cfOpts.WrapTransport = metrics.InstrumentRoundTripper
@@ -253,6 +257,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		svc.RunExpirer(gctx, expiryInterval(cfg.RequestTTL))
 		return nil
 	})
+	g.Go(func() error { return keepName(gctx, db, replica, nameOwner, cfg.LeaseTTL, log) })
 	g.Go(func() error { return b.Run(gctx) })
 	err = g.Wait()
 	// Every event is in the outbox by now: deliver what Slack will take in time.

@@ -3,8 +3,12 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/approvals/postgres"
@@ -90,4 +94,63 @@ func openError(where string, err error) error {
 		return fmt.Errorf("REVOKEBOT_DATABASE: %w (is the PostgreSQL server up and reachable from here, and are the user, database and sslmode in the URL right?)", err)
 	}
 	return fmt.Errorf("REVOKEBOT_DATABASE: %w", err)
+}
+
+// nameLease is the lease that makes a replica's name its own.
+func nameLease(replica string) string { return "replica:" + replica }
+
+// takeName makes replica this process's name among those sharing db: it
+// takes the name's lease, so that two live processes never share a name
+// (each would take the other's delivery claims for its own). A predecessor
+// under the same name that was killed (a container restarted in its pod)
+// holds it until its lease ends: takeName waits that long, then refuses. It
+// returns the owner to keep the lease with (see keepName).
+func takeName(ctx context.Context, db database, replica string, ttl time.Duration) (owner string, err error) {
+	owner = replica + "/" + uuid.NewString()[:8]
+	deadline := time.Now().Add(ttl + 2*time.Second)
+	for {
+		held, err := db.Lease(ctx, nameLease(replica), owner, ttl)
+		if err != nil {
+			return "", fmt.Errorf("REVOKEBOT_DATABASE: take this replica's name: %w", err)
+		}
+		if held {
+			return owner, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("REVOKEBOT_REPLICA: another running revokebot uses the name %q: give each replica its own name, or leave REVOKEBOT_REPLICA unset", replica)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(ttl / 4):
+		}
+	}
+}
+
+// keepName renews the name's lease every third of ttl until ctx ends, then
+// releases it. If another process took the name meanwhile (this one
+// stalled past the lease), it returns an error: two processes must not
+// share a name, so this one stops.
+func keepName(ctx context.Context, db database, replica, owner string, ttl time.Duration, log *slog.Logger) error {
+	defer func() {
+		release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		db.Release(release, nameLease(replica), owner)
+	}()
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		held, err := db.Renew(ctx, nameLease(replica), owner, ttl)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("renew this replica's name; retrying", "replica", replica, "err", err)
+		case err == nil && !held:
+			return fmt.Errorf("REVOKEBOT_REPLICA: another revokebot took the name %q while this one did not answer: stopping, so that two never share it", replica)
+		}
+	}
 }

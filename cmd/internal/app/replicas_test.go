@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"strings"
 	"sync"
@@ -423,4 +424,28 @@ func TestFrozenReplicasEnvelopesAreRedeliveredAndHandledOnce(t *testing.T) {
 	if commandsRedelivered == 0 || c.slack.Redelivered() == commandsRedelivered {
 		t.Errorf("redelivered %d commands and %d clicks: the test needs some of each", commandsRedelivered, c.slack.Redelivered()-commandsRedelivered)
 	}
+}
+
+// Two running processes never share a replica name (each would take the
+// other's delivery claims for its own): a second one under a name in use
+// waits for it to be free for as long as a lease lasts, then refuses to
+// start, naming the variable.
+func TestTwoReplicasCannotShareAName(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, map[string]string{"REVOKEBOT_LEASE_TTL": "1s"})
+	c.start(1)
+	env := maps.Clone(c.env)
+	env["REVOKEBOT_REPLICA"] = "replica-0"
+	var logs syncBuffer
+	err := Run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, &logs)
+	if err == nil || !strings.Contains(err.Error(), `REVOKEBOT_REPLICA: another running revokebot uses the name "replica-0"`) {
+		t.Fatalf("second replica-0: %v, want a refusal naming REVOKEBOT_REPLICA", err)
+	}
+	// Once the first has stopped, its name is free at once.
+	c.nodes[0].stop()
+	c.launch() // replica-1
+	c.slack.WaitLive(1, 3*wait)
+	h := &harness{t: t, slack: c.slack, cf: c.cf, env: env}
+	h.launch()
+	c.slack.WaitLive(2, 3*wait)
 }

@@ -219,6 +219,8 @@ func (c *gaugeCollector) collectWork(ch chan<- prometheus.Metric, leases func(co
 		replica, _, _ := strings.Cut(l.Owner, "/")
 		work, _, _ := strings.Cut(l.Name, ":")
 		switch work {
+		case "replica":
+			continue // a replica's name, not work
 		case "execute":
 			work = "revocation"
 		case "courier":

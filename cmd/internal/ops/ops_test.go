@@ -590,6 +590,7 @@ func TestMetricsShowWhichReplicaHoldsWhichWork(t *testing.T) {
 				{Name: approvals.ExecutionLease("r2"), Owner: "revokebot-7d9f-a/3c4d"},
 				{Name: approvals.ExecutionLease("r3"), Owner: "revokebot-7d9f-b/5e6f"},
 				{Name: "courier:refusals", Owner: "revokebot-7d9f-b"},
+				{Name: "replica:revokebot-7d9f-a", Owner: "revokebot-7d9f-a/9a8b"}, // a name, not work
 			}, nil
 		},
 	})
@@ -600,6 +601,9 @@ func TestMetricsShowWhichReplicaHoldsWhichWork(t *testing.T) {
 		`revokebot_work_held{replica="revokebot-7d9f-b",work="refusal_audit"} 1`,
 		`revokebot_scrape_errors_total{gauge="work_held"} 0`,
 	)
+	if out := scrape(t, reg); strings.Contains(out, `work="replica"`) {
+		t.Errorf("a replica's name counted as work:\n%s", out)
+	}
 	fail = true
 	out := scrape(t, reg)
 	wantLines(t, out, `revokebot_scrape_errors_total{gauge="work_held"} 1`, `revokebot_replica_info{replica="revokebot-7d9f-a"} 1`)
