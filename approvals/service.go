@@ -804,7 +804,9 @@ func (s *Service) RunResumer(ctx context.Context, interval time.Duration) {
 			mu.Lock()
 			busy := running[r.ID]
 			mu.Unlock()
-			if busy || ctx.Err() != nil {
+			// A request listed while its last outcome was recorded may read
+			// as done already: nothing to resume.
+			if busy || ctx.Err() != nil || r.State() != StateExecuting {
 				continue
 			}
 			select {

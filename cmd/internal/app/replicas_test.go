@@ -174,9 +174,13 @@ func TestReplicasStartTogetherAndDecideOnce(t *testing.T) {
 		msgs = append(msgs, m)
 	}
 	msgs = append(msgs, dup)
+	apart := 0 // requests whose two approvers' clicks went to different replicas
 	for i, m := range msgs {
 		// Two approvers at once; every third click also redelivered.
 		envs := []string{c.slack.Click(approver, m, "revoke_approve"), c.slack.Click(groupie, m, "revoke_approve")}
+		if c.slack.WaitAck(envs[0], wait).Connection != c.slack.WaitAck(envs[1], wait).Connection {
+			apart++
+		}
 		if i%3 == 0 {
 			p := bottest.ClickPayload(approver, m, "revoke_approve", requestID(t, m), c.slack.ResponseURL(approver, secChannel))
 			id := fmt.Sprintf("again-%d", i)
@@ -194,6 +198,10 @@ func TestReplicasStartTogetherAndDecideOnce(t *testing.T) {
 	if n := len(c.slack.Messages(secChannel)); n != len(msgs) {
 		t.Errorf("%d approval messages, want %d", n, len(msgs))
 	}
+	if apart == 0 {
+		t.Errorf("no request had its two approvals on different replicas: the race was not run")
+	}
+	t.Logf("%d of %d requests had their two approvals on different replicas", apart, len(msgs))
 	spread := c.slack.EnvelopesPerConnection()
 	t.Logf("envelopes per replica: %v; redelivered: %d", spread, c.slack.Redelivered())
 	for i, n := range spread {
