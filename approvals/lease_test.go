@@ -287,3 +287,29 @@ type revokerFunc func(context.Context, approvals.Revocation) (string, error)
 func (f revokerFunc) Revoke(ctx context.Context, r approvals.Revocation) (string, error) {
 	return f(ctx, r)
 }
+
+// One sweep resumes every request it finds, a few at a time, however many
+// more there are than slots: the next sweep is not needed for the rest.
+func TestOneSweepResumesMoreRequestsThanSlots(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.svc.MaxPending = 100
+	f.revoker.delay = 5 * time.Millisecond
+	var ids []string
+	for i := range 30 {
+		r := f.submit(t, fmt.Sprintf("user%d@example.com", i))
+		f.markExecuting(t, r.ID)
+		ids = append(ids, r.ID)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { f.svc.RunResumer(ctx, time.Hour) }) // one sweep only, in this test's time
+	defer func() { stop(); wg.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.revoker.calls.Load() < int32(len(ids)) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := f.revoker.calls.Load(); n != int32(len(ids)) {
+		t.Fatalf("the first sweep revoked %d of %d", n, len(ids))
+	}
+}

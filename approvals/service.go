@@ -781,10 +781,11 @@ func (s *Service) Resume(ctx context.Context) error {
 // RunResumer sweeps at once and then every interval until ctx ends: like
 // Resume, it executes the requests left executing that no run is revoking,
 // a few at a time, so that a revocation left by a replica that died is
-// taken over within LeaseTTL and interval. A sweep does not wait for the
-// runs it starts: a long revocation does not hold up the next sweep, and a
-// request this process is running already is not started again. When ctx
-// ends, it waits for the runs under way.
+// taken over within LeaseTTL and interval. A sweep starts runs as slots
+// free up, but does not wait for the runs it started to end: a long
+// revocation does not hold up the next sweep, and a request this process
+// is running already is not started again. When ctx ends, it waits for the
+// runs under way.
 func (s *Service) RunResumer(ctx context.Context, interval time.Duration) {
 	var (
 		runs    sync.WaitGroup
@@ -810,9 +811,9 @@ func (s *Service) RunResumer(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			select {
-			case slots <- struct{}{}:
-			default:
-				continue // every slot is busy: the next sweep
+			case slots <- struct{}{}: // waits for a run to end when all slots are busy
+			case <-ctx.Done():
+				continue
 			}
 			mu.Lock()
 			running[r.ID] = true
