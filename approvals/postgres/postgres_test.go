@@ -3,13 +3,10 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"net"
-	neturl "net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,95 +223,12 @@ func TestOpenRefused(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to a server until closed, so that a test
-// can take the server away from a store.
-type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	// stalled drops everything both ways, without closing anything, as a
-	// network partition does.
-	stalled atomic.Bool
-}
-
-// forward copies from src to dst until either closes, dropping what comes
-// while the proxy is stalled.
-func (p *proxy) forward(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !p.stalled.Load() {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// startProxy forwards a local port to target (host:port); it is closed
-// when t ends.
-func startProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go p.forward(s, c)
-			go p.forward(c, s)
-		}
-	}()
-	t.Cleanup(p.Close)
-	return p
-}
-
-// Close stops accepting and cuts every connection.
-func (p *proxy) Close() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 // TestUnavailable takes the server away from a working store: every
 // operation then fails with an error wrapping ErrUnavailable.
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	url := newSchema(t)
-	cfg, err := pgconn.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-	_, port, _ := net.SplitHostPort(p.ln.Addr().String())
-	var proxied string
-	if u, err := neturl.Parse(url); err == nil && strings.HasPrefix(u.Scheme, "postgres") {
-		u.Host = p.ln.Addr().String()
-		proxied = u.String()
-	} else {
-		proxied = withSetting(t, withSetting(t, url, "host", "127.0.0.1"), "port", port)
-	}
+	p := pgtest.NewProxy(t, newSchema(t))
+	proxied := p.URL()
 	db := openURL(t, proxied)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -324,7 +238,7 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("Ping through the proxy: %v", err)
 	}
 
-	p.Close()
+	p.Cut()
 	ops := map[string]func() error{
 		"Ping": func() error { return db.Ping(ctx) },
 		"Get":  func() error { _, err := db.Get(ctx, r.ID); return err },
@@ -360,23 +274,13 @@ func TestUnavailable(t *testing.T) {
 // hang.
 func TestPartition(t *testing.T) {
 	t.Parallel()
-	url := newSchema(t)
-	cfg, err := pgconn.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-	u, err := neturl.Parse(url)
-	if err != nil || !strings.HasPrefix(u.Scheme, "postgres") {
-		t.Skip("needs a postgres:// URL")
-	}
-	u.Host = p.ln.Addr().String()
-	db := openURL(t, u.String())
+	p := pgtest.NewProxy(t, newSchema(t))
+	db := openURL(t, p.URL())
 	db.SetCallTimeout(300 * time.Millisecond)
 	r := newRequest()
 	create(t, db, r)
 
-	p.stalled.Store(true)
+	p.Stall()
 	ctx := context.Background()
 	for name, op := range map[string]func() error{
 		"Get":    func() error { _, err := db.Get(ctx, r.ID); return err },
@@ -395,7 +299,7 @@ func TestPartition(t *testing.T) {
 	if _, err := db.Get(short, r.ID); errors.Is(err, approvals.ErrUnavailable) {
 		t.Errorf("the caller's deadline reported as an outage: %v", err)
 	}
-	p.Close() // the stalled connections' goodbyes would wait for their own deadline
+	p.Cut() // the stalled connections' goodbyes would wait for their own deadline
 }
 
 // TestRefusalIsNoOutage: an error the server answers with does not wrap

@@ -9,9 +9,12 @@ package pgtest
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,3 +86,100 @@ func Exec(tb testing.TB, u, sql string, args ...any) {
 		tb.Fatalf("%s: %v", sql, err)
 	}
 }
+
+// Proxy stands between a store and the PostgreSQL server, so that a test
+// can take the server away, as an outage or a partition would, and give it
+// back.
+type Proxy struct {
+	ln     net.Listener
+	target string
+	url    string
+	// down refuses new connections; stalled drops everything both ways
+	// without closing anything.
+	down, stalled atomic.Bool
+	mu            sync.Mutex
+	conns         map[net.Conn]bool
+}
+
+// NewProxy starts a proxy to the server of u (a postgres:// URL), closed
+// when tb ends.
+func NewProxy(tb testing.TB, u string) *Proxy {
+	tb.Helper()
+	parsed, err := url.Parse(u)
+	if err != nil || !strings.HasPrefix(parsed.Scheme, "postgres") {
+		tb.Skipf("the proxy needs a postgres:// URL in %s", EnvURL)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &Proxy{ln: ln, target: parsed.Host, conns: map[net.Conn]bool{}}
+	parsed.Host = ln.Addr().String()
+	p.url = parsed.String()
+	tb.Cleanup(func() { ln.Close(); p.Cut() })
+	go p.serve()
+	return p
+}
+
+// URL is the server's URL through the proxy.
+func (p *Proxy) URL() string { return p.url }
+
+func (p *Proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if p.down.Load() {
+			c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[s] = true, true
+		p.mu.Unlock()
+		go p.forward(s, c)
+		go p.forward(c, s)
+	}
+}
+
+// forward copies from src to dst until either closes, dropping what comes
+// while the proxy is stalled.
+func (p *Proxy) forward(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.stalled.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Cut drops every connection and refuses new ones until Restore: the
+// server is down.
+func (p *Proxy) Cut() {
+	p.down.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// Stall drops everything both ways from now on, closing nothing: the
+// server is partitioned away, and calls hang until their deadline.
+func (p *Proxy) Stall() { p.stalled.Store(true) }
+
+// Restore lets new connections through again, after Cut.
+func (p *Proxy) Restore() { p.down.Store(false) }

@@ -3,12 +3,8 @@ package app
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,76 +12,6 @@ import (
 	"github.com/revokebot/revokebot/approvals/postgres"
 	"github.com/revokebot/revokebot/approvals/postgres/pgtest"
 )
-
-// dbProxy stands between revokebot and the PostgreSQL server, so that a
-// test can take the database away (as an outage or a network partition
-// would) and give it back.
-type dbProxy struct {
-	ln     net.Listener
-	target string
-	down   atomic.Bool
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-}
-
-func newDBProxy(t testing.TB, target string) *dbProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &dbProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	go p.serve()
-	return p
-}
-
-func (p *dbProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if p.down.Load() {
-			c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[s] = true, true
-		p.mu.Unlock()
-		go func() { io.Copy(s, c); s.Close() }()
-		go func() { io.Copy(c, s); c.Close() }()
-	}
-}
-
-// cut drops every connection and refuses new ones until restore.
-func (p *dbProxy) cut() {
-	p.down.Store(true)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-func (p *dbProxy) restore() { p.down.Store(false) }
-
-// through returns the database URL u with its host replaced by the proxy's.
-func (p *dbProxy) through(t testing.TB, u string) string {
-	t.Helper()
-	parsed, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed.Host = p.ln.Addr().String()
-	return parsed.String()
-}
 
 func readyz(addr string) int {
 	c := http.Client{Timeout: 3 * time.Second}
@@ -103,14 +29,13 @@ func readyz(addr string) int {
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	schema := pgtest.Schema(t)
-	parsed, _ := url.Parse(schema)
-	proxy := newDBProxy(t, parsed.Host)
+	proxy := pgtest.NewProxy(t, schema)
 	addr := freeAddr(t)
-	h := start(t, map[string]string{"REVOKEBOT_DATABASE": proxy.through(t, schema), "REVOKEBOT_HTTP_ADDR": addr})
+	h := start(t, map[string]string{"REVOKEBOT_DATABASE": proxy.URL(), "REVOKEBOT_HTTP_ADDR": addr})
 	h.slack.Eventually("ready", wait, func() bool { return readyz(addr) == http.StatusOK })
 	h.request("alice@example.com")
 
-	proxy.cut()
+	proxy.Cut()
 	h.slack.Eventually("not ready while the database is away", wait, func() bool { return readyz(addr) == http.StatusServiceUnavailable })
 	ack := h.command(requester, "bob@example.com --reason \"laptop stolen\"")
 	reply := ack.AckText()
@@ -121,7 +46,7 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Errorf("reply during the outage: %q, want a private try-again-shortly", reply)
 	}
 
-	proxy.restore()
+	proxy.Restore()
 	h.slack.Eventually("ready again", 2*wait, func() bool { return readyz(addr) == http.StatusOK })
 	m := h.request("carol@example.com")
 	h.click(approver, m, "revoke_approve")
