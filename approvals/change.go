@@ -18,7 +18,9 @@ import (
 // A change that breaks a rule is refused with an error, and the Store then
 // writes nothing: targets cannot be added or removed, nor their Email or
 // Person changed; a target that is done keeps its outcome; a changed target
-// must have a known state; a dry run stays one (DryRun goes from false to
+// must have a known state; a target's observations (Look, Check, Watch) may
+// change at any time, but a verification that is over is final, and so is
+// a relogin seen; a dry run stays one (DryRun goes from false to
 // true only); reviews are appended only, and those recorded never change.
 // A second review by the same person is refused by the Store (ErrReviewed),
 // which alone sees reviews written meanwhile.
@@ -36,14 +38,16 @@ func NextVersion(cur, next Request) (Request, error) {
 		if t.Email != was.Email || t.Person != was.Person {
 			return Request{}, fmt.Errorf("target %d cannot change from %s to %s", i, was.Email, t.Email)
 		}
-		if t == was {
-			continue
+		if t.State != was.State || t.Outcome != was.Outcome || !t.FinishedAt.Equal(was.FinishedAt) {
+			if was.Done() {
+				return Request{}, fmt.Errorf("target %s is %s already: its outcome cannot change", t.Email, was.State)
+			}
+			if !t.State.Valid() {
+				return Request{}, fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
+			}
 		}
-		if was.Done() {
-			return Request{}, fmt.Errorf("target %s is %s already: its outcome cannot change", t.Email, was.State)
-		}
-		if !t.State.Valid() {
-			return Request{}, fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
+		if err := checkObservations(was, t); err != nil {
+			return Request{}, err
 		}
 	}
 	if cur.DryRun && !next.DryRun {

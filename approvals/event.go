@@ -22,13 +22,27 @@ const (
 	// EventEscalated: a request still pending after the escalation delay
 	// was shown to the escalation approvers, who may approve it from then on.
 	EventEscalated EventKind = "escalated"
+	// EventVerified: a revoked target's sessions, still listed when its
+	// revoked record was made, were gone before the verification timeout.
+	EventVerified EventKind = "verified"
+	// EventUnverified: a revoked target's sessions were still listed when
+	// the verification timeout passed.
+	EventUnverified EventKind = "unverified"
+	// EventRelogin: a revoked target logged in again while watched: their
+	// identity-provider account is still active.
+	EventRelogin EventKind = "relogin"
+	// EventPreviewed: what the identity platform knows of the targets
+	// arrived. It redraws the approval message and is not audited: the
+	// records that follow carry the preview.
+	EventPreviewed EventKind = "previewed"
 )
 
 // Valid reports whether k is one of the known event kinds.
 func (k EventKind) Valid() bool {
 	switch k {
 	case EventRequested, EventRefused, EventApproved, EventDenied, EventCancelled,
-		EventExpired, EventRevoked, EventFailed, EventEscalated:
+		EventExpired, EventRevoked, EventFailed, EventEscalated,
+		EventVerified, EventUnverified, EventRelogin, EventPreviewed:
 		return true
 	}
 	return false
@@ -67,16 +81,23 @@ func (e Event) ShowsOnMessage() bool {
 
 // HasNotice reports whether the event is told to people beyond the two
 // channels: escalation (in the request's thread, to the escalation
-// approvers) and the end of a request that was posted (to its requester,
-// directly), unless the requester ended it themselves.
+// approvers), a relogin (in the request's thread), and the end of a request
+// that was posted (to its requester, directly), unless the requester ended
+// it themselves.
 func (e Event) HasNotice() bool {
 	switch e.Kind {
-	case EventEscalated:
+	case EventEscalated, EventRelogin:
 		return true
-	case EventRefused, EventRequested, EventCancelled:
+	case EventRefused, EventRequested, EventCancelled, EventPreviewed, EventVerified, EventUnverified:
 		return false
 	}
 	return e.State.Final()
+}
+
+// Audited reports whether the event has a record in the audit channel:
+// every event but a preview, which only redraws the approval message.
+func (e Event) Audited() bool {
+	return e.Kind != EventPreviewed
 }
 
 // Notifier is told about every event after the Store has recorded it, in

@@ -87,6 +87,13 @@ type Target struct {
 	State      TargetState
 	Outcome    string
 	FinishedAt time.Time
+	// Look is what the identity platform knew of the target before
+	// approval; Check, whether its sessions were gone after the
+	// revocation; Watch, the watch for its return. They are observations:
+	// they never change the outcome.
+	Look  Look
+	Check Check
+	Watch Watch
 }
 
 // Done reports whether the target's revocation was attempted.

@@ -37,7 +37,9 @@ type Store interface {
 	// success it returns the request as stored, with Version incremented.
 	//
 	// What may change: the State, Outcome and FinishedAt of a target not
-	// yet done (an outcome, once recorded, is final); new reviews (appended:
+	// yet done (an outcome, once recorded, is final); a target's
+	// observations (Look, Check, Watch; a verification over and a relogin
+	// seen are final); new reviews (appended:
 	// existing reviews never change, and a second review by the same person
 	// is refused with an error wrapping ErrReviewed); DryRun (from false to
 	// true only), EscalatedAt, ExpiredAt, Refusal, FinishedAt. A change that
@@ -51,7 +53,8 @@ type Store interface {
 	// SetMessage records where a request's approval message was posted.
 	SetMessage(ctx context.Context, id, channel, ts string) error
 	// Append records an event that changes no request, such as a refused
-	// decision. If e.Key is already recorded, it returns an error wrapping
+	// decision. An event that is not audited (Event.Audited) is stored with
+	// its audit record done. If e.Key is already recorded, it returns an error wrapping
 	// ErrDuplicate and records nothing.
 	Append(ctx context.Context, e Event) error
 	// SeenKey reports whether a request's SubmitKey or an event's Key equal
@@ -64,6 +67,10 @@ type Store interface {
 	// FindByPrefix returns up to limit requests whose ID starts with prefix
 	// (lower-case), oldest first.
 	FindByPrefix(ctx context.Context, prefix string, limit int) ([]Request, error)
+	// Watched returns the requests, oldest first, with a target still
+	// observed after its revocation: its verification pending (whatever
+	// its Until), or its watch for a return on at now.
+	Watched(ctx context.Context, now time.Time) ([]Request, error)
 
 	Leases
 }

@@ -149,6 +149,9 @@ var tables = []table{
 		{name: "state"},
 		{name: "outcome"},
 		{name: "finished_at", kind: integer},
+		{name: "observed"},
+		{name: "check_pending_until", kind: integer},
+		{name: "watch_until", kind: integer},
 	}},
 	{name: "reviews", key: 2, columns: []column{
 		{name: "request_id"},

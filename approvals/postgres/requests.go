@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/approvals/internal/observed"
 )
 
 // querier is what reads need of a connection or a transaction.
@@ -95,18 +97,26 @@ func insertTargets(ctx context.Context, tx pgx.Tx, r approvals.Request) error {
 	var (
 		positions                      = make([]int32, n)
 		emails, persons, states, outcs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		finished                       = make([]int64, n)
+		finished, pending, watch       = make([]int64, n), make([]int64, n), make([]int64, n)
+		seen                           = make([]string, n)
 	)
 	for i, t := range r.Targets {
 		if !t.State.Valid() {
 			return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
 		}
+		var err error
+		if seen[i], err = observed.Encode(t); err != nil {
+			return err
+		}
 		positions[i], emails[i], persons[i], states[i], outcs[i], finished[i] =
 			int32(i), t.Email, t.Person, string(t.State), t.Outcome, millis(t.FinishedAt)
+		pending[i], watch[i] = observed.PendingUntil(t), observed.WatchUntil(t)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO targets (request_id, position, email, person, state, outcome, finished_at)
-		SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])`,
-		r.ID, positions, emails, persons, states, outcs, finished)
+	_, err := tx.Exec(ctx, `INSERT INTO targets (request_id, position, email, person, state, outcome, finished_at,
+			observed, check_pending_until, watch_until)
+		SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+			$8::text[], $9::bigint[], $10::bigint[])`,
+		r.ID, positions, emails, persons, states, outcs, finished, seen, pending, watch)
 	if err != nil {
 		return fmt.Errorf("insert targets: %w", err)
 	}
@@ -163,10 +173,14 @@ func insertEvent(ctx context.Context, tx pgx.Tx, r approvals.Request, e approval
 		}
 	}
 	e.State = r.State()
-	_, err := tx.Exec(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	var audited int64 // 0: its audit record is to deliver
+	if !e.Audited() {
+		audited = time.Now().UnixMilli()
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due, audited_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
-		e.HasNotice() && r.Channel != "")
+		e.HasNotice() && r.Channel != "", audited)
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, uniqueViolation(err))
 	}
@@ -226,18 +240,22 @@ func complete(ctx context.Context, q querier, rs []*approvals.Request) error {
 		byID[r.ID] = append(byID[r.ID], r)
 		r.Targets, r.Reviews = nil, nil
 	}
-	rows, err := q.Query(ctx, `SELECT request_id, email, person, state, outcome, finished_at FROM targets
+	rows, err := q.Query(ctx, `SELECT request_id, email, person, state, outcome, finished_at, observed FROM targets
 		WHERE request_id = ANY($1) ORDER BY request_id, position`, ids)
 	if err != nil {
 		return fmt.Errorf("read targets: %w", err)
 	}
 	var (
-		id, state string
-		t         approvals.Target
-		finished  int64
+		id, state, seen string
+		t               approvals.Target
+		finished        int64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &t.Email, &t.Person, &state, &t.Outcome, &finished}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&id, &t.Email, &t.Person, &state, &t.Outcome, &finished, &seen}, func() error {
 		t.State, t.FinishedAt = approvals.TargetState(state), fromMillis(finished)
+		t.Look, t.Check, t.Watch = approvals.Look{}, approvals.Check{}, approvals.Watch{}
+		if err := observed.Decode(seen, &t); err != nil {
+			return fmt.Errorf("request %s: %w", id, err)
+		}
 		if !t.State.Valid() {
 			return fmt.Errorf("request %s: target %s has unknown state %q", id, t.Email, state)
 		}
@@ -357,8 +375,14 @@ func write(ctx context.Context, tx pgx.Tx, cur, next approvals.Request, events [
 		if t == cur.Targets[i] {
 			continue
 		}
-		if _, err := tx.Exec(ctx, `UPDATE targets SET state = $1, outcome = $2, finished_at = $3
-			WHERE request_id = $4 AND position = $5`, string(t.State), t.Outcome, millis(t.FinishedAt), cur.ID, i); err != nil {
+		seen, err := observed.Encode(t)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE targets SET state = $1, outcome = $2, finished_at = $3,
+			observed = $4, check_pending_until = $5, watch_until = $6
+			WHERE request_id = $7 AND position = $8`, string(t.State), t.Outcome, millis(t.FinishedAt),
+			seen, observed.PendingUntil(t), observed.WatchUntil(t), cur.ID, i); err != nil {
 			return fmt.Errorf("update target %s: %w", t.Email, err)
 		}
 	}
@@ -448,6 +472,22 @@ func (d *DB) FindByPrefix(ctx context.Context, prefix string, n int) ([]approval
 	})
 	if err != nil {
 		return nil, fail(err, "find requests %s…", prefix)
+	}
+	return out, nil
+}
+
+// Watched implements approvals.Store.
+func (d *DB) Watched(ctx context.Context, now time.Time) ([]approvals.Request, error) {
+	var out []approvals.Request
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
+		var err error
+		out, err = requests(ctx, c, `WHERE id IN (SELECT request_id FROM targets
+			WHERE (check_pending_until <> 0 OR watch_until <> 0) AND (check_pending_until <> 0 OR watch_until > $1))
+			ORDER BY created_at, id`, now.UnixMilli())
+		return err
+	})
+	if err != nil {
+		return nil, fail(err, "list watched requests")
 	}
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/revokebot/revokebot/approvals"
+	"github.com/revokebot/revokebot/approvals/internal/observed"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -179,8 +180,14 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event,
 			if !t.State.Valid() {
 				return fmt.Errorf("target %s has unknown state %q", t.Email, t.State)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO targets (request_id, position, email, person, state, outcome, finished_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, r.ID, i, t.Email, t.Person, string(t.State), t.Outcome, millis(t.FinishedAt)); err != nil {
+			seen, err := observed.Encode(t)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO targets (request_id, position, email, person, state, outcome, finished_at,
+				observed, check_pending_until, watch_until)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, i, t.Email, t.Person, string(t.State), t.Outcome, millis(t.FinishedAt),
+				seen, observed.PendingUntil(t), observed.WatchUntil(t)); err != nil {
 				return fmt.Errorf("insert target %s: %w", t.Email, err)
 			}
 		}
@@ -231,10 +238,14 @@ func insertEvent(ctx context.Context, tx *sql.Tx, r approvals.Request, e approva
 		}
 	}
 	e.State = r.State()
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	var audited int64 // 0: its audit record is to deliver
+	if !e.Audited() {
+		audited = time.Now().UnixMilli()
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due, audited_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
-		e.HasNotice() && r.Channel != "")
+		e.HasNotice() && r.Channel != "", audited)
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, err)
 	}
@@ -282,7 +293,7 @@ func (d *DB) requests(ctx context.Context, clause string, args ...any) ([]approv
 
 // complete reads r's targets and reviews.
 func (d *DB) complete(ctx context.Context, r *approvals.Request) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT email, person, state, outcome, finished_at FROM targets
+	rows, err := d.db.QueryContext(ctx, `SELECT email, person, state, outcome, finished_at, observed FROM targets
 		WHERE request_id = ? ORDER BY position`, r.ID)
 	if err != nil {
 		return fmt.Errorf("read targets of %s: %w", r.ID, err)
@@ -293,10 +304,15 @@ func (d *DB) complete(ctx context.Context, r *approvals.Request) error {
 			t        approvals.Target
 			state    string
 			finished int64
+			seen     string
 		)
-		if err := rows.Scan(&t.Email, &t.Person, &state, &t.Outcome, &finished); err != nil {
+		if err := rows.Scan(&t.Email, &t.Person, &state, &t.Outcome, &finished, &seen); err != nil {
 			rows.Close()
 			return fmt.Errorf("read targets of %s: %w", r.ID, err)
+		}
+		if err := observed.Decode(seen, &t); err != nil {
+			rows.Close()
+			return fmt.Errorf("request %s: %w", r.ID, err)
 		}
 		t.State, t.FinishedAt = approvals.TargetState(state), fromMillis(finished)
 		if !t.State.Valid() {
@@ -407,8 +423,14 @@ func (d *DB) write(ctx context.Context, tx *sql.Tx, cur, next approvals.Request,
 		if t == cur.Targets[i] {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE targets SET state = ?, outcome = ?, finished_at = ?
-			WHERE request_id = ? AND position = ?`, string(t.State), t.Outcome, millis(t.FinishedAt), cur.ID, i); err != nil {
+		seen, err := observed.Encode(t)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE targets SET state = ?, outcome = ?, finished_at = ?,
+			observed = ?, check_pending_until = ?, watch_until = ?
+			WHERE request_id = ? AND position = ?`, string(t.State), t.Outcome, millis(t.FinishedAt),
+			seen, observed.PendingUntil(t), observed.WatchUntil(t), cur.ID, i); err != nil {
 			return fmt.Errorf("update target %s: %w", t.Email, err)
 		}
 	}
@@ -470,6 +492,17 @@ func (d *DB) ListByState(ctx context.Context, s approvals.State) ([]approvals.Re
 	out, err := d.requests(ctx, `WHERE state = ? ORDER BY created_at, id`, string(s))
 	if err != nil {
 		return nil, fmt.Errorf("list %s requests: %w", s, err)
+	}
+	return out, nil
+}
+
+// Watched implements approvals.Store.
+func (d *DB) Watched(ctx context.Context, now time.Time) ([]approvals.Request, error) {
+	out, err := d.requests(ctx, `WHERE id IN (SELECT request_id FROM targets
+		WHERE (check_pending_until != 0 OR watch_until != 0) AND (check_pending_until != 0 OR watch_until > ?))
+		ORDER BY created_at, id`, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("list watched requests: %w", err)
 	}
 	return out, nil
 }

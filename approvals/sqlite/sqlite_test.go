@@ -123,8 +123,8 @@ func TestUpgradeFromSchema3(t *testing.T) {
 	ctx := context.Background()
 	path := copyFile(t, "testdata/release-v3.db")
 	db := openAt(t, path)
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 5 {
-		t.Fatalf("schema version = %d, %v; want 5", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 6 {
+		t.Fatalf("schema version = %d, %v; want 6", v, err)
 	}
 	type want struct {
 		state    approvals.State
@@ -252,8 +252,8 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 	}
 	execRaw(t, path, string(schema))
 	db := openAt(t, path)
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 5 {
-		t.Fatalf("schema version = %d, %v; want 5", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 6 {
+		t.Fatalf("schema version = %d, %v; want 6", v, err)
 	}
 	const id = "7d4f8e9a-1c2b-4d3e-8f5a-6b7c8d9e0f1a"
 	old, err := db.Get(ctx, id)
@@ -270,15 +270,15 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 	}
 	db.Close()
 	// Opening again applies nothing twice.
-	if v, err := openAt(t, path).SchemaVersion(ctx); err != nil || v != 5 {
-		t.Fatalf("schema version after reopening = %d, %v; want 5", v, err)
+	if v, err := openAt(t, path).SchemaVersion(ctx); err != nil || v != 6 {
+		t.Fatalf("schema version after reopening = %d, %v; want 6", v, err)
 	}
 }
 
 func TestMigrateFromEmpty(t *testing.T) {
 	t.Parallel()
 	db, _ := MustOpen(t)
-	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 5 {
-		t.Fatalf("schema version = %d, %v; want 5", v, err)
+	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 6 {
+		t.Fatalf("schema version = %d, %v; want 6", v, err)
 	}
 }

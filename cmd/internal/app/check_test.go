@@ -926,7 +926,7 @@ func TestCheckPostgres(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("check failed: %v\n%s", r.err, r.out)
 	}
-	r.want(t, "database", "ok", databaseLabel(schema), "PostgreSQL reachable and migrated (schema version 1)")
+	r.want(t, "database", "ok", databaseLabel(schema), "PostgreSQL reachable and migrated (schema version 2)")
 
 	addr := freeAddr(t)
 	f.env["REVOKEBOT_DATABASE"] = "postgres://revokebot:s3cret-pw@" + addr + "/revokebot?sslmode=disable"
