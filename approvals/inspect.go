@@ -151,6 +151,9 @@ type Watch struct {
 	// Relogin is the first successful login seen after the revocation (the
 	// zero Login: none yet); once seen it is final.
 	Relogin Login
+	// Why, if set, says why the watch stopped early (the login log cannot
+	// be read).
+	Why string
 }
 
 // Seen reports whether a login after the revocation was seen.

@@ -361,7 +361,9 @@ func (r Request) escalate(at time.Time) (Request, Event, error) {
 }
 
 // finish records the outcome of target i of an executing request.
-func (r Request) finish(i int, ok bool, outcome string, at time.Time) (Request, Event, error) {
+// A revoked target's record carries its verification (check) and the start
+// of its watch, as they stood when it was made.
+func (r Request) finish(i int, ok bool, outcome string, at time.Time, check Check, watch Watch) (Request, Event, error) {
 	if r.State() != StateExecuting || i < 0 || i >= len(r.Targets) || r.Targets[i].Done() {
 		return r, Event{}, conflict(r)
 	}
@@ -371,6 +373,10 @@ func (r Request) finish(i int, ok bool, outcome string, at time.Time) (Request, 
 	e := Event{Kind: EventFailed, At: at, Target: t.Email, Detail: outcome}
 	if ok {
 		t.State, e.Kind = TargetRevoked, EventRevoked
+		t.Check, t.Watch = check, watch
+		if phrase := check.phrase(); phrase != "" {
+			e.Detail += "; " + phrase
+		}
 	}
 	next = next.settle(at)
 	switch {

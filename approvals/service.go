@@ -57,6 +57,19 @@ const MaxDenyReason = 500
 type Service struct {
 	Store     Store
 	Revoker   Revoker
+	// Inspector, if set, is asked what the identity platform knows of the
+	// targets: before approval (the preview on the approval message),
+	// after each revocation (are the sessions gone), and while a revoked
+	// target is watched (did they log in again). Nil turns these off.
+	Inspector Inspector
+	// VerifyTimeout is how long a revoked target's sessions are looked at,
+	// at most, before its verification gives up. Zero means
+	// DefaultVerifyTimeout.
+	VerifyTimeout time.Duration
+	// WatchFor is how long a revoked target is watched for a return; zero
+	// turns the watch off. WatchEvery is how often its logins are read;
+	// zero means DefaultWatchEvery.
+	WatchFor, WatchEvery time.Duration
 	Notifier  Notifier
 	Directory Directory
 	Policy    Policy
@@ -229,6 +242,11 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	}
 	r.Version = 1
 	s.announce(ctx, e)
+	if s.Inspector != nil {
+		// The approval message does not wait for the preview: it is
+		// posted, then redrawn when the preview arrives.
+		go s.previewTargets(context.WithoutCancel(ctx), r)
+	}
 	return r, nil
 }
 
@@ -608,6 +626,7 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 	} else if r = fresh; r.State() != StateExecuting {
 		return r, nil
 	}
+	budget := min(verifyWindow, s.verifyTimeout()) // what this run waits, in all, for sessions to go
 	for i := range r.Targets {
 		if r.Targets[i].Done() {
 			continue
@@ -620,7 +639,7 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 		} else if !held || lost.Load() {
 			return r, fmt.Errorf("execute request %s: its lease was taken over; the run that took it finishes it", r.ID)
 		}
-		ok, outcome := true, ""
+		ok, outcome, check, watch := true, "", Check{}, Watch{}
 		if r.DryRun || s.DryRun {
 			outcome = "dry run: Cloudflare was not called"
 		} else {
@@ -632,6 +651,9 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 				s.logger().ErrorContext(ctx, "revoke", "request_id", r.ID, "target", r.Targets[i].Email, "err", err)
 			} else {
 				outcome = summary
+				if s.Inspector != nil {
+					check, watch, budget = s.verify(detached, r.Targets[i], s.now(), budget)
+				}
 			}
 		}
 		if note != "" {
@@ -641,7 +663,7 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 		// that used up its time must still end as failed, not stay waiting.
 		recordCtx, cancel := context.WithTimeout(detached, recordTimeout)
 		next, _, err := s.update(recordCtx, r.ID, func(cur Request) (Request, []Event, error) {
-			next, e, err := cur.finish(i, ok, outcome, s.now())
+			next, e, err := cur.finish(i, ok, outcome, s.now(), check, watch)
 			if err != nil {
 				return cur, nil, err
 			}
