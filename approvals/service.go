@@ -55,8 +55,8 @@ const MaxDenyReason = 500
 // every invariant is the Store's, so several Services (in several processes)
 // may share one Store.
 type Service struct {
-	Store     Store
-	Revoker   Revoker
+	Store   Store
+	Revoker Revoker
 	// Inspector, if set, is asked what the identity platform knows of the
 	// targets: before approval (the preview on the approval message),
 	// after each revocation (are the sessions gone), and while a revoked
@@ -70,9 +70,9 @@ type Service struct {
 	// turns the watch off. WatchEvery is how often its logins are read;
 	// zero means DefaultWatchEvery.
 	WatchFor, WatchEvery time.Duration
-	Notifier  Notifier
-	Directory Directory
-	Policy    Policy
+	Notifier             Notifier
+	Directory            Directory
+	Policy               Policy
 	// TTL is how long a pending request accepts decisions. Zero means DefaultTTL.
 	TTL time.Duration
 	// EscalateAfter, if positive, is how long a request may stay pending
