@@ -1,5 +1,7 @@
 // Package cloudflare is a small client for the parts of the Cloudflare API that
-// revokebot uses: "Revoke all Access tokens for a user" and the token check.
+// revokebot uses: "Revoke all Access tokens for a user", the token check, and
+// the read-only lookups of Access users, their active sessions and the Access
+// authentication log (inspect.go, which lists them with their permissions).
 //
 // A Client is made once with New and is safe for concurrent use. Every call
 // retries what Cloudflare's own SDKs retry: network failures and the answers
@@ -24,5 +26,5 @@
 // it reaches an error, a Response, a summary or any other returned value;
 // Options and Client print them as "REDACTED" too.
 //
-// *Client satisfies approvals.Revoker.
+// *Client satisfies approvals.Revoker and approvals.Inspector.
 package cloudflare

@@ -1,7 +1,10 @@
 // Package cftest is a fake Cloudflare API for tests. It serves
 // "Revoke all Access tokens for a user", "Get your Zero Trust organization"
 // and the token checks on 127.0.0.1, records every revoke_user call, and can
-// be scripted to fail, hang or answer otherwise.
+// be scripted to fail, hang or answer otherwise. It also serves the Access
+// users, their active sessions and the Access authentication log (see
+// AddUser, AddLogin, DenyRead and Reads), whose sessions end when a
+// revoke_user call for their email succeeds.
 //
 //	srv := cftest.NewServer(t)
 //	srv.Script(cftest.Fail(500, 10001, "Internal server error")) // then success
@@ -94,6 +97,9 @@ type Server struct {
 	orgScript []Response
 	// verifyScript holds answers to the token checks (ScriptVerify).
 	verifyScript []Response
+
+	// inspect holds the Access users, sessions and log (users.go).
+	inspect inspectState
 }
 
 // Option configures a Server.
@@ -346,6 +352,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveRevoke(w, r, parts[0], parts[1])
 	case len(parts) == 4 && parts[2] == "access" && parts[3] == "organizations" && (parts[0] == "accounts" || parts[0] == "zones"):
 		s.serveOrganization(w, r, parts[0], parts[1])
+	case len(parts) >= 4 && parts[0] == "accounts" && parts[2] == "access" && (parts[3] == "users" || parts[3] == "logs"):
+		s.serveRead(w, r, parts)
 	case len(parts) == 3 && parts[0] == "user" && parts[1] == "tokens" && parts[2] == "verify":
 		s.serveVerify(w, r)
 	case len(parts) == 4 && parts[0] == "accounts" && parts[2] == "tokens" && parts[3] == "verify":
@@ -548,6 +556,9 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, scope, id s
 	}
 	if resp.Body == "" {
 		resp.Body = defaultBody(resp.Status)
+	}
+	if resp.Status >= 200 && resp.Status <= 299 {
+		s.noteRevoked(call.Body.Email, call.At)
 	}
 	call.Status = resp.Status
 	s.record(call)
