@@ -24,6 +24,10 @@ const (
 // wait again. What is still pending then is looked at by the watcher.
 const verifyWindow = 10 * time.Second
 
+// logLag is how late a login may show in the platform's log: each look at
+// a watched target's logins reads this far before the last one.
+const logLag = 10 * time.Minute
+
 // lookTimeout bounds one call of the Inspector.
 const lookTimeout = 20 * time.Second
 
@@ -297,7 +301,9 @@ func (s *Service) settleCheck(ctx context.Context, id string, i int, check Check
 // records the first successful one after the revocation as a relogin.
 func (s *Service) watchLogins(ctx context.Context, r Request, i int) error {
 	t := r.Targets[i]
-	since := t.Watch.Checked
+	// The log may show a login some minutes late: read again from a while
+	// before the last look (a login seen twice is recorded once).
+	since := t.Watch.Checked.Add(-logLag)
 	if since.Before(t.FinishedAt) {
 		since = t.FinishedAt
 	}
