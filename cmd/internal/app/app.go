@@ -193,6 +193,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		MaxTargets:    cfg.MaxTargets,
 		Replica:       replica,
 		LeaseTTL:      cfg.LeaseTTL,
+		Inspector:     cf,
+		VerifyTimeout: cfg.VerifyTimeout,
+		WatchFor:      cfg.WatchFor,
+		WatchEvery:    cfg.WatchEvery,
 		Logger:        log,
 	}
 	b := bot.New(api, svc, bot.Config{
@@ -257,6 +261,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		svc.RunExpirer(gctx, expiryInterval(cfg.RequestTTL))
 		return nil
 	})
+	g.Go(func() error {
+		// Pending verifications and the watch for returns, on one replica.
+		svc.RunWatcher(gctx, min(5*time.Second, cfg.WatchEvery))
+		return nil
+	})
 	g.Go(func() error { return keepName(gctx, db, replica, nameOwner, cfg.LeaseTTL, log) })
 	g.Go(func() error { return b.Run(gctx) })
 	err = g.Wait()
@@ -309,6 +318,18 @@ type eventSink struct {
 
 func (s eventSink) Notify(ctx context.Context, e approvals.Event) {
 	s.metrics.Event(string(e.Kind))
+	switch e.Kind {
+	case approvals.EventRevoked:
+		for _, t := range e.Request.Targets {
+			if t.Email == e.Target {
+				s.metrics.Verification(string(t.Check.State))
+			}
+		}
+	case approvals.EventVerified, approvals.EventUnverified:
+		s.metrics.Verification(string(e.Kind))
+	case approvals.EventRelogin:
+		s.metrics.Relogin()
+	}
 	s.courier.Notify(ctx, e)
 }
 

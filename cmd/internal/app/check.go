@@ -231,6 +231,7 @@ func (c *checker) run(ctx context.Context) {
 		c.r.skip(c.scopeName(), "not checked: fix the Cloudflare configuration first")
 	case c.checkCloudflareToken(budget, cf) && c.checkCloudflareScope(budget, cf):
 		c.noteRevokePermission()
+		c.checkContainment(budget, cf)
 	}
 	if c.cfg.Cloudflare.ZoneID != "" {
 		c.noteZoneRoute()
@@ -1172,6 +1173,44 @@ func (c *checker) noteRevokePermission() {
 		return
 	}
 	c.r.skip(what, "not checked: reading the organization above (GET …/access/organizations) proves read access only, and no call shows that the token may revoke without revoking someone. In the Cloudflare dashboard (My Profile → API Tokens, or Manage Account → Account API Tokens for an account-owned token), check that the token has \"Access: Organizations, Identity Providers, and Groups Write\" for this %s. %s", kind, dry)
+}
+
+// checkContainment says, for each feature that reads what Cloudflare knows
+// of a person (the preview and the verification; the return watch), whether
+// the credentials may: ok, or the permission to add. Without it the
+// feature says "unavailable" in Slack, and everything else works. In zone
+// mode the features are off: Cloudflare has no user endpoints there.
+func (c *checker) checkContainment(ctx context.Context, cf *cloudflare.Client) {
+	const probe = "revokebot-check@example.invalid" // nobody: the answer is empty
+	features := []struct {
+		what, does string
+		try        func(context.Context) error
+	}{
+		{"Cloudflare preview and verification", "shows each person's Access user and sessions before approval, and verifies that the sessions are gone after",
+			func(ctx context.Context) error { _, err := cf.Preview(ctx, probe); return err }},
+		{"Cloudflare return watch", "reads the Access login log for a revoked person's return",
+			func(ctx context.Context) error { _, err := cf.Logins(ctx, probe, time.Now().Add(-time.Minute)); return err }},
+	}
+	for _, f := range features {
+		if c.cfg.Cloudflare.ZoneID != "" {
+			c.r.skip(f.what, "off in zone mode: %s; the messages say so. Use CLOUDFLARE_ACCOUNT_ID instead of CLOUDFLARE_ZONE_ID to have it", cloudflare.WhyZoneMode)
+			continue
+		}
+		if c.outOfTime(f.what) {
+			continue
+		}
+		callCtx, cancel := c.callCtx(ctx)
+		err := f.try(callCtx)
+		cancel()
+		switch why := approvals.UnavailableWhy(err); {
+		case err == nil:
+			c.r.ok(f.what, "ok: it %s (the token has \"Access: Audit Logs Read\")", f.does)
+		case why != "":
+			c.r.warn(f.what, "missing permission: %s. Without it this feature says \"unavailable\" in Slack and everything else works", why)
+		default:
+			c.r.warn(f.what, "not known: %s", cfProblem(err))
+		}
+	}
 }
 
 // noteZoneRoute says, in zone mode, what Cloudflare's API schema declares for

@@ -143,7 +143,8 @@ func (r checkResult) statuses() map[string]int {
 var allChecks = []string{
 	"configuration", "Slack bot token", "Slack app token", "audit channel " + auditChannel,
 	"approval channel " + secChannel, "requesters", "approvers", "user group SREQUESTERS (requesters)",
-	"user group SAPPROVERS (approvers)", "listed users", "users:read.email", "approval quorum", "Cloudflare token", "Cloudflare account " + cftest.DefaultAccountID, "database",
+	"user group SAPPROVERS (approvers)", "listed users", "users:read.email", "approval quorum", "Cloudflare token", "Cloudflare account " + cftest.DefaultAccountID,
+	"Cloudflare preview and verification", "Cloudflare return watch", "database",
 }
 
 // permissionNote is the line that says the check cannot prove that the
@@ -938,4 +939,25 @@ func TestCheckPostgres(t *testing.T) {
 	if strings.Contains(r.out, "s3cret-pw") {
 		t.Errorf("the password shows:\n%s", r.out)
 	}
+}
+
+// check says, per feature that reads what Cloudflare knows of a person,
+// whether the token may: a token without "Access: Audit Logs Read" gets a
+// warning per feature, naming the permission, and the check still passes;
+// in zone mode the features are off, and check says so.
+func TestCheckContainmentPermissions(t *testing.T) {
+	t.Parallel()
+	f := newCheckFakes(t)
+	f.cf.DenyRead()
+	r := f.run(t)
+	if r.err != nil {
+		t.Fatalf("check failed: %v\n%s", r.err, r.out)
+	}
+	r.want(t, "Cloudflare preview and verification", "WARN", "missing permission", "the token cannot read Access users", `"Access: Audit Logs Read"`)
+	r.want(t, "Cloudflare return watch", "WARN", "missing permission", "the token cannot read Access logs")
+
+	z := newCheckFakes(t, cftest.WithZoneID("zone-test"))
+	r = z.run(t)
+	r.want(t, "Cloudflare preview and verification", "skip", "off in zone mode")
+	r.want(t, "Cloudflare return watch", "skip", "off in zone mode")
 }

@@ -63,6 +63,12 @@ type config struct {
 	// Replica names this process among the replicas sharing the database;
 	// empty: the host name and a random suffix, new at each start.
 	Replica string
+	// VerifyTimeout is how long a revoked person's sessions are looked at,
+	// at most, before the verification gives up (unverified).
+	VerifyTimeout time.Duration
+	// WatchFor is how long a revoked person is watched for a return (0:
+	// not watched); WatchEvery, how often their logins are read.
+	WatchFor, WatchEvery time.Duration
 }
 
 // The defaults of REVOKEBOT_MAX_TARGETS and REVOKEBOT_REQUIRED_APPROVALS.
@@ -314,6 +320,42 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("REVOKEBOT_LEASE_TTL", "%s is out of range: between 1s and 5m", d)
 		default:
 			c.LeaseTTL = d
+		}
+	}
+	c.VerifyTimeout = approvals.DefaultVerifyTimeout
+	if v := get("REVOKEBOT_VERIFY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad("REVOKEBOT_VERIFY_TIMEOUT", "%q is not a duration like 2m", v)
+		case d < time.Second || d > time.Hour:
+			bad("REVOKEBOT_VERIFY_TIMEOUT", "%s is out of range: between 1s and 1h", d)
+		default:
+			c.VerifyTimeout = d
+		}
+	}
+	c.WatchFor = approvals.DefaultWatchFor
+	if v := get("REVOKEBOT_WATCH_FOR"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad("REVOKEBOT_WATCH_FOR", "%q is not a duration like 24h (0 turns the watch off)", v)
+		case d < 0 || d > 30*24*time.Hour:
+			bad("REVOKEBOT_WATCH_FOR", "%s is out of range: between 0 (off) and 720h", d)
+		default:
+			c.WatchFor = d
+		}
+	}
+	c.WatchEvery = approvals.DefaultWatchEvery
+	if v := get("REVOKEBOT_WATCH_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad("REVOKEBOT_WATCH_EVERY", "%q is not a duration like 5m", v)
+		case d < time.Second || d > 24*time.Hour:
+			bad("REVOKEBOT_WATCH_EVERY", "%s is out of range: between 1s and 24h", d)
+		default:
+			c.WatchEvery = d
 		}
 	}
 	c.Replica = get("REVOKEBOT_REPLICA")

@@ -105,7 +105,7 @@ func TestNonApproverClick(t *testing.T) {
 	h.slack.WaitEphemeral(outsider, "not allowed to decide", wait)
 	h.click(outsider, m, "revoke_deny")
 	h.waitAudit(id, "requested", "refused", "refused")
-	if cur := h.messageNow(m); !cur.HasButton("revoke_approve") || cur.Updates != 0 {
+	if cur := h.messageNow(m); !cur.HasButton("revoke_approve") || cur.Updates != m.Updates {
 		t.Fatalf("message changed after a non-approver click: %+v", cur)
 	}
 	// A forged click carrying an unknown request ID is refused too.

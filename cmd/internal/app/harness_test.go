@@ -163,9 +163,46 @@ func (h *harness) request(text string) bottest.Message {
 	if ack := h.command(requester, text); ack.AckText() != "" {
 		h.t.Fatalf("command refused: %s", ack.AckText())
 	}
-	return h.slack.WaitMessage(secChannel, func(m bottest.Message) bool {
-		return !seen[m.TS] && m.HasButton("revoke_approve")
+	// The message is posted at once, then redrawn with the preview of its
+	// targets: it is returned once it shows the preview, so that a test
+	// sees it settled.
+	m := h.slack.WaitMessage(secChannel, func(m bottest.Message) bool {
+		return !seen[m.TS] && m.HasButton("revoke_approve") && previewed(m)
 	}, wait)
+	// The preview may have been in the first post, and its redraw still
+	// to come: wait for the message's deliveries to be done.
+	id := requestID(h.t, m)
+	h.slack.Eventually("the approval message drawn", wait, func() bool { return h.messageDrawn(id) })
+	return h.messageNow(m)
+}
+
+// messageDrawn reports whether request id's approval message has no
+// redraw left to deliver.
+func (h *harness) messageDrawn(id string) bool {
+	h.t.Helper()
+	db, _, err := openDatabase(context.Background(), h.env["REVOKEBOT_DATABASE"])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer db.Close()
+	due, err := db.Undelivered(context.Background(), approvals.MessageUpdate, -1)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, d := range due {
+		if d.Current.ID == id {
+			return false
+		}
+	}
+	return true
+}
+
+// previewed reports whether approval message m shows what Cloudflare knows
+// of its targets (or why it cannot).
+func previewed(m bottest.Message) bool {
+	text := m.BlockText()
+	return strings.Contains(text, "Cloudflare Access user") || strings.Contains(text, "preview unavailable") ||
+		strings.Contains(text, "preview failed")
 }
 
 // click clicks a button and waits for the ack.

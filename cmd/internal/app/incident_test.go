@@ -263,7 +263,7 @@ func TestDenyWithReason(t *testing.T) {
 	if got := h.auditEvents(id); strings.Join(got, " ") != "requested" {
 		t.Fatalf("audit after an empty reason: %v", got)
 	}
-	if cur := h.messageNow(m); cur.Updates != 0 || !cur.HasButton("revoke_deny") {
+	if cur := h.messageNow(m); cur.Updates != m.Updates || !cur.HasButton("revoke_deny") {
 		t.Fatalf("message changed after an empty reason: %s", cur.BlockText())
 	}
 
@@ -336,7 +336,7 @@ func TestGuestAndExternalMayNotAct(t *testing.T) {
 	if n := len(h.slack.OpenedViews()); n != 0 {
 		t.Fatalf("%d modals opened for people who may not decide", n)
 	}
-	if cur := h.messageNow(m); cur.Updates != 0 || !cur.HasButton("revoke_approve") {
+	if cur := h.messageNow(m); cur.Updates != m.Updates || !cur.HasButton("revoke_approve") {
 		t.Fatalf("message changed after refused clicks: %s", cur.BlockText())
 	}
 

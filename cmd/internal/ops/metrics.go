@@ -25,7 +25,9 @@ const gaugeTimeout = 2 * time.Second
 // Metrics holds revokebot's Prometheus metrics. A nil *Metrics is valid: its
 // methods do nothing, so code can use one whether or not metrics are on.
 type Metrics struct {
-	events     *prometheus.CounterVec
+	events        *prometheus.CounterVec
+	verifications *prometheus.CounterVec
+	relogins      prometheus.Counter
 	cfRequests *prometheus.CounterVec
 	cfDuration prometheus.Histogram
 	gauges     atomic.Pointer[Gauges]
@@ -78,6 +80,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name:      "events_total",
 			Help:      "Audit events, by event word: requested, refused, approved, denied, cancelled, expired, revoked, failed.",
 		}, []string{"event"}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "verifications_total",
+			Help:      "Verifications that a revoked person's sessions are gone, by result: verified, pending (sessions still listed at the revocation's record), unverified, unavailable, skipped.",
+		}, []string{"result"}),
+		relogins: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "relogins_total",
+			Help:      "Successful logins of revoked people seen while they were watched: their identity-provider account is still active.",
+		}),
 		cfRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "cloudflare_requests_total",
@@ -93,7 +105,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, kind := range eventKinds {
 		m.events.WithLabelValues(kind)
 	}
-	reg.MustRegister(m.events, m.cfRequests, m.cfDuration, newGaugeCollector(m))
+	for _, result := range []string{"verified", "pending", "unverified", "unavailable", "skipped"} {
+		m.verifications.WithLabelValues(result)
+	}
+	reg.MustRegister(m.events, m.verifications, m.relogins, m.cfRequests, m.cfDuration, newGaugeCollector(m))
 	return m
 }
 
@@ -103,6 +118,23 @@ func (m *Metrics) Event(kind string) {
 		return
 	}
 	m.events.WithLabelValues(kind).Inc()
+}
+
+// Verification counts one verification result (an approvals.CheckState):
+// a revoked record's, or a pending one's settling.
+func (m *Metrics) Verification(result string) {
+	if m == nil || result == "" {
+		return
+	}
+	m.verifications.WithLabelValues(result).Inc()
+}
+
+// Relogin counts one return of a revoked person.
+func (m *Metrics) Relogin() {
+	if m == nil {
+		return
+	}
+	m.relogins.Inc()
 }
 
 // InstrumentRoundTripper wraps next (http.DefaultTransport if nil) so that
