@@ -1189,7 +1189,10 @@ func (c *checker) checkContainment(ctx context.Context, cf *cloudflare.Client) {
 		{"Cloudflare preview and verification", "shows each person's Access user and sessions before approval, and verifies that the sessions are gone after",
 			func(ctx context.Context) error { _, err := cf.Preview(ctx, probe); return err }},
 		{"Cloudflare return watch", "reads the Access login log for a revoked person's return",
-			func(ctx context.Context) error { _, err := cf.Logins(ctx, probe, time.Now().Add(-time.Minute)); return err }},
+			func(ctx context.Context) error {
+				_, err := cf.Logins(ctx, probe, time.Now().Add(-time.Minute))
+				return err
+			}},
 	}
 	for _, f := range features {
 		if c.cfg.Cloudflare.ZoneID != "" {

@@ -28,9 +28,9 @@ type Metrics struct {
 	events        *prometheus.CounterVec
 	verifications *prometheus.CounterVec
 	relogins      prometheus.Counter
-	cfRequests *prometheus.CounterVec
-	cfDuration prometheus.Histogram
-	gauges     atomic.Pointer[Gauges]
+	cfRequests    *prometheus.CounterVec
+	cfDuration    prometheus.Histogram
+	gauges        atomic.Pointer[Gauges]
 }
 
 // Gauges are read when Prometheus scrapes, from callbacks. A nil callback
