@@ -229,8 +229,8 @@ func isGroupID(s string) bool {
 	return len(s) >= 2 && s[0] == 'S' && isUserID("U"+s[1:])
 }
 
-// targetLinesPerBlock is how many target lines a section holds at most;
-// fewer when they are long (see targetBlocks).
+// targetLinesPerBlock is how many target entries a section holds at most;
+// fewer when they are long (see packTargets).
 const targetLinesPerBlock = 8
 
 // renderRequest returns the approval message of r as it should look now:
@@ -331,10 +331,38 @@ func reasonBlocks(name, label, reason string, r approvals.Request) []slack.Block
 	}
 }
 
-// targetBlocks lists the targets, a line each: the address sent to
-// Cloudflare (and the person it was resolved from), and, once approved, how
-// its revocation stands.
+// targetBlocks lists the targets, an entry each: the address sent to
+// Cloudflare (and the person it was resolved from), once approved how its
+// revocation stands, and under it what the identity platform showed of it.
+// A request of so many people that their entries would take more than
+// maxTargetSections sections shows only the alerts among those lines, or
+// none of them, rather than go over Slack's 50 blocks.
 func targetBlocks(r approvals.Request) []slack.Block {
+	var blocks []slack.Block
+	for _, detail := range []observationDetail{allObservations, onlyAlerts, noObservations} {
+		if blocks = packTargets(r, detail); len(blocks) <= maxTargetSections {
+			break
+		}
+	}
+	return blocks
+}
+
+// maxTargetSections bounds the sections of the target list: Slack takes 50
+// blocks in a message, and the other parts of an approval message take up
+// to 10.
+const maxTargetSections = 40
+
+// observationDetail says which observation lines go under the targets.
+type observationDetail int
+
+const (
+	allObservations observationDetail = iota
+	onlyAlerts
+	noObservations
+)
+
+// packTargets packs the targets' entries into sections.
+func packTargets(r approvals.Request, detail observationDetail) []slack.Block {
 	approved := r.State() != approvals.StatePending && len(r.Approvals()) >= r.RequiredApprovals()
 	heading := "*Targets*"
 	if len(r.Targets) == 1 {
@@ -350,10 +378,13 @@ func targetBlocks(r approvals.Request) []slack.Block {
 			slack.SectionBlockOptionBlockID(blockID(fmt.Sprintf("revoke_targets_%d", len(blocks)), r))))
 		lines, size = nil, 0
 	}
-	// Lines are packed into sections whole: a section never reaches Slack's
-	// limit, which would cut a target off.
+	// Entries are packed into sections whole: a section never reaches
+	// Slack's limit, which would cut a target off.
 	for _, t := range r.Targets {
 		line := targetLine(r, t, approved)
+		if detail != noObservations {
+			line = withObservations(line, observations(t, false, time.Time{}), detail == onlyAlerts)
+		}
 		n := utf8.RuneCountInString(line)
 		if len(lines) > 0 && (size+1+n > maxSectionText || len(lines) >= targetLinesPerBlock) {
 			flush()
@@ -563,9 +594,13 @@ func statusLine(r approvals.Request) string {
 // Values a person or Cloudflare supplied (target, uid, reason, detail) are Go
 // quoted strings, and each key="value" pair is in a code span, so that Slack
 // formats nothing in them: `target="alice@example.com"`. An event about one
-// target (revoked, failed) names that target; the others name every target
-// of the request, each as a target="…" pair. A request in dry run is marked
-// [DRY RUN] at the start of the line.
+// target (revoked, failed, and what was seen of a revoked target after its
+// record: verified, unverified, relogin) names that target; the others name
+// every target of the request, each as a target="…" pair. What was seen is
+// in the detail, as approvals words it (a revoked record's detail ends with
+// its verification). A request in dry run is marked [DRY RUN] at the start
+// of the line. A previewed event has no record (approvals.Event.Audited);
+// given one, auditText still makes a safe line of it.
 func auditText(e approvals.Event, seq int64) string {
 	r := e.Request
 	var b strings.Builder

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/revokebot/revokebot/approvals"
@@ -100,8 +101,16 @@ func decidedMessage(r approvals.Request) string {
 	}
 }
 
-// statusText describes one request for /revoke status.
+// statusText describes one request for /revoke status: its state, its
+// reviews and, per target, its outcome and what the identity platform
+// showed of it (the preview, the verification, the watch for a return).
 func statusText(r approvals.Request) string {
+	return statusTextAt(r, time.Now())
+}
+
+// statusTextAt is statusText at the time now, which tells a watch under
+// way from one that ended.
+func statusTextAt(r approvals.Request, now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Request* %s, requested by %s %s: *%s*", codeASCII(r.ID), mention(r.Requester), slackDate(r.CreatedAt), Escape(stateWord(r)))
 	if r.DryRun {
@@ -132,7 +141,7 @@ func statusText(r approvals.Request) string {
 		if approved {
 			line += " " + targetStatus(r, t)
 		}
-		b.WriteString(line)
+		b.WriteString(withObservations(line, observations(t, true, now), false))
 	}
 	return truncate(b.String(), maxReplyText)
 }
@@ -184,4 +193,171 @@ func (b *Bot) handlePending(ctx context.Context, cmd slack.SlashCommand) {
 		return
 	}
 	b.reply(ctx, log, cmd.ResponseURL, pendingText(rs))
+}
+
+// What the identity platform knows of a target (approvals.Look, Check,
+// Watch), in words. Each is one short line, shown under the target's line
+// in its approval message and in /revoke status, or "" when there is
+// nothing to say. Values the platform supplies (a reason, an application,
+// an address) are shown in code spans, where Slack formats nothing.
+
+// Bounds on the platform's values quoted in these lines, as shown (quoted
+// and escaped).
+const (
+	maxWhy = 160
+	maxApp = 80
+	maxIP  = 64
+)
+
+// lookText says what the identity platform knew of a target before
+// approval. Nothing is said before the lookup (or without one): the
+// feature may be off. A failed lookup's error stays in the log.
+func lookText(l approvals.Look) string {
+	switch l.State {
+	case approvals.LookDone:
+		if !l.Known {
+			return ":warning: no Cloudflare Access user has this email — check for a typo"
+		}
+		last := "no login recorded"
+		if !l.LastLogin.IsZero() {
+			last = "last login " + slackDate(l.LastLogin)
+		}
+		return "Cloudflare Access user · " + last + " · " + howMany(l.Sessions, "active session", "active sessions") +
+			" · " + howMany(l.Devices, "active device", "active devices")
+	case approvals.LookUnavailable:
+		return "preview unavailable: " + why(l.Why)
+	case approvals.LookFailed:
+		return "preview failed; the revocation is not affected"
+	}
+	return ""
+}
+
+// checkText says where a revoked target's verification stands.
+func checkText(c approvals.Check) string {
+	switch c.State {
+	case approvals.CheckVerified:
+		return ":white_check_mark: verified: no active session left"
+	case approvals.CheckPending:
+		if c.Remaining < 0 {
+			return ":hourglass: verifying: sessions not readable yet"
+		}
+		return ":hourglass: verifying: " + howMany(c.Remaining, "active session", "active sessions") + " still listed"
+	case approvals.CheckUnverified:
+		if c.Remaining < 0 {
+			return ":warning: unverified: the sessions could not be read before the timeout"
+		}
+		return ":warning: unverified: " + howMany(c.Remaining, "active session", "active sessions") + " still listed after the timeout"
+	case approvals.CheckUnavailable:
+		return "verification unavailable: " + why(c.Why)
+	case approvals.CheckSkipped:
+		return "not verified: " + why(c.Why)
+	}
+	return ""
+}
+
+// watchText says how the watch for a revoked target's return stands. With
+// now zero (an approval message, drawn once per event) a watch under way is
+// said as such up to its end; with now set (/revoke status) a watch that
+// ended quietly says so.
+func watchText(w approvals.Watch, now time.Time) string {
+	switch {
+	case w.Seen():
+		at, app, ip := loginParts(w.Relogin)
+		return ":rotating_light: logged in again at " + at + " to " + app + " from " + ip +
+			" — suspend the account at the identity provider"
+	case w.Why != "":
+		return "return watch stopped: " + why(w.Why)
+	case w.Until.IsZero():
+		return ""
+	case !now.IsZero() && !now.Before(w.Until):
+		return "watched for a return until " + slackDate(w.Until) + ": none seen"
+	}
+	return "watching for a return until " + slackDate(w.Until)
+}
+
+// loginParts shows when a login was, to which application and from which
+// address.
+func loginParts(l approvals.Login) (at, app, ip string) {
+	app, ip = "an unknown application", "an unknown address"
+	if l.App != "" {
+		app = codeWithin(l.App, maxApp, false)
+	}
+	if l.IP != "" {
+		ip = codeWithin(l.IP, maxIP, true)
+	}
+	return slackDate(l.At), app, ip
+}
+
+// why shows the platform's reason for not answering in a code span.
+func why(s string) string {
+	if s == "" {
+		return "no reason given"
+	}
+	return codeWithin(s, maxWhy, false)
+}
+
+// codeWithin is code (or, with ascii, codeASCII) of s shortened so that the
+// span, quoted and escaped, is at most about n characters: however many
+// escapes s needs, a line stays short.
+func codeWithin(s string, n int, ascii bool) string {
+	span := codeSpan(s, ascii)
+	for m := utf8.RuneCountInString(s); utf8.RuneCountInString(span) > n && m > 1; m /= 2 {
+		span = codeSpan(clip(s, m), ascii)
+	}
+	return span
+}
+
+// howMany says n things: "0 active sessions", "1 active session", and
+// "not readable" for a negative n (unknown).
+func howMany(n int, one, many string) string {
+	switch {
+	case n < 0:
+		return many + " not readable"
+	case n == 1:
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// An observation is one line said of a target under its line (see
+// observations). An alert is one that must not be left out: a relogin, a
+// verification that failed, an address the platform does not know.
+type observation struct {
+	text  string
+	alert bool
+}
+
+// observations are the lines said of t under its line: before its
+// revocation what the platform knew of it; once revoked, its verification
+// and the watch for its return. With lookAfter (/revoke status) the preview
+// is said after the revocation too.
+func observations(t approvals.Target, lookAfter bool, now time.Time) []observation {
+	var out []observation
+	add := func(text string, alert bool) {
+		if text != "" {
+			out = append(out, observation{text, alert})
+		}
+	}
+	if !t.Done() || lookAfter {
+		add(lookText(t.Look), t.Look.State == approvals.LookDone && !t.Look.Known)
+	}
+	if t.State == approvals.TargetRevoked {
+		add(checkText(t.Check), t.Check.State == approvals.CheckUnverified)
+		add(watchText(t.Watch, now), t.Watch.Seen())
+	}
+	return out
+}
+
+// observationIndent starts each observation line, under its target's line.
+const observationIndent = "      "
+
+// withObservations appends the lines of obs to line; with alertsOnly only
+// the alerts.
+func withObservations(line string, obs []observation, alertsOnly bool) string {
+	for _, o := range obs {
+		if o.alert || !alertsOnly {
+			line += "\n" + observationIndent + o.text
+		}
+	}
+	return line
 }
