@@ -31,10 +31,11 @@ const (
 	// EventRelogin: a revoked target logged in again while watched: their
 	// identity-provider account is still active.
 	EventRelogin EventKind = "relogin"
-	// EventPreviewed: what the identity platform knows of the targets
-	// arrived. It redraws the approval message and is not audited: the
-	// records that follow carry the preview.
-	EventPreviewed EventKind = "previewed"
+	// EventObserved: what the identity platform knows of a target changed
+	// without a record of its own (a preview arrived, a watch stopped). It
+	// redraws the approval message and is not audited: the records that
+	// follow carry what matters.
+	EventObserved EventKind = "observed"
 )
 
 // Valid reports whether k is one of the known event kinds.
@@ -42,7 +43,7 @@ func (k EventKind) Valid() bool {
 	switch k {
 	case EventRequested, EventRefused, EventApproved, EventDenied, EventCancelled,
 		EventExpired, EventRevoked, EventFailed, EventEscalated,
-		EventVerified, EventUnverified, EventRelogin, EventPreviewed:
+		EventVerified, EventUnverified, EventRelogin, EventObserved:
 		return true
 	}
 	return false
@@ -88,16 +89,16 @@ func (e Event) HasNotice() bool {
 	switch e.Kind {
 	case EventEscalated, EventRelogin:
 		return true
-	case EventRefused, EventRequested, EventCancelled, EventPreviewed, EventVerified, EventUnverified:
+	case EventRefused, EventRequested, EventCancelled, EventObserved, EventVerified, EventUnverified:
 		return false
 	}
 	return e.State.Final()
 }
 
 // Audited reports whether the event has a record in the audit channel:
-// every event but a preview, which only redraws the approval message.
+// every event but an observation, which only redraws the approval message.
 func (e Event) Audited() bool {
-	return e.Kind != EventPreviewed
+	return e.Kind != EventObserved
 }
 
 // Notifier is told about every event after the Store has recorded it, in

@@ -73,7 +73,7 @@ func sessions(n int) string {
 }
 
 // previewTargets looks up what the identity platform knows of r's targets
-// and records it, with a previewed event that redraws the approval message.
+// and records it, with an observed event that redraws the approval message.
 // It runs apart from Submit, which does not wait for it: the approval
 // message is posted first, and filled in when the preview arrives.
 func (s *Service) previewTargets(ctx context.Context, r Request) {
@@ -92,7 +92,7 @@ func (s *Service) previewTargets(ctx context.Context, r Request) {
 		if !changed {
 			return cur, nil, errNothingToDo
 		}
-		return next, []Event{{Kind: EventPreviewed, At: s.now()}}, nil
+		return next, []Event{{Kind: EventObserved, At: s.now()}}, nil
 	})
 	if err != nil && !errors.Is(err, errNothingToDo) {
 		s.logger().WarnContext(ctx, "record the preview of a request", "request_id", r.ID, "err", err)
@@ -320,10 +320,10 @@ func (s *Service) watchLogins(ctx context.Context, r Request, i int) error {
 	}
 	switch {
 	case UnavailableWhy(err) != "":
-		// The log cannot be read: the watch ends, saying why.
+		// The log cannot be read: the watch ends, saying why on the message.
 		return s.observe(ctx, r.ID, i, func(w *Watch) ([]Event, bool) {
 			w.Until, w.Why = now, "the login log cannot be read: "+UnavailableWhy(err)
-			return nil, true
+			return []Event{{Kind: EventObserved, Target: t.Email, At: now}}, true
 		})
 	case err != nil:
 		s.logger().WarnContext(ctx, "read the logins of a revoked target; looking again", "request_id", r.ID, "target", t.Email, "err", err)

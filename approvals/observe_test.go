@@ -99,12 +99,12 @@ func (f *fixture) count(kind approvals.EventKind) int {
 }
 
 // The preview arrives after the request is made, and is recorded with a
-// previewed event: a known user with her sessions, an unknown email.
+// observed event: a known user with her sessions, an unknown email.
 func TestPreviewIsRecordedAfterSubmit(t *testing.T) {
 	t.Parallel()
 	f, _ := newInspected(t)
 	r := f.submit(t, "alice@example.com", "typo@example.com")
-	f.waitEvent(t, approvals.EventPreviewed)
+	f.waitEvent(t, approvals.EventObserved)
 	got := f.get(t, r.ID)
 	if l := got.Targets[0].Look; l.State != approvals.LookDone || !l.Known || l.UserID != "u-alice" || l.Sessions != 2 || l.Devices != 1 {
 		t.Errorf("alice's look %+v", l)
@@ -123,7 +123,7 @@ func TestRevokedAndVerified(t *testing.T) {
 	t.Parallel()
 	f, _ := newInspected(t)
 	r := f.submit(t)
-	f.waitEvent(t, approvals.EventPreviewed)
+	f.waitEvent(t, approvals.EventObserved)
 	if _, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestVerificationPendingThenSettled(t *testing.T) {
 	in.set(func() { in.sessions["u-alice"] = 2 })
 	ctx := context.Background()
 	r := f.submit(t)
-	f.waitEvent(t, approvals.EventPreviewed)
+	f.waitEvent(t, approvals.EventObserved)
 	if _, err := f.svc.Decide(ctx, r.ID, "U2", approvals.Approve); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestInspectorUnavailable(t *testing.T) {
 	f, in := newInspected(t)
 	in.set(func() { in.unavailable = "the token cannot read Access users" })
 	r := f.submit(t)
-	f.waitEvent(t, approvals.EventPreviewed)
+	f.waitEvent(t, approvals.EventObserved)
 	if l := f.get(t, r.ID).Targets[0].Look; l.State != approvals.LookUnavailable || l.Why != "the token cannot read Access users" {
 		t.Errorf("look %+v", l)
 	}
@@ -230,7 +230,7 @@ func TestUnknownTargetNotVerified(t *testing.T) {
 	t.Parallel()
 	f, _ := newInspected(t)
 	r := f.submit(t, "typo@example.com")
-	f.waitEvent(t, approvals.EventPreviewed)
+	f.waitEvent(t, approvals.EventObserved)
 	got, err := f.svc.Decide(context.Background(), r.ID, "U2", approvals.Approve)
 	if err != nil || got.State() != approvals.StateRevoked || got.Targets[0].Check.State != approvals.CheckSkipped {
 		t.Fatalf("got %s %+v, %v", got.State(), got.Targets[0].Check, err)
@@ -247,7 +247,7 @@ func TestReloginRecordedOnce(t *testing.T) {
 	f, in := newInspected(t)
 	ctx := context.Background()
 	r := f.submit(t)
-	f.waitEvent(t, approvals.EventPreviewed)
+	f.waitEvent(t, approvals.EventObserved)
 	if _, err := f.svc.Decide(ctx, r.ID, "U2", approvals.Approve); err != nil {
 		t.Fatal(err)
 	}

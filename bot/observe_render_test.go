@@ -387,7 +387,7 @@ func TestStatusTextObservations(t *testing.T) {
 // TestAuditTextObservationEvents: verified, unverified and relogin are
 // records like the others: the event word, the request and record, the
 // target the event is about, revokebot as the actor, and the detail quoted
-// in a code span. A previewed event has no record, but a line made of one
+// in a code span. An observed event has no record, but a line made of one
 // anyway is safe.
 func TestAuditTextObservationEvents(t *testing.T) {
 	t.Parallel()
@@ -420,15 +420,15 @@ func TestAuditTextObservationEvents(t *testing.T) {
 			t.Errorf("%s is not audited", tt.kind)
 		}
 	}
-	e := approvals.Event{Kind: approvals.EventPreviewed, Request: r, State: r.State(), At: hostileNow}
+	e := approvals.Event{Kind: approvals.EventObserved, Request: r, State: r.State(), At: hostileNow}
 	if e.Audited() {
-		t.Errorf("previewed is audited")
+		t.Errorf("observed is audited")
 	}
 	got := auditText(e, 12)
-	if !strings.HasPrefix(got, "previewed request="+r.ID+" record=12 targets=3 ") || len(auditTargets(got)) != 3 {
-		t.Errorf("previewed record %s", got)
+	if !strings.HasPrefix(got, "observed request="+r.ID+" record=12 targets=3 ") || len(auditTargets(got)) != 3 {
+		t.Errorf("observed record %s", got)
 	}
-	checkSafe(t, "previewed", got)
+	checkSafe(t, "observed", got)
 }
 
 // TestReloginText: the relogin notice names the target by its address,

@@ -599,7 +599,7 @@ func statusLine(r approvals.Request) string {
 // every target of the request, each as a target="…" pair. What was seen is
 // in the detail, as approvals words it (a revoked record's detail ends with
 // its verification). A request in dry run is marked [DRY RUN] at the start
-// of the line. A previewed event has no record (approvals.Event.Audited);
+// of the line. An observed event has no record (approvals.Event.Audited);
 // given one, auditText still makes a safe line of it.
 func auditText(e approvals.Event, seq int64) string {
 	r := e.Request

@@ -120,7 +120,7 @@ func testUnauditedEvent(t *testing.T, s approvals.Store) {
 	r := mustCreate(t, s, newRequest("UREQ", "alice@example.com"))
 	_, err := s.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
 		cur.Targets[0].Look = approvals.Look{State: approvals.LookDone, Preview: approvals.Preview{Known: false, At: base}}
-		return cur, []approvals.Event{{Kind: approvals.EventPreviewed, At: base}}, nil
+		return cur, []approvals.Event{{Kind: approvals.EventObserved, At: base}}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +130,8 @@ func testUnauditedEvent(t *testing.T, s approvals.Store) {
 		t.Errorf("audit records due: %+v, %v; want the requested one only", audits, err)
 	}
 	msgs, err := o.Undelivered(ctx, approvals.MessageUpdate, -1)
-	if err != nil || len(msgs) != 2 || msgs[1].Event.Kind != approvals.EventPreviewed {
-		t.Errorf("message updates due: %+v, %v; want requested and previewed", msgs, err)
+	if err != nil || len(msgs) != 2 || msgs[1].Event.Kind != approvals.EventObserved {
+		t.Errorf("message updates due: %+v, %v; want requested and observed", msgs, err)
 	}
 	for _, d := range audits {
 		o.MarkDelivered(ctx, d.Seq, approvals.AuditRecord)
