@@ -1,6 +1,7 @@
 package app
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,32 @@ func TestContainmentBulkMixed(t *testing.T) {
 	}
 	if rec := h.auditRecords(id, "unverified")[0]; !strings.Contains(rec, "carol@example.com") {
 		t.Errorf("unverified record: %s", rec)
+	}
+}
+
+// In zone mode Cloudflare has no user endpoints: the features are off, and
+// the message and the record say so; the revocation works.
+func TestContainmentOffInZoneMode(t *testing.T) {
+	t.Parallel()
+	ws := bottest.New(t)
+	setPeople(ws)
+	cf := cftest.NewServer(t, cftest.WithZoneID("zone-test"))
+	env := baseEnv(ws, cf, filepath.Join(t.TempDir(), "revokebot.db"))
+	env["CLOUDFLARE_ACCOUNT_ID"], env["CLOUDFLARE_ZONE_ID"] = "", cf.ZoneID()
+	h := &harness{t: t, slack: ws, cf: cf, env: env}
+	h.boot()
+	m := h.request("alice@example.com")
+	id := requestID(t, m)
+	if text := m.BlockText(); !strings.Contains(text, "preview unavailable") || !strings.Contains(text, "zone mode") {
+		t.Fatalf("the message does not say the preview is off in zone mode: %s", text)
+	}
+	h.click(approver, m, "revoke_approve")
+	h.waitMessageState(m, "Revoked")
+	h.waitAudit(id, "requested", "approved", "revoked")
+	if rec := h.auditRecord(id, "revoked"); !strings.Contains(rec, "verification unavailable") || !strings.Contains(rec, "zone mode") {
+		t.Errorf("revoked record: %s", rec)
+	}
+	if n := len(cf.Reads()); n != 0 {
+		t.Errorf("%d reads sent in zone mode, want none", n)
 	}
 }

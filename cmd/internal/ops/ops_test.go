@@ -611,3 +611,21 @@ func TestMetricsShowWhichReplicaHoldsWhichWork(t *testing.T) {
 		t.Errorf("work shown while the leases could not be read:\n%s", out)
 	}
 }
+
+// Verifications are counted by result, and returns of revoked people.
+func TestMetricsCountVerificationsAndRelogins(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := ops.NewMetrics(reg)
+	m.Verification("verified")
+	m.Verification("verified")
+	m.Verification("pending")
+	m.Verification("") // no verification: not counted
+	m.Relogin()
+	wantLines(t, scrape(t, reg),
+		`revokebot_verifications_total{result="verified"} 2`,
+		`revokebot_verifications_total{result="pending"} 1`,
+		`revokebot_verifications_total{result="unverified"} 0`,
+		`revokebot_relogins_total 1`,
+	)
+}
