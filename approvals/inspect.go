@@ -28,6 +28,9 @@ type Inspector interface {
 type Preview struct {
 	// Known reports whether the platform has a user with the email.
 	Known bool
+	// Email is the user's email as the platform keeps it (its case may
+	// differ from the one typed), when known.
+	Email string
 	// UserID is the platform's ID of the user, when known.
 	UserID string
 	// LastLogin is the user's last successful login, or the zero time.
@@ -144,6 +147,8 @@ func (s CheckState) Valid() bool {
 // after the revocation means that the identity-provider account is still
 // active.
 type Watch struct {
+	// From is the revocation's time: a login after it is a return.
+	From time.Time
 	// Until is when the watch ends; the zero time: not watched.
 	Until time.Time
 	// Checked is how far the login log was read.
@@ -161,7 +166,14 @@ func (w Watch) Seen() bool { return !w.Relogin.At.IsZero() }
 
 // Watching reports whether the watch is on at now.
 func (w Watch) Watching(now time.Time) bool {
-	return !w.Seen() && !w.Until.IsZero() && now.Before(w.Until)
+	return w.Open() && now.Before(w.Until)
+}
+
+// Open reports whether the log is still to be read for a return: no
+// relogin seen, not stopped, and not yet read up to Until (after Until, one
+// last read covers the end of the watch).
+func (w Watch) Open() bool {
+	return !w.Seen() && w.Why == "" && !w.Until.IsZero() && w.Checked.Before(w.Until)
 }
 
 // checkObservations returns an error if next's observations of target
@@ -176,6 +188,15 @@ func checkObservations(was, t Target) error {
 	}
 	if was.Watch.Seen() && t.Watch.Relogin != was.Watch.Relogin {
 		return fmt.Errorf("target %s: a relogin seen cannot change", t.Email)
+	}
+	if was.Check.State == CheckPending && t.Check.State == CheckNone {
+		return fmt.Errorf("target %s: a pending verification can only settle", t.Email)
+	}
+	if (t.Check != Check{} || t.Watch != Watch{}) && t.State != TargetRevoked {
+		return fmt.Errorf("target %s is %s: only a revoked target is verified or watched", t.Email, t.State)
+	}
+	if was.Watch.Why != "" && t.Watch.Why != was.Watch.Why || !was.Watch.Until.IsZero() && !t.Watch.Until.Equal(was.Watch.Until) {
+		return fmt.Errorf("target %s: a watch cannot be reopened or extended", t.Email)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -18,10 +19,10 @@ const (
 	DefaultWatchEvery = 5 * time.Minute
 )
 
-// verifyWindow bounds how long one run waits, over all its targets, for
-// sessions to disappear before it records their outcomes: the first
-// target's record waits up to this long, a bulk request's others do not
-// wait again. What is still pending then is looked at by the watcher.
+// verifyWindow bounds how long one run waits for sessions to disappear
+// before it records the outcomes of the targets it revoked: their sessions
+// are looked at together, once every target is revoked. What is still
+// listed then stays pending, for the watcher.
 const verifyWindow = 10 * time.Second
 
 // logLag is how late a login may show in the platform's log: each look at
@@ -55,8 +56,11 @@ func (c Check) phrase() string {
 	case CheckVerified:
 		return "verified: no active session left"
 	case CheckPending:
-		return fmt.Sprintf("verification pending: %s still listed, looked at again until %s",
-			sessions(c.Remaining), c.Until.UTC().Format(time.RFC3339))
+		listed := sessions(c.Remaining) + " still listed"
+		if c.Remaining < 0 {
+			listed = "the sessions could not be read yet"
+		}
+		return fmt.Sprintf("verification pending: %s, looked at again until %s", listed, c.Until.UTC().Format(time.RFC3339))
 	case CheckUnavailable:
 		return "verification unavailable: " + c.Why
 	case CheckSkipped:
@@ -78,14 +82,23 @@ func sessions(n int) string {
 // message is posted first, and filled in when the preview arrives.
 func (s *Service) previewTargets(ctx context.Context, r Request) {
 	looks := make([]Look, len(r.Targets))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, verifyConcurrency)
 	for i, t := range r.Targets {
-		looks[i] = s.look(ctx, t.Email)
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			looks[i] = s.look(ctx, t.Email)
+		})
 	}
+	wg.Wait()
 	_, _, err := s.update(ctx, r.ID, func(cur Request) (Request, []Event, error) {
 		next := cur.Clone()
 		changed := false
 		for i := range next.Targets {
-			if next.Targets[i].Look.State == LookNone && looks[i].State != LookNone {
+			// A preview is what was known before approval: none is
+			// written for a target revoked meanwhile.
+			if next.Targets[i].Look.State == LookNone && looks[i].State != LookNone && !next.Targets[i].Done() {
 				next.Targets[i].Look, changed = looks[i], true
 			}
 		}
@@ -118,47 +131,45 @@ func (s *Service) look(ctx context.Context, email string) Look {
 	return Look{State: LookFailed, Why: err.Error()}
 }
 
-// verify looks at the sessions of target t, just revoked at revokedAt,
-// waiting with backoff until they are gone or budget is spent, and returns
-// the verification and the watch to record with its outcome. budget is
-// what the run has left to wait; verify returns it, less what it waited.
-func (s *Service) verify(ctx context.Context, t Target, revokedAt time.Time, budget time.Duration) (Check, Watch, time.Duration) {
+// verify looks at the sessions of target t, revoked at revokedAt, waiting
+// with backoff until they are gone or deadline passes (one look at least),
+// and returns the verification and the watch to record with its outcome.
+func (s *Service) verify(ctx context.Context, t Target, revokedAt, deadline time.Time) (Check, Watch) {
 	var watch Watch
 	if s.WatchFor > 0 {
-		watch = Watch{Until: revokedAt.Add(s.WatchFor), Checked: revokedAt}
+		// The first read of the log is due at once.
+		watch = Watch{From: revokedAt, Until: revokedAt.Add(s.WatchFor), Checked: revokedAt.Add(-s.watchEvery())}
 	}
 	look := t.Look
-	if look.State != LookDone {
-		look = s.look(ctx, t.Email) // not looked up before approval, or that failed
+	if look.State != LookDone || !look.Known {
+		// Not looked up before approval, that failed, or the person was
+		// not known then: they may be now.
+		look = s.look(ctx, t.Email)
+	}
+	pending := func(n int) (Check, Watch) {
+		return Check{State: CheckPending, Remaining: n, Until: revokedAt.Add(s.verifyTimeout()), At: s.now()}, watch
 	}
 	switch {
 	case look.State == LookUnavailable:
-		return Check{State: CheckUnavailable, Why: look.Why, At: s.now()}, watch, budget
+		return Check{State: CheckUnavailable, Why: look.Why, At: s.now()}, watch
 	case look.State == LookDone && !look.Known:
-		return Check{State: CheckSkipped, Why: "no Cloudflare Access user has this email", At: s.now()}, watch, budget
+		return Check{State: CheckSkipped, Why: "no Cloudflare Access user has this email", At: s.now()}, watch
 	case look.State != LookDone:
-		// The platform did not answer: the watcher looks again.
-		return Check{State: CheckPending, Remaining: -1, Until: revokedAt.Add(s.verifyTimeout()), At: s.now()}, watch, budget
+		return pending(-1) // the platform did not answer: the watcher looks again
 	}
-	start, wait := time.Now(), 250*time.Millisecond
+	wait := 250 * time.Millisecond
 	for {
 		n, err := s.activeSessions(ctx, look.UserID)
 		switch {
 		case err == nil && n == 0:
-			return Check{State: CheckVerified, At: s.now()}, watch, budget - time.Since(start)
+			return Check{State: CheckVerified, At: s.now()}, watch
 		case UnavailableWhy(err) != "":
-			return Check{State: CheckUnavailable, Why: UnavailableWhy(err), At: s.now()}, watch, budget - time.Since(start)
+			return Check{State: CheckUnavailable, Why: UnavailableWhy(err), At: s.now()}, watch
+		case err != nil:
+			n = -1 // unknown: the last look failed
 		}
-		left := budget - time.Since(start)
-		if left < wait {
-			remaining := n
-			if err != nil {
-				remaining = -1 // unknown: the last look failed
-			}
-			return Check{State: CheckPending, Remaining: remaining, Until: revokedAt.Add(s.verifyTimeout()), At: s.now()}, watch, max(left, 0)
-		}
-		if !sleepCtx(ctx, wait) {
-			return Check{State: CheckPending, Remaining: n, Until: revokedAt.Add(s.verifyTimeout()), At: s.now()}, watch, 0
+		if time.Until(deadline) < wait || !sleepCtx(ctx, wait) {
+			return pending(n)
 		}
 		wait *= 2
 	}
@@ -184,9 +195,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // RunWatcher, while this replica holds WatchLease, looks at the targets
 // still observed every interval: a pending verification until its sessions
 // are gone (verified) or its time is up (unverified), and a revoked target's
-// logins every WatchEvery while it is watched (a login after the
-// revocation: relogin). It runs until ctx ends; without an Inspector it
-// does nothing.
+// logins every WatchEvery while it is watched, and once more at the end of
+// the watch (a login after the revocation: relogin). The lease is renewed
+// before each target, and a pass stops when it is lost. It runs until ctx
+// ends; without an Inspector it does nothing.
 func (s *Service) RunWatcher(ctx context.Context, interval time.Duration) {
 	if s.Inspector == nil {
 		return
@@ -194,11 +206,15 @@ func (s *Service) RunWatcher(ctx context.Context, interval time.Duration) {
 	owner := s.replica() + "/watch"
 	ttl := max(3*interval, s.leaseTTL())
 	defer s.Store.Release(context.WithoutCancel(ctx), WatchLease, owner)
+	pass := &watchPass{retryAt: map[string]time.Time{}, keep: func() bool {
+		held, err := s.Store.Renew(ctx, WatchLease, owner, ttl)
+		return err == nil && held
+	}}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		if held, err := s.Store.Lease(ctx, WatchLease, owner, ttl); err == nil && held {
-			if err := s.WatchOnce(ctx); err != nil && ctx.Err() == nil {
+			if err := s.watch(ctx, pass); err != nil && ctx.Err() == nil {
 				s.logger().ErrorContext(ctx, "watch revoked targets", "err", err)
 			}
 		}
@@ -210,9 +226,21 @@ func (s *Service) RunWatcher(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// watchPass is what the watcher keeps from one pass to the next: when a
+// look that failed may be tried again (a scheduling aid, not an invariant:
+// a replica taking over starts afresh), and how to keep its lease.
+type watchPass struct {
+	retryAt map[string]time.Time
+	keep    func() bool
+}
+
 // WatchOnce makes one pass over the targets still observed (see
-// RunWatcher).
+// RunWatcher), without a lease.
 func (s *Service) WatchOnce(ctx context.Context) error {
+	return s.watch(ctx, &watchPass{retryAt: map[string]time.Time{}, keep: func() bool { return true }})
+}
+
+func (s *Service) watch(ctx context.Context, pass *watchPass) error {
 	if s.Inspector == nil {
 		return nil
 	}
@@ -223,14 +251,30 @@ func (s *Service) WatchOnce(ctx context.Context) error {
 	var errs []error
 	for _, r := range watched {
 		for i, t := range r.Targets {
-			if ctx.Err() != nil {
-				return errors.Join(errs...)
+			now := s.now()
+			key := r.ID + "/" + t.Email
+			pendingDue := t.Check.State == CheckPending
+			watchDue := t.Watch.Open() && (!now.Before(t.Watch.Until) || !now.Before(t.Watch.Checked.Add(s.watchEvery())))
+			if !pendingDue && !watchDue || now.Before(pass.retryAt[key]) {
+				continue
 			}
-			if t.Check.State == CheckPending {
-				errs = append(errs, s.recheck(ctx, r, i))
+			if ctx.Err() != nil || !pass.keep() {
+				return errors.Join(errs...) // another replica watches now
 			}
-			if t.Watch.Watching(s.now()) && !s.now().Before(t.Watch.Checked.Add(s.watchEvery())) {
-				errs = append(errs, s.watchLogins(ctx, r, i))
+			failed := false
+			if pendingDue {
+				err := s.recheck(ctx, r, i)
+				errs, failed = append(errs, err), err != nil
+			}
+			if watchDue {
+				err := s.watchLogins(ctx, r, i)
+				errs, failed = append(errs, err), failed || err != nil
+			}
+			if failed {
+				// Looked at again after a while, not at every pass.
+				pass.retryAt[key] = now.Add(min(s.watchEvery(), time.Minute))
+			} else {
+				delete(pass.retryAt, key)
 			}
 		}
 	}
@@ -241,11 +285,12 @@ func (s *Service) WatchOnce(ctx context.Context) error {
 func (s *Service) recheck(ctx context.Context, r Request, i int) error {
 	t := r.Targets[i]
 	userID := t.Look.UserID
-	if t.Look.State != LookDone {
+	if t.Look.State != LookDone || !t.Look.Known {
 		look := s.look(ctx, t.Email)
 		userID = look.UserID
 		if look.State == LookDone && !look.Known {
-			return s.settleCheck(ctx, r.ID, i, Check{State: CheckSkipped, Why: "no Cloudflare Access user has this email", At: s.now()}, "")
+			return s.settleCheck(ctx, r.ID, i, Check{State: CheckSkipped, Why: "no Cloudflare Access user has this email", At: s.now()},
+				"not verified: no Cloudflare Access user has this email")
 		}
 	}
 	n, err := -1, error(nil)
@@ -259,7 +304,7 @@ func (s *Service) recheck(ctx context.Context, r Request, i int) error {
 			"no active session left, %s after the revocation", now.Sub(t.FinishedAt).Round(time.Second)))
 	case UnavailableWhy(err) != "":
 		return s.settleCheck(ctx, r.ID, i, Check{State: CheckUnavailable, Why: UnavailableWhy(err), At: now},
-			"the sessions cannot be read: "+UnavailableWhy(err))
+			"not verified: the sessions cannot be read: "+UnavailableWhy(err))
 	case now.Before(t.Check.Until):
 		if err != nil {
 			s.logger().WarnContext(ctx, "look at the sessions of a revoked target; looking again", "request_id", r.ID, "target", t.Email, "err", err)
@@ -273,8 +318,8 @@ func (s *Service) recheck(ctx context.Context, r Request, i int) error {
 	return s.settleCheck(ctx, r.ID, i, Check{State: CheckUnverified, Remaining: n, At: now}, detail)
 }
 
-// settleCheck records target i's verification as check, with its event
-// (verified or unverified) when detail is set.
+// settleCheck records target i's verification as check, with its event:
+// verified, or unverified (sessions still listed, or none could be read).
 func (s *Service) settleCheck(ctx context.Context, id string, i int, check Check, detail string) error {
 	_, _, err := s.update(context.WithoutCancel(ctx), id, func(cur Request) (Request, []Event, error) {
 		if cur.Targets[i].Check.State != CheckPending {
@@ -282,9 +327,6 @@ func (s *Service) settleCheck(ctx context.Context, id string, i int, check Check
 		}
 		next := cur.Clone()
 		next.Targets[i].Check = check
-		if detail == "" {
-			return next, nil, nil
-		}
 		kind := EventVerified
 		if check.State != CheckVerified {
 			kind = EventUnverified
@@ -297,37 +339,44 @@ func (s *Service) settleCheck(ctx context.Context, id string, i int, check Check
 	return err
 }
 
-// watchLogins reads target i's logins since the watch last looked, and
-// records the first successful one after the revocation as a relogin.
+// watchLogins reads target i's logins since the watch last looked (less
+// the log's lag), and records the first successful one after the
+// revocation, and before the watch's end, as a relogin.
 func (s *Service) watchLogins(ctx context.Context, r Request, i int) error {
 	t := r.Targets[i]
-	// The log may show a login some minutes late: read again from a while
-	// before the last look (a login seen twice is recorded once).
-	since := t.Watch.Checked.Add(-logLag)
-	if since.Before(t.FinishedAt) {
-		since = t.FinishedAt
+	w := t.Watch
+	from := w.From
+	if from.IsZero() {
+		from = t.FinishedAt // recorded before the watch knew its start
+	}
+	since := w.Checked.Add(-logLag)
+	if since.Before(from) {
+		since = from
+	}
+	email := t.Email
+	if t.Look.Known && t.Look.Email != "" {
+		email = t.Look.Email // as the platform keeps it: its log is matched exactly
 	}
 	lookCtx, cancel := context.WithTimeout(ctx, lookTimeout)
-	logins, err := s.Inspector.Logins(lookCtx, t.Email, since)
+	logins, err := s.Inspector.Logins(lookCtx, email, since)
 	cancel()
 	now := s.now()
 	var seen *Login
 	for _, l := range logins {
-		if l.At.After(t.FinishedAt) {
+		if l.At.After(from) && !l.At.After(w.Until) {
 			seen = &l
 			break
 		}
 	}
 	switch {
 	case UnavailableWhy(err) != "":
-		// The log cannot be read: the watch ends, saying why on the message.
+		// The log cannot be read: the watch stops, saying why on the message.
 		return s.observe(ctx, r.ID, i, func(w *Watch) ([]Event, bool) {
-			w.Until, w.Why = now, "the login log cannot be read: "+UnavailableWhy(err)
+			w.Why = "the login log cannot be read: " + UnavailableWhy(err)
 			return []Event{{Kind: EventObserved, Target: t.Email, At: now}}, true
 		})
 	case err != nil:
-		s.logger().WarnContext(ctx, "read the logins of a revoked target; looking again", "request_id", r.ID, "target", t.Email, "err", err)
-		return nil
+		return fmt.Errorf("read the logins of %s: %w", t.Email, err)
 	}
 	return s.observe(ctx, r.ID, i, func(w *Watch) ([]Event, bool) {
 		if w.Seen() {
@@ -340,7 +389,7 @@ func (s *Service) watchLogins(ctx context.Context, r Request, i int) error {
 		w.Relogin = *seen
 		detail := fmt.Sprintf("logged in again at %s to %s from %s, after the revocation at %s: "+
 			"their identity-provider account is still active; suspend it there",
-			seen.At.UTC().Format(time.RFC3339), orUnknown(seen.App), orUnknown(seen.IP), t.FinishedAt.UTC().Format(time.RFC3339))
+			seen.At.UTC().Format(time.RFC3339), orUnknown(seen.App), orUnknown(seen.IP), from.UTC().Format(time.RFC3339))
 		return []Event{{Kind: EventRelogin, Target: t.Email, Detail: detail, At: now}}, true
 	})
 }

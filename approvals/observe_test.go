@@ -258,12 +258,6 @@ func TestReloginRecordedOnce(t *testing.T) {
 			{At: revokedAt.Add(time.Minute), App: "git.example.com", IP: "203.0.113.7"},
 		}
 	})
-	if err := f.svc.WatchOnce(ctx); err != nil { // not yet due: WatchEvery since the revocation
-		t.Fatal(err)
-	}
-	if n := f.count(approvals.EventRelogin); n != 0 {
-		t.Fatalf("%d relogins before the watch was due", n)
-	}
 	for range 3 {
 		f.clock.Advance(6 * time.Minute)
 		if err := f.svc.WatchOnce(ctx); err != nil {
@@ -281,5 +275,161 @@ func TestReloginRecordedOnce(t *testing.T) {
 	}
 	if !e.HasNotice() {
 		t.Errorf("a relogin is not told in the thread")
+	}
+}
+
+// A login in the seconds between Cloudflare's answer and the record (while
+// the sessions are verified) is a return: the watch counts from the
+// revocation, not from its record.
+func TestReloginDuringVerificationCounts(t *testing.T) {
+	t.Parallel()
+	f, in := newInspected(t)
+	ctx := context.Background()
+	r := f.submit(t)
+	f.waitEvent(t, approvals.EventObserved)
+	in.set(func() { in.sessions["u-alice"] = 1 })
+	revokedAt := f.clock.Now()
+	go func() {
+		// The sessions take a while to go; meanwhile the clock moves on,
+		// and alice logs in again.
+		time.Sleep(300 * time.Millisecond)
+		f.clock.Advance(5 * time.Second)
+		in.set(func() {
+			in.logins["alice@example.com"] = []approvals.Login{{At: revokedAt.Add(2 * time.Second), App: "git.example.com", IP: "203.0.113.7"}}
+			in.sessions["u-alice"] = 0
+		})
+	}()
+	if _, err := f.svc.Decide(ctx, r.ID, "U2", approvals.Approve); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.WatchOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(approvals.EventRelogin); n != 1 {
+		t.Fatalf("%d relogins for a login 2s after the revocation, want 1", n)
+	}
+}
+
+// A login near the end of the watch is read by a last look after it ends;
+// one after the end is not a return of this watch.
+func TestReloginNearTheWatchsEnd(t *testing.T) {
+	t.Parallel()
+	f, in := newInspected(t)
+	f.svc.WatchFor = 30 * time.Minute
+	ctx := context.Background()
+	r := f.submit(t)
+	f.waitEvent(t, approvals.EventObserved)
+	if _, err := f.svc.Decide(ctx, r.ID, "U2", approvals.Approve); err != nil {
+		t.Fatal(err)
+	}
+	revokedAt := f.get(t, r.ID).Targets[0].FinishedAt
+	if err := f.svc.WatchOnce(ctx); err != nil { // the first look, at once
+		t.Fatal(err)
+	}
+	f.clock.Advance(26 * time.Minute)
+	if err := f.svc.WatchOnce(ctx); err != nil { // a look at +26m
+		t.Fatal(err)
+	}
+	in.set(func() {
+		in.logins["alice@example.com"] = []approvals.Login{
+			{At: revokedAt.Add(28 * time.Minute), App: "late.example.com", IP: "203.0.113.9"},
+			{At: revokedAt.Add(31 * time.Minute), App: "after.example.com", IP: "203.0.113.10"},
+		}
+	})
+	f.clock.Advance(6 * time.Minute) // the watch has ended: its last look
+	if err := f.svc.WatchOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := f.waitEvent(t, approvals.EventRelogin)
+	if !strings.Contains(e.Detail, "late.example.com") {
+		t.Errorf("relogin %q, want the login at +28m", e.Detail)
+	}
+	if w := f.get(t, r.ID).Targets[0].Watch; w.Open() {
+		t.Errorf("watch %+v still open after its last look", w)
+	}
+}
+
+// The log is read for the address as the platform keeps it: a person typed
+// with capitals is still watched.
+func TestWatchUsesThePlatformsAddress(t *testing.T) {
+	t.Parallel()
+	f, in := newInspected(t)
+	in.set(func() {
+		in.users["Alice@Example.com"] = approvals.Preview{Known: true, Email: "alice@example.com", UserID: "u-alice"}
+	})
+	ctx := context.Background()
+	r := f.submit(t, "Alice@Example.com")
+	f.waitEvent(t, approvals.EventObserved)
+	if _, err := f.svc.Decide(ctx, r.ID, "U2", approvals.Approve); err != nil {
+		t.Fatal(err)
+	}
+	revokedAt := f.get(t, r.ID).Targets[0].FinishedAt
+	in.set(func() {
+		in.logins["alice@example.com"] = []approvals.Login{{At: revokedAt.Add(time.Minute), App: "git.example.com", IP: "203.0.113.7"}}
+	})
+	if err := f.svc.WatchOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(approvals.EventRelogin); n != 1 {
+		t.Fatalf("%d relogins, want 1", n)
+	}
+}
+
+// blockingInspector's ActiveSessions waits until release is closed.
+type blockingInspector struct {
+	*fakeInspector
+	release chan struct{}
+}
+
+func (b blockingInspector) ActiveSessions(ctx context.Context, id string) (int, error) {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return b.fakeInspector.ActiveSessions(ctx, id)
+}
+
+// Verifying one target never delays the revocation of the next: all are
+// revoked while the first one's sessions are still being looked at, and
+// each outcome is then recorded, in the targets' order.
+func TestVerificationDoesNotDelayTheNextRevocation(t *testing.T) {
+	t.Parallel()
+	f, in := newInspected(t)
+	in.set(func() {
+		for _, e := range []string{"bob@example.com", "carol@example.com"} {
+			in.users[e] = approvals.Preview{Known: true, UserID: "u-" + e}
+		}
+	})
+	blocked := blockingInspector{fakeInspector: in, release: make(chan struct{})}
+	f.svc.Inspector = blocked
+	r := f.submit(t, "alice@example.com", "bob@example.com", "carol@example.com")
+	executing := f.markExecuting(t, r.ID)
+	done := make(chan approvals.Request)
+	go func() {
+		got, _ := f.svc.Execute(context.Background(), executing, "")
+		done <- got
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.revoker.calls.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := f.revoker.calls.Load(); n != 3 {
+		t.Fatalf("%d of 3 revoked while the first one's sessions were looked at", n)
+	}
+	close(blocked.release)
+	got := <-done
+	var order []string
+	for _, e := range f.events.all() {
+		if e.Kind == approvals.EventRevoked {
+			order = append(order, e.Target)
+		}
+	}
+	if got.State() != approvals.StateRevoked || strings.Join(order, " ") != "alice@example.com bob@example.com carol@example.com" {
+		t.Errorf("state %s, revoked records %v, want all three in order", got.State(), order)
+	}
+	for _, tg := range got.Targets {
+		if tg.Check.State != approvals.CheckVerified {
+			t.Errorf("%s: %+v", tg.Email, tg.Check)
+		}
 	}
 }

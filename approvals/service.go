@@ -626,61 +626,115 @@ func (s *Service) Execute(ctx context.Context, r Request, note string) (Request,
 	} else if r = fresh; r.State() != StateExecuting {
 		return r, nil
 	}
-	budget := min(verifyWindow, s.verifyTimeout()) // what this run waits, in all, for sessions to go
-	for i := range r.Targets {
-		if r.Targets[i].Done() {
+	// Each target is revoked in turn. Its sessions are verified apart, so
+	// that verifying one never delays the revocation of the next; its
+	// outcome is recorded as soon as that is done, the outcomes in the
+	// order of the targets, by one recorder. The sessions of all the targets
+	// are waited for within one window from the run's start, one look at
+	// least each; what is still listed then stays pending, for the watcher.
+	deadline := time.Now().Add(min(verifyWindow, s.verifyTimeout()))
+	targets := r.Clone() // the loop's view; the recorder owns r
+	queue := make(chan chan outcome, len(targets.Targets))
+	recorded := make(chan error, 1)
+	go func() {
+		var errs []error
+		for next := range queue {
+			o := <-next
+			var err error
+			if r, err = s.record(detached, r, o); err != nil {
+				errs = append(errs, err) // the others are still recorded
+			}
+		}
+		recorded <- errors.Join(errs...)
+	}()
+	slots := make(chan struct{}, verifyConcurrency)
+	var stop error
+	for i := range targets.Targets {
+		if targets.Targets[i].Done() {
 			continue
 		}
 		// The lease is checked, and renewed, before each target: a run
 		// that stalled past its lease (a pause, a partition) and lost it
 		// learns so here, before calling Cloudflare again.
 		if held, err := s.Store.Renew(detached, lease, owner, ttl); err != nil {
-			return r, fmt.Errorf("execute request %s: renew its lease: %w", r.ID, err)
+			stop = fmt.Errorf("execute request %s: renew its lease: %w", targets.ID, err)
+			break
 		} else if !held || lost.Load() {
-			return r, fmt.Errorf("execute request %s: its lease was taken over; the run that took it finishes it", r.ID)
+			stop = fmt.Errorf("execute request %s: its lease was taken over; the run that took it finishes it", targets.ID)
+			break
 		}
-		ok, outcome, check, watch := true, "", Check{}, Watch{}
-		if r.DryRun || s.DryRun {
-			outcome = "dry run: Cloudflare was not called"
+		o := outcome{i: i, ok: true}
+		dry := targets.DryRun || s.DryRun
+		if dry {
+			o.text = "dry run: Cloudflare was not called"
 		} else {
 			revokeCtx, cancel := context.WithTimeout(detached, timeout)
-			summary, err := s.Revoker.Revoke(revokeCtx, r.Revocation(i))
+			summary, err := s.Revoker.Revoke(revokeCtx, targets.Revocation(i))
 			cancel()
 			if err != nil {
-				ok, outcome = false, err.Error()
-				s.logger().ErrorContext(ctx, "revoke", "request_id", r.ID, "target", r.Targets[i].Email, "err", err)
+				o.ok, o.text = false, err.Error()
+				s.logger().ErrorContext(ctx, "revoke", "request_id", targets.ID, "target", targets.Targets[i].Email, "err", err)
 			} else {
-				outcome = summary
-				if s.Inspector != nil {
-					check, watch, budget = s.verify(detached, r.Targets[i], s.now(), budget)
-				}
+				o.text = summary
 			}
 		}
+		o.at = s.now() // when Cloudflare answered: the revocation's time
 		if note != "" {
-			outcome = note + "; " + outcome
+			o.text = note + "; " + o.text
 		}
-		// Each outcome is recorded with a deadline of its own: a revocation
-		// that used up its time must still end as failed, not stay waiting.
-		recordCtx, cancel := context.WithTimeout(detached, recordTimeout)
-		next, _, err := s.update(recordCtx, r.ID, func(cur Request) (Request, []Event, error) {
-			next, e, err := cur.finish(i, ok, outcome, s.now(), check, watch)
-			if err != nil {
-				return cur, nil, err
-			}
-			return next, []Event{e}, nil
-		})
-		cancel()
-		if ErrorCode(err) == ECONFLICT {
-			// Done meanwhile by another run: its outcome stands.
-			r = next
+		done := make(chan outcome, 1)
+		queue <- done
+		if !o.ok || dry || s.Inspector == nil {
+			done <- o
 			continue
 		}
-		if err != nil {
-			return r, fmt.Errorf("record outcome for %s: %w", r.Targets[i].Email, err)
-		}
-		r = next
+		go func() {
+			slots <- struct{}{}
+			o.check, o.watch = s.verify(detached, targets.Targets[o.i], o.at, deadline)
+			<-slots
+			done <- o
+		}()
 	}
-	return r, nil
+	close(queue)
+	err = <-recorded
+	return r, errors.Join(stop, err)
+}
+
+// verifyConcurrency bounds how many targets' sessions one run looks at at
+// once.
+const verifyConcurrency = 4
+
+// outcome is what a run learned of one target: its revocation (ok, text,
+// at) and, for one revoked, its verification and watch.
+type outcome struct {
+	i     int
+	ok    bool
+	text  string
+	at    time.Time
+	check Check
+	watch Watch
+}
+
+// record records target o.i's outcome in request r, with its own deadline:
+// a revocation that used up its time must still end as failed, not stay
+// waiting. An outcome recorded meanwhile by another run stands.
+func (s *Service) record(ctx context.Context, r Request, o outcome) (Request, error) {
+	recordCtx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	next, _, err := s.update(recordCtx, r.ID, func(cur Request) (Request, []Event, error) {
+		next, e, err := cur.finish(o.i, o.ok, o.text, o.at, o.check, o.watch)
+		if err != nil {
+			return cur, nil, err
+		}
+		return next, []Event{e}, nil
+	})
+	switch {
+	case ErrorCode(err) == ECONFLICT:
+		return next, nil
+	case err != nil:
+		return r, fmt.Errorf("record outcome for %s: %w", r.Targets[o.i].Email, err)
+	}
+	return next, nil
 }
 
 // renew renews lease every third of ttl until ctx ends, and sets lost if

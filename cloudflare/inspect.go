@@ -142,6 +142,7 @@ func (c *Client) Preview(ctx context.Context, email string) (approvals.Preview, 
 	}
 	return approvals.Preview{
 		Known:     true,
+		Email:     strings.TrimSpace(u.Email),
 		UserID:    u.ID,
 		LastLogin: parseTime(u.LastSuccessfulLogin),
 		Sessions:  sessions,
@@ -246,6 +247,7 @@ func (c *Client) Logins(ctx context.Context, email string, since time.Time) ([]a
 	seen := make(map[accessRequest]bool)
 	var logins []approvals.Login
 	cursor := since.UTC().Truncate(time.Second)
+	complete := false
 	for range maxLogPages {
 		q := url.Values{
 			"email":       {email},
@@ -293,9 +295,15 @@ func (c *Client) Logins(ctx context.Context, email string, since time.Time) ([]a
 		}
 		next := last.Truncate(time.Second)
 		if len(entries) < logShortPage || fresh == 0 || !next.After(cursor) {
+			complete = true
 			break
 		}
 		cursor = next
+	}
+	if !complete {
+		// Returning part of the log would let the caller read on from past
+		// what it did not see.
+		return nil, fmt.Errorf("%s: more than %d pages of log since %s; read again later", what, maxLogPages, since.UTC().Format(time.RFC3339))
 	}
 	slices.SortStableFunc(logins, func(a, b approvals.Login) int { return a.At.Compare(b.At) })
 	return logins, nil

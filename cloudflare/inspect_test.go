@@ -120,6 +120,7 @@ func TestInspector_realShapedAnswers(t *testing.T) {
 	p.At = time.Time{}
 	want := approvals.Preview{
 		Known:     true,
+		Email:     "jdoe@example.com",
 		UserID:    "f174e90a-fafe-4643-bbbc-4a0ed4fc8415",
 		LastLogin: time.Date(2020, 7, 1, 5, 20, 0, 0, time.UTC),
 		Sessions:  1,

@@ -99,7 +99,9 @@ func testWatched(t *testing.T, s approvals.Store) {
 	}
 	pending := mk("pending@example.com", approvals.Check{State: approvals.CheckPending, Until: base}, approvals.Watch{}) // past its Until: still listed
 	watched := mk("watched@x.com", approvals.Check{State: approvals.CheckVerified}, approvals.Watch{Until: now.Add(time.Hour)})
-	mk("ended@example.com", approvals.Check{State: approvals.CheckVerified}, approvals.Watch{Until: now.Add(-time.Second)})
+	mk("ended@example.com", approvals.Check{State: approvals.CheckVerified}, approvals.Watch{Until: now.Add(-time.Second), Checked: now})
+	final := mk("final@example.com", approvals.Check{State: approvals.CheckVerified}, approvals.Watch{Until: now.Add(-time.Second), Checked: now.Add(-time.Hour)})
+	mk("stopped@example.com", approvals.Check{State: approvals.CheckVerified}, approvals.Watch{Until: now.Add(time.Hour), Why: "the login log cannot be read"})
 	mk("seen@example.com", approvals.Check{State: approvals.CheckVerified},
 		approvals.Watch{Until: now.Add(time.Hour), Relogin: approvals.Login{At: base.Add(time.Minute)}})
 	mustCreate(t, s, newRequest("UREQ", "plain@example.com"))
@@ -107,7 +109,7 @@ func testWatched(t *testing.T, s approvals.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{watched, pending} // oldest first: watched@x.com is shorter
+	want := []string{watched, final, pending} // oldest first, by the lengths of their emails
 	if !slices.Equal(ids(got), want) {
 		t.Errorf("Watched = %v, want %v", ids(got), want)
 	}

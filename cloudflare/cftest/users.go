@@ -397,7 +397,7 @@ func (s *Server) usersAnswer(q map[string][]string) Response {
 
 // sessionsAnswer lists the active sessions of the user userID, shaped as
 // Cloudflare's "Get active sessions": expiration, metadata {apps, expires,
-// iat, nonce, ttl} and name. An unknown user has none.
+// iat, nonce, ttl} and name. An unknown user ID is a 404.
 func (s *Server) sessionsAnswer(userID string) Response {
 	now := time.Now()
 	s.mu.Lock()
@@ -409,6 +409,11 @@ func (s *Server) sessionsAnswer(userID string) Response {
 		n = s.sessionsAt(u, now)
 	}
 	s.mu.Unlock()
+	if i < 0 {
+		// A user ID nobody has is an error, not an empty list: a wrong ID
+		// must never read as "no session left".
+		return Fail(http.StatusNotFound, 7003, "Could not route to /access/users/"+userID+"/active_sessions, perhaps your object identifier is invalid?")
+	}
 
 	iat := now.Add(-time.Hour)
 	if !u.LastLogin.IsZero() {

@@ -200,8 +200,9 @@ func TestSessions_endAfterRevoke(t *testing.T) {
 		it.Metadata.TTL != int64(cftest.SessionTTL/time.Second) || len(it.Metadata.Apps) != 1 || it.Name != "Ann" {
 		t.Errorf("session = %+v", it)
 	}
-	if got := count(cftest.User{ID: "unknown"}); got != 0 {
-		t.Errorf("an unknown user has %d sessions", got)
+	// A user ID nobody has is a 404, never an empty list.
+	if resp := send(t, http.MethodGet, sessionsURL(s, "unknown"), bearer(s.APIToken()), ""); resp.Status != http.StatusNotFound {
+		t.Errorf("sessions of an unknown user ID: status %d, want 404", resp.Status)
 	}
 
 	// A failed revocation ends nothing.

@@ -7,6 +7,7 @@ package observed
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/revokebot/revokebot/approvals"
 )
@@ -60,7 +61,7 @@ func Decode(s string, t *approvals.Target) error {
 	}
 	if r.Watch != nil {
 		t.Watch = *r.Watch
-		t.Watch.Until, t.Watch.Checked, t.Watch.Relogin.At = t.Watch.Until.UTC(), t.Watch.Checked.UTC(), t.Watch.Relogin.At.UTC()
+		t.Watch.From, t.Watch.Until, t.Watch.Checked, t.Watch.Relogin.At = t.Watch.From.UTC(), t.Watch.Until.UTC(), t.Watch.Checked.UTC(), t.Watch.Relogin.At.UTC()
 	}
 	return nil
 }
@@ -74,11 +75,16 @@ func PendingUntil(t approvals.Target) int64 {
 	return max(t.Check.Until.UnixMilli(), 1)
 }
 
-// WatchUntil is, for a target watched for its return (no relogin seen
-// yet), when the watch ends, in Unix milliseconds; else 0.
+// finalLook is how long after its end a watch whose log was not read up to
+// its end stays listed (see Store.Watched), for its last read.
+const finalLook = 24 * time.Hour
+
+// WatchUntil is, for a target watched for its return (see Watch.Open), when
+// it stops being listed as watched, in Unix milliseconds: a while after the
+// watch ends, so that its last read is made; else 0.
 func WatchUntil(t approvals.Target) int64 {
-	if t.Watch.Seen() || t.Watch.Until.IsZero() {
+	if !t.Watch.Open() {
 		return 0
 	}
-	return t.Watch.Until.UnixMilli()
+	return t.Watch.Until.Add(finalLook).UnixMilli()
 }

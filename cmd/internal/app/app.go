@@ -317,16 +317,17 @@ type eventSink struct {
 }
 
 func (s eventSink) Notify(ctx context.Context, e approvals.Event) {
-	s.metrics.Event(string(e.Kind))
+	if e.Audited() {
+		s.metrics.Event(string(e.Kind))
+	}
 	switch e.Kind {
-	case approvals.EventRevoked:
+	case approvals.EventRevoked, approvals.EventVerified, approvals.EventUnverified:
+		// The target's verification as the event left it.
 		for _, t := range e.Request.Targets {
 			if t.Email == e.Target {
 				s.metrics.Verification(string(t.Check.State))
 			}
 		}
-	case approvals.EventVerified, approvals.EventUnverified:
-		s.metrics.Verification(string(e.Kind))
 	case approvals.EventRelogin:
 		s.metrics.Relogin()
 	}

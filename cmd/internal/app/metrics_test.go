@@ -24,7 +24,9 @@ func TestEventSinkCountsVerifications(t *testing.T) {
 	for _, e := range []approvals.Event{
 		{Kind: approvals.EventRevoked, Target: "a@example.com", Request: r},
 		{Kind: approvals.EventRevoked, Target: "b@example.com", Request: r},
-		{Kind: approvals.EventUnverified, Target: "b@example.com", Request: r},
+		{Kind: approvals.EventUnverified, Target: "b@example.com", Request: approvals.Request{Targets: []approvals.Target{
+			{Email: "b@example.com", Check: approvals.Check{State: approvals.CheckUnverified}}}}},
+		{Kind: approvals.EventObserved, Request: r},
 		{Kind: approvals.EventRelogin, Target: "a@example.com", Request: r},
 	} {
 		sink.Notify(ctx, e)
