@@ -70,6 +70,9 @@ type Event struct {
 	// Key, if set, identifies the person's action that caused the event
 	// (such as one click); a Store records each key at most once.
 	Key string
+	// Hash is the event's link in the log's hash chain (see Link), as read
+	// back from a Store; empty before it is recorded.
+	Hash string
 }
 
 // ShowsOnMessage reports whether the event changes what the request's

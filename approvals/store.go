@@ -71,6 +71,12 @@ type Store interface {
 	// observed after its revocation: its verification pending (whatever
 	// its Until), or its watch for a return on at now.
 	Watched(ctx context.Context, now time.Time) ([]Request, error)
+	// Chain returns up to limit events of the log (all if limit is
+	// negative) from record number from on, in order, each with its stored
+	// hash (see Link, and the chain's definition in chain.go). Every event
+	// is chained as it is recorded: its hash follows from the hash of the
+	// event recorded before it.
+	Chain(ctx context.Context, from int64, limit int) ([]Link, error)
 
 	Leases
 }

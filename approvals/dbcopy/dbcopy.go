@@ -178,6 +178,7 @@ var tables = []table{
 		{name: "notice_due", kind: boolean, from: "notice_due = 1"},
 		{name: "notice_attempted_at", kind: integer},
 		{name: "notice_done_at", kind: integer},
+		{name: "hash"},
 	}},
 }
 

@@ -130,7 +130,7 @@ func (d *DB) ReleaseClaims(ctx context.Context, owner string) error {
 // deliveries returns the events matching the condition (on events e) with
 // their requests (r), as deliveries.
 func deliveries(ctx context.Context, q querier, where string, args ...any) ([]approvals.Delivery, error) {
-	rows, err := q.Query(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target
+	rows, err := q.Query(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target, e.hash
 		FROM events e JOIN requests r ON r.id = e.request_id
 		WHERE `+where, args...)
 	if err != nil {
@@ -142,7 +142,7 @@ func deliveries(ctx context.Context, q querier, where string, args ...any) ([]ap
 			kind, state string
 			at          int64
 		)
-		current, err := scan(row, &dl.Seq, &kind, &state, &dl.Event.Actor, &dl.Event.Detail, &at, &dl.Event.Key, &dl.Event.Target)
+		current, err := scan(row, &dl.Seq, &kind, &state, &dl.Event.Actor, &dl.Event.Detail, &at, &dl.Event.Key, &dl.Event.Target, &dl.Event.Hash)
 		if err != nil {
 			return dl, err
 		}

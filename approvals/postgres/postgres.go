@@ -55,6 +55,10 @@ const (
 	requesterLock int32 = 0x72657601
 	// claimLock, with a Part, is held by Claim while it claims that part.
 	claimLock int32 = 0x72657602
+	// chainLock, with 0, is held by every transaction that records an
+	// event, from the event's insert to its commit, so that events are
+	// numbered and chained one after the other.
+	chainLock int32 = 0x72657603
 )
 
 // DB is a PostgreSQL-backed approvals.Store and approvals.Outbox.
@@ -101,6 +105,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open database %s: %w", where, err)
+	}
+	if err := d.chainOld(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open database %s: chain the event log: %w", where, err)
 	}
 	return d, nil
 }

@@ -177,14 +177,90 @@ func insertEvent(ctx context.Context, tx pgx.Tx, r approvals.Request, e approval
 	if !e.Audited() {
 		audited = time.Now().UnixMilli()
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due, audited_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	// Events are numbered and chained one after the other, in every
+	// process: the lock is held until the transaction ends.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, chainLock); err != nil {
+		return fmt.Errorf("insert %s event: %w", e.Kind, err)
+	}
+	var seq int64
+	err := tx.QueryRow(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due, audited_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
 		r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
-		e.HasNotice() && r.Channel != "", audited)
+		e.HasNotice() && r.Channel != "", audited).Scan(&seq)
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, uniqueViolation(err))
 	}
+	e.Request = approvals.Request{ID: r.ID}
+	if err := chainEvent(ctx, tx, seq, e); err != nil {
+		return fmt.Errorf("chain %s event: %w", e.Kind, err)
+	}
 	return nil
+}
+
+// chainEvent stores the hash of event e, numbered seq, after the event
+// recorded before it. The caller holds chainLock.
+func chainEvent(ctx context.Context, tx pgx.Tx, seq int64, e approvals.Event) error {
+	var prev string
+	err := tx.QueryRow(ctx, `SELECT hash FROM events WHERE seq < $1 ORDER BY seq DESC LIMIT 1`, seq).Scan(&prev)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE events SET hash = $1 WHERE seq = $2`, approvals.ChainHash(prev, seq, e), seq)
+	return err
+}
+
+// chainOld chains the events recorded before the log was a chain (an
+// upgrade), in order.
+func (d *DB) chainOld(ctx context.Context) error {
+	return d.within(ctx, 0, func(ctx context.Context, c *pgxpool.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, chainLock); err != nil {
+				return err
+			}
+			links, err := chainLinks(ctx, tx, `WHERE hash = '' ORDER BY seq`)
+			if err != nil {
+				return err
+			}
+			for _, l := range links {
+				if err := chainEvent(ctx, tx, l.Seq, l.Event); err != nil {
+					return fmt.Errorf("chain event %d: %w", l.Seq, err)
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// chainLinks reads the events the clause (after FROM events) selects, as links.
+func chainLinks(ctx context.Context, q querier, clause string, args ...any) ([]approvals.Link, error) {
+	rows, err := q.Query(ctx, `SELECT seq, request_id, kind, state, actor, target, detail, at, key, hash FROM events `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (approvals.Link, error) {
+		var (
+			l           approvals.Link
+			kind, state string
+			at          int64
+		)
+		err := row.Scan(&l.Seq, &l.Event.Request.ID, &kind, &state, &l.Event.Actor, &l.Event.Target, &l.Event.Detail, &at, &l.Event.Key, &l.Hash)
+		l.Event.Kind, l.Event.State, l.Event.At, l.Event.Hash = approvals.EventKind(kind), approvals.State(state), fromMillis(at), l.Hash
+		return l, err
+	})
+}
+
+// Chain implements approvals.Store.
+func (d *DB) Chain(ctx context.Context, from int64, n int) ([]approvals.Link, error) {
+	var out []approvals.Link
+	err := d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
+		var err error
+		out, err = chainLinks(ctx, c, `WHERE seq >= $1 ORDER BY seq LIMIT $2`, from, limit(n))
+		return err
+	})
+	if err != nil {
+		return nil, fail(err, "read the event log from %d", from)
+	}
+	return out, nil
 }
 
 // Get implements approvals.Store.

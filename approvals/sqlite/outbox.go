@@ -140,7 +140,7 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, limit int) ([
 // deliveries returns the events matching the condition (on events e) with
 // their requests (r), as deliveries.
 func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]approvals.Delivery, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target
+	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target, e.hash
 		FROM events e JOIN requests r ON r.id = e.request_id
 		WHERE `+where, args...)
 	if err != nil {
@@ -153,7 +153,7 @@ func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]appro
 			kind, state string
 			at          int64
 		)
-		current, err := scan(rows, &dl.Seq, &kind, &state, &dl.Event.Actor, &dl.Event.Detail, &at, &dl.Event.Key, &dl.Event.Target)
+		current, err := scan(rows, &dl.Seq, &kind, &state, &dl.Event.Actor, &dl.Event.Detail, &at, &dl.Event.Key, &dl.Event.Target, &dl.Event.Hash)
 		if err != nil {
 			rows.Close()
 			return nil, err

@@ -54,6 +54,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	if err := d.chainOld(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s: chain the event log: %w", path, err)
+	}
 	return d, nil
 }
 
@@ -242,14 +246,91 @@ func insertEvent(ctx context.Context, tx *sql.Tx, r approvals.Request, e approva
 	if !e.Audited() {
 		audited = time.Now().UnixMilli()
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due, audited_at)
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due, audited_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
 		e.HasNotice() && r.Channel != "", audited)
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, err)
 	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("insert %s event: %w", e.Kind, err)
+	}
+	// The transaction holds SQLite's write lock: no event is recorded
+	// between the previous one's hash and this one's.
+	e.Request = approvals.Request{ID: r.ID}
+	e.At = fromMillis(millis(e.At))
+	if err := chainEvent(ctx, tx, seq, e); err != nil {
+		return fmt.Errorf("chain %s event: %w", e.Kind, err)
+	}
 	return nil
+}
+
+// chainEvent stores the hash of event e, numbered seq, after the event
+// recorded before it.
+func chainEvent(ctx context.Context, tx *sql.Tx, seq int64, e approvals.Event) error {
+	var prev string
+	err := tx.QueryRowContext(ctx, `SELECT hash FROM events WHERE seq < ? ORDER BY seq DESC LIMIT 1`, seq).Scan(&prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE events SET hash = ? WHERE seq = ?`, approvals.ChainHash(prev, seq, e), seq)
+	return err
+}
+
+// chainOld chains the events recorded before the log was a chain (an
+// upgrade), in order.
+func (d *DB) chainOld(ctx context.Context) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		links, err := chainLinks(ctx, tx, `WHERE hash = '' ORDER BY seq`)
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if err := chainEvent(ctx, tx, l.Seq, l.Event); err != nil {
+				return fmt.Errorf("chain event %d: %w", l.Seq, err)
+			}
+		}
+		return nil
+	})
+}
+
+// queryer is a database or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// chainLinks reads the events the clause (after FROM events) selects, as links.
+func chainLinks(ctx context.Context, q queryer, clause string, args ...any) ([]approvals.Link, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, request_id, kind, state, actor, target, detail, at, key, hash FROM events `+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []approvals.Link
+	for rows.Next() {
+		var (
+			l           approvals.Link
+			kind, state string
+			at          int64
+		)
+		if err := rows.Scan(&l.Seq, &l.Event.Request.ID, &kind, &state, &l.Event.Actor, &l.Event.Target, &l.Event.Detail, &at, &l.Event.Key, &l.Hash); err != nil {
+			return nil, err
+		}
+		l.Event.Kind, l.Event.State, l.Event.At, l.Event.Hash = approvals.EventKind(kind), approvals.State(state), fromMillis(at), l.Hash
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Chain implements approvals.Store.
+func (d *DB) Chain(ctx context.Context, from int64, limit int) ([]approvals.Link, error) {
+	links, err := chainLinks(ctx, d.db, `WHERE seq >= ? ORDER BY seq LIMIT ?`, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read the event log from %d: %w", from, err)
+	}
+	return links, nil
 }
 
 // Get implements approvals.Store.

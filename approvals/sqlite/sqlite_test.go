@@ -123,8 +123,16 @@ func TestUpgradeFromSchema3(t *testing.T) {
 	ctx := context.Background()
 	path := copyFile(t, "testdata/release-v3.db")
 	db := openAt(t, path)
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 6 {
-		t.Fatalf("schema version = %d, %v; want 6", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 7 {
+		t.Fatalf("schema version = %d, %v; want 7", v, err)
+	}
+	// The events of the old log are chained at the upgrade, in order.
+	links, err := db.Chain(ctx, 0, -1)
+	if err != nil || len(links) == 0 {
+		t.Fatalf("Chain: %d links, %v", len(links), err)
+	}
+	if _, err := approvals.VerifyChain("", links); err != nil {
+		t.Errorf("the upgraded log's chain: %v", err)
 	}
 	type want struct {
 		state    approvals.State
@@ -252,8 +260,8 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 	}
 	execRaw(t, path, string(schema))
 	db := openAt(t, path)
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 6 {
-		t.Fatalf("schema version = %d, %v; want 6", v, err)
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 7 {
+		t.Fatalf("schema version = %d, %v; want 7", v, err)
 	}
 	const id = "7d4f8e9a-1c2b-4d3e-8f5a-6b7c8d9e0f1a"
 	old, err := db.Get(ctx, id)
@@ -270,15 +278,15 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 	}
 	db.Close()
 	// Opening again applies nothing twice.
-	if v, err := openAt(t, path).SchemaVersion(ctx); err != nil || v != 6 {
-		t.Fatalf("schema version after reopening = %d, %v; want 6", v, err)
+	if v, err := openAt(t, path).SchemaVersion(ctx); err != nil || v != 7 {
+		t.Fatalf("schema version after reopening = %d, %v; want 7", v, err)
 	}
 }
 
 func TestMigrateFromEmpty(t *testing.T) {
 	t.Parallel()
 	db, _ := MustOpen(t)
-	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 6 {
-		t.Fatalf("schema version = %d, %v; want 6", v, err)
+	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 7 {
+		t.Fatalf("schema version = %d, %v; want 7", v, err)
 	}
 }

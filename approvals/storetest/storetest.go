@@ -67,6 +67,8 @@ func Run(t *testing.T, open Opener) {
 		{"ObservationsRoundTrip", testObservationsRoundTrip},
 		{"ObservationsFinal", testObservationsFinal},
 		{"Watched", testWatched},
+		{"Chain", testChain},
+		{"ChainRace", testChainRace},
 		{"UnauditedEvent", testUnauditedEvent},
 		{"Notices", testNotices},
 		{"UndeliveredLimit", testUndeliveredLimit},

@@ -927,7 +927,7 @@ func TestCheckPostgres(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("check failed: %v\n%s", r.err, r.out)
 	}
-	r.want(t, "database", "ok", databaseLabel(schema), "PostgreSQL reachable and migrated (schema version 2)")
+	r.want(t, "database", "ok", databaseLabel(schema), "PostgreSQL reachable and migrated (schema version 3)")
 
 	addr := freeAddr(t)
 	f.env["REVOKEBOT_DATABASE"] = "postgres://revokebot:s3cret-pw@" + addr + "/revokebot?sslmode=disable"
