@@ -18,8 +18,9 @@ const (
 	// request_id.
 	MetadataRequest = "revokebot_request"
 	// MetadataAudit marks an audit record; its payload holds request_id, seq
-	// (the record number), event, and for a folded record of refusals
-	// first_seq and count.
+	// (the record number), event, hash (the record's link in the log's
+	// hash chain, see approvals.Link; of the last one for a folded record),
+	// and for a folded record of refusals first_seq and count.
 	MetadataAudit = "revokebot_audit"
 )
 
@@ -40,6 +41,9 @@ func requestMetadata(r approvals.Request) slack.SlackMetadata {
 // (count of them; first == seq for one event), e being the last.
 func auditMetadata(e approvals.Event, first, seq int64, count int) slack.SlackMetadata {
 	payload := map[string]any{"request_id": e.Request.ID, "seq": seq, "event": string(e.Kind)}
+	if e.Hash != "" {
+		payload["hash"] = e.Hash // the record's link in the log's hash chain
+	}
 	if count != 1 || first != seq {
 		payload["first_seq"] = first
 		payload["count"] = count

@@ -601,6 +601,23 @@ func statusLine(r approvals.Request) string {
 // its verification). A request in dry run is marked [DRY RUN] at the start
 // of the line. An observed event has no record (approvals.Event.Audited);
 // given one, auditText still makes a safe line of it.
+// ChainPrefixLen is how many hex digits of a record's chain hash its audit
+// line shows (chain=…).
+const ChainPrefixLen = 12
+
+// chainPrefix is the start of hash shown on an audit line: hex digits only.
+func chainPrefix(hash string) string {
+	if len(hash) > ChainPrefixLen {
+		hash = hash[:ChainPrefixLen]
+	}
+	for _, c := range hash {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "invalid"
+		}
+	}
+	return hash
+}
+
 func auditText(e approvals.Event, seq int64) string {
 	r := e.Request
 	var b strings.Builder
@@ -640,6 +657,11 @@ func auditText(e approvals.Event, seq int64) string {
 		fmt.Fprintf(&b, " %s", auditValue("detail", e.Detail, 1300))
 	}
 	fmt.Fprintf(&b, " at=%s", e.At.UTC().Format(time.RFC3339))
+	if e.Hash != "" {
+		// The start of the record's link in the log's hash chain; the
+		// message metadata carries all of it.
+		fmt.Fprintf(&b, " chain=%s", chainPrefix(e.Hash))
+	}
 	for i, t := range targets {
 		pair := auditTarget(t)
 		rest := fmt.Sprintf(" more_targets=%d", len(targets)-i)
