@@ -176,6 +176,8 @@ func New(tb TB, opts ...Option) *Workspace {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/{method}", w.serveAPI)
+	// slack-go reads some methods (chat.getPermalink) with GET and a query.
+	mux.HandleFunc("GET /api/{method}", w.serveAPI)
 	mux.HandleFunc("GET /socket", w.serveSocket)
 	mux.HandleFunc("POST /respond/{user}/{channel}", w.serveResponseURL)
 	w.srv = httptest.NewServer(mux)
@@ -541,6 +543,8 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		slackError(rw, "message_not_found")
 	case "conversations.info":
 		w.serveConversationsInfo(rw, params)
+	case "chat.getPermalink":
+		w.servePermalink(rw, params)
 	case "usergroups.users.list":
 		members, ok := w.groups[params["usergroup"]]
 		if !ok {
@@ -553,10 +557,10 @@ func (w *Workspace) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// requestParams returns a Web API call's arguments: form-encoded, or a JSON
-// object (as slack-go sends views.*), whose non-string values (a view) are
-// kept as JSON text, as a form would carry them. code is Slack's error for
-// a body it cannot read.
+// requestParams returns a Web API call's arguments: form-encoded (in the body
+// or the query), or a JSON object (as slack-go sends views.*), whose
+// non-string values (a view) are kept as JSON text, as a form would carry
+// them. code is Slack's error for a body it cannot read.
 func requestParams(r *http.Request) (params map[string]string, code string) {
 	params = map[string]string{}
 	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
@@ -577,8 +581,9 @@ func requestParams(r *http.Request) (params map[string]string, code string) {
 	if err := r.ParseForm(); err != nil {
 		return nil, "invalid_form_data"
 	}
-	for k := range r.PostForm {
-		params[k] = r.PostForm.Get(k)
+	// Form holds the query's arguments too (a GET carries nothing else).
+	for k := range r.Form {
+		params[k] = r.Form.Get(k)
 	}
 	return params, ""
 }

@@ -141,6 +141,8 @@ var methodScopes = map[string][]string{
 	// conversations.replies finds an earlier escalation post in a request's
 	// thread, in the approval channel.
 	"conversations.replies": {"channels:history", "groups:history"},
+	// The link to an approval message, for `revokebot audit export`: no scope.
+	"chat.getPermalink": nil,
 	// Called with the app-level token, whose scope (connections:write) is not a bot scope.
 	"apps.connections.open": nil,
 }
@@ -153,6 +155,7 @@ var clientMethods = map[string]string{
 	"PostMessageContext":            "chat.postMessage",
 	"PostEphemeralContext":          "chat.postEphemeral",
 	"UpdateMessageContext":          "chat.update",
+	"GetPermalinkContext":           "chat.getPermalink",
 	"GetConversationHistoryContext": "conversations.history",
 	"GetConversationRepliesContext": "conversations.replies",
 	"GetConversationInfoContext":    "conversations.info",
