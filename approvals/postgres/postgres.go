@@ -113,6 +113,44 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return d, nil
 }
 
+// OpenReadOnly connects to the PostgreSQL database at url for reading only
+// (a read-only replica, say), changing nothing: every transaction is read
+// only, and there is no migration and no chaining. Its schema must be the
+// one this revokebot writes; another is refused. Only reads may be made
+// through it.
+func OpenReadOnly(ctx context.Context, url string) (*DB, error) {
+	cfg, err := parseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	where := address(cfg.ConnConfig.Config)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %s", where, redact(err.Error(), secrets(url, cfg)...))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, connectError(where, cfg, url, err)
+	}
+	d := &DB{pool: pool, callTimeout: callTimeout}
+	v, err := d.SchemaVersion(ctx)
+	if err == nil {
+		var all []migration
+		if all, err = embedded(); err == nil && len(all) > 0 && v != all[len(all)-1].version {
+			err = fmt.Errorf("its schema is version %d, and this revokebot reads version %d: start this revokebot on the primary once (it upgrades it), or use the revokebot that wrote it", v, all[len(all)-1].version)
+		}
+	}
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open database %s read-only: %w", where, err)
+	}
+	return d, nil
+}
+
 // parseConfig reads url, setting this package's defaults where url sets
 // nothing. Its errors never show the password.
 func parseConfig(url string) (*pgxpool.Config, error) {

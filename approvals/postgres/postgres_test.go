@@ -360,3 +360,31 @@ func approveFn(who string) approvals.UpdateFunc {
 		return cur, []approvals.Event{{Kind: approvals.EventApproved, Actor: who, At: at}}, nil
 	}
 }
+
+// A read-only open (a replica) reads what the store wrote, writes nothing,
+// and refuses a schema that is not this revokebot's.
+func TestOpenReadOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, url := MustOpen(t)
+	r := newRequest()
+	create(t, db, r)
+	ro, err := postgres.OpenReadOnly(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got, err := ro.Get(ctx, r.ID); err != nil || got.ID != r.ID {
+		t.Errorf("Get through the read-only open: %+v, %v", got, err)
+	}
+	if links, err := ro.Chain(ctx, 0, -1); err != nil || len(links) != 1 {
+		t.Errorf("Chain: %d links, %v", len(links), err)
+	}
+	if err := ro.SetMessage(ctx, r.ID, "C1", "1.2"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a write through the read-only open: %v, want refused", err)
+	}
+	pgtest.Exec(t, url, `DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)`)
+	if _, err := postgres.OpenReadOnly(ctx, url); err == nil || !strings.Contains(err.Error(), "its schema is version") {
+		t.Errorf("another schema: %v, want refused", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +60,51 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open database %s: chain the event log: %w", path, err)
 	}
 	return d, nil
+}
+
+// OpenReadOnly opens the database file at path for reading only (a copy, or
+// a file this process may not write), changing nothing: no migration, no
+// chaining. Its schema must be the one this revokebot writes; an older one
+// is refused, saying to start revokebot once on it. Only reads may be made
+// through it.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open database: empty path")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(5000)")
+	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	d := &DB{db: sqlDB}
+	v, err := d.SchemaVersion(ctx)
+	if err == nil {
+		var latest int
+		if latest, err = latestMigration(); err == nil && v != latest {
+			err = fmt.Errorf("its schema is version %d, and this revokebot reads version %d: start this revokebot on it once (it upgrades the file), or use the revokebot that wrote it", v, latest)
+		}
+	}
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s read-only: %w", path, err)
+	}
+	return d, nil
+}
+
+// latestMigration is the number of the last embedded migration.
+func latestMigration() (int, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		return 0, fmt.Errorf("list migrations: %v", err)
+	}
+	sort.Strings(names)
+	base := strings.TrimPrefix(names[len(names)-1], "migrations/")
+	return strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 }
 
 // Close closes the database.

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/approvals/sqlite"
 	"github.com/revokebot/revokebot/approvals/storetest"
@@ -288,5 +290,44 @@ func TestMigrateFromEmpty(t *testing.T) {
 	db, _ := MustOpen(t)
 	if v, err := db.SchemaVersion(context.Background()); err != nil || v != 7 {
 		t.Fatalf("schema version = %d, %v; want 7", v, err)
+	}
+}
+
+// A read-only open reads what the store wrote, writes nothing, never
+// creates a file, and refuses a file of another schema.
+func TestOpenReadOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, path := MustOpen(t)
+	r := approvals.Request{ID: uuid.NewString(), Requester: "U1", Required: 1,
+		Targets:   []approvals.Target{{Email: "a@example.com", State: approvals.TargetWaiting}},
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond), ExpiresAt: time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)}
+	if err := db.Create(ctx, r, approvals.Event{Kind: approvals.EventRequested, Request: r, At: r.CreatedAt}, 0); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got, err := ro.Get(ctx, r.ID); err != nil || got.ID != r.ID {
+		t.Errorf("Get through the read-only open: %+v, %v", got, err)
+	}
+	if links, err := ro.Chain(ctx, 0, -1); err != nil || len(links) != 1 {
+		t.Errorf("Chain: %d links, %v", len(links), err)
+	}
+	if err := ro.SetMessage(ctx, r.ID, "C1", "1.2"); err == nil {
+		t.Error("a write through the read-only open succeeded")
+	}
+	missing := filepath.Join(t.TempDir(), "none.db")
+	if _, err := sqlite.OpenReadOnly(ctx, missing); err == nil {
+		t.Error("a missing file opened")
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("a read-only open created the file")
+	}
+	old := copyFile(t, "testdata/release-v3.db")
+	if _, err := sqlite.OpenReadOnly(ctx, old); err == nil || !strings.Contains(err.Error(), "start this revokebot on it once") {
+		t.Errorf("an old schema: %v, want a refusal saying how to upgrade it", err)
 	}
 }

@@ -43,6 +43,11 @@ Usage:
   revokebot check      test the configuration, Slack, Cloudflare and the database; exit 1 if anything fails
   revokebot healthcheck
                        ask the running bot's /healthz on REVOKEBOT_HTTP_ADDR; exit 1 unless it answers 200
+  revokebot audit verify [--since DATE]
+                       compare the audit channel with the database's hash-chained event log: report
+                       records deleted, edited or forged, and breaks in the chain; exit 1 unless all match
+  revokebot audit export --since DATE [--until DATE] [--format json|csv]
+                       write every request of the period, for an auditor, to standard output
   revokebot version    print the version
   revokebot migrate-db --from FILE --to URL
                        copy a SQLite database's whole history into an empty PostgreSQL database (stop revokebot first)
@@ -85,6 +90,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return check(ctx, getenv, stdout)
 		case "healthcheck":
 			return healthcheck(ctx, getenv, stdout)
+		case "audit":
+			switch {
+			case len(args) > 1 && args[1] == "verify":
+				return auditVerify(ctx, args[2:], getenv, stdout, stderr)
+			case len(args) > 1 && args[1] == "export":
+				return auditExport(ctx, args[2:], getenv, stdout, stderr)
+			}
+			fmt.Fprint(stderr, usage)
+			return errors.New(`"revokebot audit" needs "verify" or "export"`)
 		case "migrate-db":
 			return migrateDB(ctx, args[1:], stdout, stderr)
 		default:

@@ -160,7 +160,7 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 			return fmt.Errorf("REVOKEBOT_DATABASE: %s does not exist: point it at revokebot's database file (audit export never creates one)", cfg.Database)
 		}
 	}
-	db, _, err := openDatabase(ctx, cfg.Database)
+	db, err := openReadOnly(ctx, cfg.Database)
 	if err != nil {
 		return openError(cfg.Database, err)
 	}

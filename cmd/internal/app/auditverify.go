@@ -76,7 +76,7 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 			return fmt.Errorf("REVOKEBOT_DATABASE: %s: no such file (audit verify never creates one): run it where revokebot's database is, or set REVOKEBOT_DATABASE to it", cfg.Database)
 		}
 	}
-	db, _, err := openDatabase(ctx, cfg.Database)
+	db, err := openReadOnly(ctx, cfg.Database)
 	if err != nil {
 		return openError(cfg.Database, err)
 	}

@@ -75,6 +75,16 @@ func openDatabase(ctx context.Context, where string) (database, cloudflare.Budge
 	return db, nil, nil
 }
 
+// openReadOnly opens the store REVOKEBOT_DATABASE names for reading only,
+// changing nothing (the audit commands): it works on a read-only replica
+// or copy, and never creates a file.
+func openReadOnly(ctx context.Context, where string) (database, error) {
+	if isPostgres(where) {
+		return postgres.OpenReadOnly(ctx, where)
+	}
+	return sqlite.OpenReadOnly(ctx, where)
+}
+
 // takeOver frees, for a SQLite file, the leases and claims of the process
 // before this one: one process uses the file, so they are a killed
 // predecessor's, and waiting for them to end would only delay the work.
