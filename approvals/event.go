@@ -31,6 +31,12 @@ const (
 	// EventRelogin: a revoked target logged in again while watched: their
 	// identity-provider account is still active.
 	EventRelogin EventKind = "relogin"
+	// EventChecked: the periodic self-check of the audit trail found the
+	// audit channel and the event log to match.
+	EventChecked EventKind = "checked"
+	// EventTampered: the periodic self-check found the audit channel or
+	// the event log altered; the detail names what differs.
+	EventTampered EventKind = "tampered"
 	// EventObserved: what the identity platform knows of a target changed
 	// without a record of its own (a preview arrived, a watch stopped). It
 	// redraws the approval message and is not audited: the records that
@@ -43,7 +49,7 @@ func (k EventKind) Valid() bool {
 	switch k {
 	case EventRequested, EventRefused, EventApproved, EventDenied, EventCancelled,
 		EventExpired, EventRevoked, EventFailed, EventEscalated,
-		EventVerified, EventUnverified, EventRelogin, EventObserved:
+		EventVerified, EventUnverified, EventRelogin, EventObserved, EventChecked, EventTampered:
 		return true
 	}
 	return false
@@ -80,7 +86,7 @@ type Event struct {
 // change (a review, a target's outcome, escalation, expiry) — everything
 // but a refused attempt, which leaves the request as it was.
 func (e Event) ShowsOnMessage() bool {
-	return e.Kind != EventRefused
+	return e.Kind != EventRefused && e.Kind != EventChecked && e.Kind != EventTampered
 }
 
 // HasNotice reports whether the event is told to people beyond the two
@@ -92,7 +98,8 @@ func (e Event) HasNotice() bool {
 	switch e.Kind {
 	case EventEscalated, EventRelogin:
 		return true
-	case EventRefused, EventRequested, EventCancelled, EventObserved, EventVerified, EventUnverified:
+	case EventRefused, EventRequested, EventCancelled, EventObserved, EventVerified, EventUnverified,
+		EventChecked, EventTampered:
 		return false
 	}
 	return e.State.Final()

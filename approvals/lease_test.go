@@ -313,3 +313,32 @@ func TestOneSweepResumesMoreRequestsThanSlots(t *testing.T) {
 		t.Fatalf("the first sweep revoked %d of %d", n, len(ids))
 	}
 }
+
+// The audit trail's own records (self-checks) belong to a request of no
+// one's: made with the first, reused after; /revoke status never shows it.
+func TestSelfCheckRecords(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.svc.RecordSelfCheck(ctx, true, "3 records against 3 messages: everything matches"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.RecordSelfCheck(ctx, false, "1 problem; MISSING record 2"); err != nil {
+		t.Fatal(err)
+	}
+	kinds := f.events.kinds()
+	if len(kinds) != 2 || kinds[0] != approvals.EventChecked || kinds[1] != approvals.EventTampered {
+		t.Fatalf("events %v, want checked then tampered", kinds)
+	}
+	for _, e := range f.events.all() {
+		if e.HasNotice() || e.ShowsOnMessage() || !e.Audited() {
+			t.Errorf("%s: notice %v, message %v, audited %v; want only an audit record", e.Kind, e.HasNotice(), e.ShowsOnMessage(), e.Audited())
+		}
+	}
+	if _, err := f.svc.Status(ctx, "U1", "00000000"); approvals.ErrorWhy(err) != approvals.WhyNoRequest {
+		t.Errorf("status of the audit's own request: %v, want no such request", err)
+	}
+	if links, err := f.store.Chain(ctx, 0, -1); err != nil || len(links) != 2 {
+		t.Errorf("chain: %d links, %v", len(links), err)
+	}
+}

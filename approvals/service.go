@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -969,6 +970,8 @@ func (s *Service) Status(ctx context.Context, user, idOrPrefix string) (Request,
 	if err != nil {
 		return Request{}, fmt.Errorf("find request %s: %w", prefix, err)
 	}
+	// The audit trail's own records belong to no one's request.
+	found = slices.DeleteFunc(found, func(r Request) bool { return r.ID == AuditRequestID })
 	switch len(found) {
 	case 0:
 		return Request{}, &Error{Code: ENOTFOUND, Why: WhyNoRequest}

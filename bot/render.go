@@ -601,6 +601,17 @@ func statusLine(r approvals.Request) string {
 // its verification). A request in dry run is marked [DRY RUN] at the start
 // of the line. An observed event has no record (approvals.Event.Audited);
 // given one, auditText still makes a safe line of it.
+// selfCheckText is the record of a self-check of the audit trail: about
+// no request of anyone's.
+func selfCheckText(e approvals.Event, seq int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s record=%d actor=revokebot %s at=%s", e.Kind, seq, auditValue("detail", e.Detail, 2500), e.At.UTC().Format(time.RFC3339))
+	if e.Hash != "" {
+		fmt.Fprintf(&b, " chain=%s", chainPrefix(e.Hash))
+	}
+	return truncate(b.String(), maxAuditText)
+}
+
 // ChainPrefixLen is how many hex digits of a record's chain hash its audit
 // line shows (chain=…).
 const ChainPrefixLen = 12
@@ -619,6 +630,9 @@ func chainPrefix(hash string) string {
 }
 
 func auditText(e approvals.Event, seq int64) string {
+	if e.Kind == approvals.EventChecked || e.Kind == approvals.EventTampered {
+		return selfCheckText(e, seq)
+	}
 	r := e.Request
 	var b strings.Builder
 	b.WriteString(dryRunPrefix(r))

@@ -280,6 +280,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		svc.RunWatcher(gctx, min(5*time.Second, cfg.WatchEvery))
 		return nil
 	})
+	if cfg.AuditVerifyEvery > 0 {
+		g.Go(func() error {
+			svc.RunSelfCheck(gctx, cfg.AuditVerifyEvery, selfCheck(api, db, cfg.AuditChannel, auth.UserID))
+			return nil
+		})
+	}
 	g.Go(func() error { return keepName(gctx, db, replica, nameOwner, cfg.LeaseTTL, log) })
 	g.Go(func() error { return b.Run(gctx) })
 	err = g.Wait()

@@ -273,7 +273,7 @@ func parseExportTime(name, v string) (time.Time, error) {
 func inPeriod(rs []approvals.Request, since, until time.Time) []approvals.Request {
 	var out []approvals.Request
 	for _, r := range rs {
-		if !r.CreatedAt.Before(since) && r.CreatedAt.Before(until) {
+		if r.ID != approvals.AuditRequestID && !r.CreatedAt.Before(since) && r.CreatedAt.Before(until) {
 			out = append(out, r)
 		}
 	}

@@ -213,3 +213,39 @@ func verifyError(channel, botName string, err error) error {
 	}
 	return fmt.Errorf("audit verify: %w", err)
 }
+
+// selfCheck is the periodic self-check of the audit trail
+// (REVOKEBOT_AUDIT_VERIFY_EVERY): the verification of audit verify, whose
+// result becomes one record, checked or tampered.
+func selfCheck(api *slack.Client, db database, channel, botUserID string) func(context.Context) (bool, string, error) {
+	return func(ctx context.Context) (bool, string, error) {
+		r, err := bot.VerifyAudit(ctx, api, db, channel, botUserID, time.Time{})
+		if err != nil {
+			return false, "", err
+		}
+		var out strings.Builder
+		fmt.Fprintf(&out, "%d records against %d messages, a chain of %d events", r.Records, r.Messages, r.Chained)
+		switch {
+		case r.Matches():
+			fmt.Fprintf(&out, ": everything matches, from the first record to %s", time.Now().UTC().Format(time.RFC3339))
+			return true, out.String(), nil
+		case len(r.Findings) == 0:
+			// Not read to its end: nothing differs in what was read.
+			fmt.Fprintf(&out, ": everything read matches, but the history was read back to %s only (%s)",
+				r.ReadBackTo.UTC().Format(time.RFC3339), r.Incomplete)
+			return true, out.String(), nil
+		}
+		fmt.Fprintf(&out, ": %s", countProblems(len(r.Findings)))
+		for i, f := range r.Findings {
+			if i == 5 {
+				fmt.Fprintf(&out, "; and %d more (run revokebot audit verify)", len(r.Findings)-i)
+				break
+			}
+			fmt.Fprintf(&out, "; %s", findingLine(f))
+		}
+		if r.Incomplete != "" {
+			fmt.Fprintf(&out, "; the history was not read to its end: %s", r.Incomplete)
+		}
+		return false, out.String(), nil
+	}
+}

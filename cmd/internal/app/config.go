@@ -69,6 +69,8 @@ type config struct {
 	// WatchFor is how long a revoked person is watched for a return (0:
 	// not watched); WatchEvery, how often their logins are read.
 	WatchFor, WatchEvery time.Duration
+	// AuditVerifyEvery is how often the audit trail checks itself (0: never).
+	AuditVerifyEvery time.Duration
 }
 
 // The defaults of REVOKEBOT_MAX_TARGETS and REVOKEBOT_REQUIRED_APPROVALS.
@@ -356,6 +358,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 			bad("REVOKEBOT_WATCH_EVERY", "%s is out of range: between 1s and 24h", d)
 		default:
 			c.WatchEvery = d
+		}
+	}
+	if v := get("REVOKEBOT_AUDIT_VERIFY_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			bad("REVOKEBOT_AUDIT_VERIFY_EVERY", "%q is not a duration like 24h (0 or unset: never)", v)
+		case d != 0 && (d < time.Second || d > 30*24*time.Hour):
+			bad("REVOKEBOT_AUDIT_VERIFY_EVERY", "%s is out of range: 0 (never), or between 1s and 720h", d)
+		default:
+			c.AuditVerifyEvery = d
 		}
 	}
 	c.Replica = get("REVOKEBOT_REPLICA")

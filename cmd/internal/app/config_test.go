@@ -165,6 +165,8 @@ func TestLoadConfigBadValues(t *testing.T) {
 		{"REVOKEBOT_LEASE_TTL", "500ms", "REVOKEBOT_LEASE_TTL: 500ms is out of range"},
 		{"REVOKEBOT_LEASE_TTL", "10m", "REVOKEBOT_LEASE_TTL: 10m0s is out of range"},
 		{"REVOKEBOT_REPLICA", "pod one", "REVOKEBOT_REPLICA: \"pod one\" is not a name"},
+		{"REVOKEBOT_AUDIT_VERIFY_EVERY", "daily", "REVOKEBOT_AUDIT_VERIFY_EVERY: \"daily\" is not a duration"},
+		{"REVOKEBOT_AUDIT_VERIFY_EVERY", "500ms", "REVOKEBOT_AUDIT_VERIFY_EVERY: 500ms is out of range"},
 	} {
 		env := validEnv()
 		env[tt.name] = tt.value
