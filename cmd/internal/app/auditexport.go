@@ -8,8 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -145,24 +143,9 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 		return fmt.Errorf("audit export: %w", err)
 	}
 
-	getenv, err = withDotEnv(getenv, ".env")
+	cfg, db, err := openForAudit(ctx, "audit export", getenv)
 	if err != nil {
 		return err
-	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return fmt.Errorf("invalid configuration (see README.md, \"Configuration reference\"):\n%w", err)
-	}
-	if !isPostgres(cfg.Database) {
-		// Opening a SQLite path that does not exist would create an empty
-		// database, and export nothing without a word.
-		if _, err := os.Stat(cfg.Database); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("REVOKEBOT_DATABASE: %s does not exist: point it at revokebot's database file (audit export never creates one)", cfg.Database)
-		}
-	}
-	db, err := openReadOnly(ctx, cfg.Database)
-	if err != nil {
-		return openError(cfg.Database, err)
 	}
 	defer db.Close()
 

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -63,22 +62,9 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 
-	getenv, err = withDotEnv(getenv, ".env")
+	cfg, db, err := openForAudit(ctx, "audit verify", getenv)
 	if err != nil {
 		return err
-	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return fmt.Errorf("invalid configuration (see README.md, \"Configuration reference\"):\n%w", err)
-	}
-	if !isPostgres(cfg.Database) {
-		if _, err := os.Stat(cfg.Database); errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("REVOKEBOT_DATABASE: %s: no such file (audit verify never creates one): run it where revokebot's database is, or set REVOKEBOT_DATABASE to it", cfg.Database)
-		}
-	}
-	db, err := openReadOnly(ctx, cfg.Database)
-	if err != nil {
-		return openError(cfg.Database, err)
 	}
 	defer db.Close()
 

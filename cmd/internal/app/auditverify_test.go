@@ -129,7 +129,7 @@ func TestAuditVerifyErrors(t *testing.T) {
 	}{
 		{args: []string{"--since", "yesterday"}, want: `--since "yesterday" is not a date`},
 		{args: []string{"now"}, want: `unexpected argument "now"`},
-		{env: map[string]string{"REVOKEBOT_DATABASE": filepath.Join(t.TempDir(), "none.db")}, want: "no such file (audit verify never creates one)"},
+		{env: map[string]string{"REVOKEBOT_DATABASE": filepath.Join(t.TempDir(), "none.db")}, want: "does not exist (audit verify never creates one)"},
 		{fail: bottest.Failure{Error: "not_in_channel"}, want: "REVOKEBOT_AUDIT_CHANNEL CAUDIT: the bot is not a member of the channel"},
 		{fail: bottest.Failure{Error: "missing_scope"}, want: "channels:history (a public channel) or groups:history (a private one)"},
 	} {

@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -83,6 +86,30 @@ func openReadOnly(ctx context.Context, where string) (database, error) {
 		return postgres.OpenReadOnly(ctx, where)
 	}
 	return sqlite.OpenReadOnly(ctx, where)
+}
+
+// openForAudit loads the configuration as Run does (the environment, then
+// ./.env) and opens the database read-only, for the audit commands: a
+// SQLite file that does not exist is an error, never created.
+func openForAudit(ctx context.Context, command string, getenv func(string) string) (config, database, error) {
+	getenv, err := withDotEnv(getenv, ".env")
+	if err != nil {
+		return config{}, nil, err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return config{}, nil, fmt.Errorf("invalid configuration (see README.md, \"Configuration reference\"):\n%w", err)
+	}
+	if !isPostgres(cfg.Database) {
+		if _, err := os.Stat(cfg.Database); errors.Is(err, fs.ErrNotExist) {
+			return config{}, nil, fmt.Errorf("REVOKEBOT_DATABASE: %s does not exist (%s never creates one): point it at revokebot's database file", cfg.Database, command)
+		}
+	}
+	db, err := openReadOnly(ctx, cfg.Database)
+	if err != nil {
+		return config{}, nil, openError(cfg.Database, err)
+	}
+	return cfg, db, nil
 }
 
 // takeOver frees, for a SQLite file, the leases and claims of the process
