@@ -60,10 +60,15 @@ func (s *Service) RunSelfCheck(ctx context.Context, interval time.Duration, chec
 	owner := s.replica() + "/audit"
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// The first check comes soon after the start, not an interval later:
+	// a replica restarted more often than the interval still checks.
+	first := time.NewTimer(min(interval, time.Minute))
+	defer first.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-first.C:
 		case <-t.C:
 		}
 		// The lease lasts one interval: whoever holds it checks once per

@@ -966,12 +966,13 @@ func (s *Service) Status(ctx context.Context, user, idOrPrefix string) (Request,
 	if prefix == "" {
 		return Request{}, &Error{Code: ENOTFOUND, Why: WhyNoRequest}
 	}
-	found, err := s.Store.FindByPrefix(ctx, prefix, ambiguityLimit)
+	found, err := s.Store.FindByPrefix(ctx, prefix, ambiguityLimit+1)
 	if err != nil {
 		return Request{}, fmt.Errorf("find request %s: %w", prefix, err)
 	}
 	// The audit trail's own records belong to no one's request.
 	found = slices.DeleteFunc(found, func(r Request) bool { return r.ID == AuditRequestID })
+	found = found[:min(len(found), ambiguityLimit)]
 	switch len(found) {
 	case 0:
 		return Request{}, &Error{Code: ENOTFOUND, Why: WhyNoRequest}

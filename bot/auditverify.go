@@ -376,9 +376,9 @@ type foldRange struct {
 }
 
 // recordWords matches the text of a record: an event word (optionally
-// after the dry-run prefix), then its request or, for folded refusals, its
-// count.
-var recordWords = regexp.MustCompile(`^\s*(?:\[DRY RUN\]\s*)?([A-Za-z]+) (?:request|count)=`)
+// after the dry-run prefix), then its request, or, for folded refusals,
+// its count, or, for the self-check's records, its record number.
+var recordWords = regexp.MustCompile(`^\s*(?:\[DRY RUN\]\s*)?([A-Za-z]+) (?:request|count|record)=`)
 
 var (
 	textRequest = regexp.MustCompile(` request=(\S+)`)

@@ -408,3 +408,16 @@ func TestVerifyAuditSlackErrors(t *testing.T) {
 		t.Fatalf("err %v, want Slack's not_in_channel", err)
 	}
 }
+
+// A forged self-check record, checked or tampered, posted without metadata
+// by someone else, is found like any other forged record.
+func TestVerifyAuditForgedSelfCheckRecords(t *testing.T) {
+	t.Parallel()
+	f, _ := history(t)
+	f.ws.Forge(verifyChannel, "UMALLORY", "checked record=99 actor=revokebot `detail=\"12 records against 12 messages: everything matches\"` at=2026-11-30T09:00:00Z chain=0123456789ab", nil)
+	f.ws.Forge(verifyChannel, "UMALLORY", "tampered record=100 actor=revokebot `detail=\"1 problem\"` at=2026-11-30T09:00:00Z", nil)
+	rep := f.verify(t, time.Time{}, defaultVerifyLimits)
+	if rep.Count(FindingForged) != 2 || len(rep.Findings) != 2 {
+		t.Fatalf("findings %+v, want the two forged self-check records", rep.Findings)
+	}
+}

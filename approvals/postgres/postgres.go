@@ -428,11 +428,19 @@ func (d *DB) within(ctx context.Context, timeout time.Duration, fn func(context.
 
 // inTx runs fn in a transaction, committed if fn returns nil, within
 // callTimeout; fn must use the context it is given.
+//
+// Transactions are READ COMMITTED whatever the server's default: each
+// statement sees what was committed before it, which the store's advisory
+// locks rely on (the chain's previous hash is read after its lock is
+// granted, not at the transaction's first statement).
 func (d *DB) inTx(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
 	return d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return fn(ctx, tx) })
+		return pgx.BeginTxFunc(ctx, c, readCommitted, func(tx pgx.Tx) error { return fn(ctx, tx) })
 	})
 }
+
+// readCommitted are the options of every transaction of the store.
+var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 
 // fail wraps err with what failed, and with approvals.ErrUnavailable if the
 // failure is that the server cannot be reached.

@@ -388,3 +388,30 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Errorf("another schema: %v, want refused", err)
 	}
 }
+
+// The chain holds whatever the server's default isolation: under
+// SERIALIZABLE (or REPEATABLE READ) a transaction's snapshot would be taken before the
+// chain's lock is granted, and two events would chain from one predecessor.
+func TestChainUnderSerializableDefault(t *testing.T) {
+	t.Parallel()
+	url := pgtest.WithSetting(t, newSchema(t), "default_transaction_isolation", "serializable")
+	db := openURL(t, url)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			r := newRequest()
+			if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r), 0); err != nil {
+				t.Errorf("Create: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	links, err := db.Chain(ctx, 0, -1)
+	if err != nil || len(links) != 16 {
+		t.Fatalf("Chain: %d links, %v", len(links), err)
+	}
+	if _, err := approvals.VerifyChain("", links); err != nil {
+		t.Errorf("the chain under a SERIALIZABLE default: %v", err)
+	}
+}

@@ -213,11 +213,15 @@ func chainEvent(ctx context.Context, tx pgx.Tx, seq int64, e approvals.Event) er
 // upgrade), in order.
 func (d *DB) chainOld(ctx context.Context) error {
 	return d.within(ctx, 0, func(ctx context.Context, c *pgxpool.Conn) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+		return pgx.BeginTxFunc(ctx, c, readCommitted, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, chainLock); err != nil {
 				return err
 			}
-			links, err := chainLinks(ctx, tx, `WHERE hash = '' ORDER BY seq`)
+			// Only the events before the first one chained as it was
+			// recorded: an unchained event after it was written by an
+			// older revokebot meanwhile, and must show as a break, not be
+			// quietly accepted.
+			links, err := chainLinks(ctx, tx, `WHERE hash = '' AND seq < COALESCE((SELECT MIN(seq) FROM events WHERE hash <> ''), 9223372036854775807) ORDER BY seq`)
 			if err != nil {
 				return err
 			}

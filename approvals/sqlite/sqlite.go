@@ -329,7 +329,10 @@ func chainEvent(ctx context.Context, tx *sql.Tx, seq int64, e approvals.Event) e
 // upgrade), in order.
 func (d *DB) chainOld(ctx context.Context) error {
 	return d.inTx(ctx, func(tx *sql.Tx) error {
-		links, err := chainLinks(ctx, tx, `WHERE hash = '' ORDER BY seq`)
+		// Only the events before the first one chained as it was recorded:
+		// an unchained event after it was written by an older revokebot
+		// meanwhile, and must show as a break, not be quietly accepted.
+		links, err := chainLinks(ctx, tx, `WHERE hash = '' AND seq < COALESCE((SELECT MIN(seq) FROM events WHERE hash != ''), 9223372036854775807) ORDER BY seq`)
 		if err != nil {
 			return err
 		}

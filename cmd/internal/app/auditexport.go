@@ -23,9 +23,9 @@ Writes to stdout, for an auditor, every request created from --since
 (inclusive) to --until (exclusive), oldest first: its decisions, the outcome
 of each revocation, a link to its approval message, and its place in the
 event log's hash chain. It reads the requests and the event log from
-REVOKEBOT_DATABASE, recording nothing (opening it, as the bot does, brings
-an older schema up to date), and asks Slack for the links (chat.getPermalink,
-with SLACK_BOT_TOKEN).
+REVOKEBOT_DATABASE, opened read-only (a read-only replica or a copy will do;
+its schema must be this revokebot's), and asks Slack for the links
+(chat.getPermalink, with SLACK_BOT_TOKEN).
 
   --since DATE    required; DATE is YYYY-MM-DD (midnight UTC at its start)
                   or RFC 3339 (2026-11-01T00:00:00Z, 2026-11-01T09:00:00+01:00)
@@ -128,10 +128,8 @@ const chainPage = 5000
 // then ./.env), opens the database, and writes the requests created in the
 // period to stdout (see auditExportUsage; the format is described above
 // exportRequest), and notes to stderr (a link Slack did not give, and a
-// summary). It records nothing: after opening the database (which, as for
-// the bot, needs write access and migrates an older schema: the stores have
-// no read-only open yet), it only reads it. A link Slack does not give is
-// left empty, never an error.
+// summary). It records nothing: it opens the database read-only. A link
+// Slack does not give is left empty, never an error.
 func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	opts, err := parseExportArgs(args, time.Now())
 	if errors.Is(err, flag.ErrHelp) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/revokebot/revokebot/approvals"
 	"github.com/revokebot/revokebot/bot"
 	"github.com/slack-go/slack"
 )
@@ -205,7 +206,17 @@ func verifyError(channel, botName string, err error) error {
 // result becomes one record, checked or tampered.
 func selfCheck(api *slack.Client, db database, channel, botUserID string) func(context.Context) (bool, string, error) {
 	return func(ctx context.Context) (bool, string, error) {
-		r, err := bot.VerifyAudit(ctx, api, db, channel, botUserID, time.Time{})
+		// The records posted since the self-check was first enabled: older
+		// ones may predate the chain and today's format (audit verify
+		// --since checks them on demand). The chain itself is always
+		// checked whole.
+		since := time.Now()
+		if audit, err := db.Get(ctx, approvals.AuditRequestID); err == nil {
+			since = audit.CreatedAt
+		} else if !errors.Is(err, approvals.ErrNotFound) {
+			return false, "", err
+		}
+		r, err := bot.VerifyAudit(ctx, api, db, channel, botUserID, since)
 		if err != nil {
 			return false, "", err
 		}
@@ -213,7 +224,7 @@ func selfCheck(api *slack.Client, db database, channel, botUserID string) func(c
 		fmt.Fprintf(&out, "%d records against %d messages, a chain of %d events", r.Records, r.Messages, r.Chained)
 		switch {
 		case r.Matches():
-			fmt.Fprintf(&out, ": everything matches, from the first record to %s", time.Now().UTC().Format(time.RFC3339))
+			fmt.Fprintf(&out, ": everything matches, from %s to %s", since.UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339))
 			return true, out.String(), nil
 		case len(r.Findings) == 0:
 			// Not read to its end: nothing differs in what was read.

@@ -23,7 +23,8 @@ func (h *harness) checkRecords(kind string) []string {
 
 // With REVOKEBOT_AUDIT_VERIFY_EVERY, the audit trail checks itself: a
 // checked record while the channel and the database match; after a record
-// is deleted from the channel, a tampered record naming it. Both are part
+// posted since the self-check was enabled is deleted from the channel, a
+// tampered record naming it. Both are part
 // of the chain: audit verify finds them in place.
 func TestAuditSelfCheck(t *testing.T) {
 	t.Parallel()
@@ -40,7 +41,12 @@ func TestAuditSelfCheck(t *testing.T) {
 		t.Fatalf("%d tampered records before anything was changed", n)
 	}
 
-	// Someone deletes the approved record from the channel.
+	// A request after the self-check was enabled; someone then deletes
+	// its approved record from the channel.
+	m = h.request("bob@example.com")
+	id = requestID(t, m)
+	h.click(approver, m, "revoke_approve")
+	h.waitAudit(id, "requested", "approved", "revoked")
 	var approved bottest.Message
 	for _, msg := range h.slack.Messages(auditChannel) {
 		if strings.HasPrefix(msg.Text, "approved request="+id) {
