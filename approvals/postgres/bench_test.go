@@ -27,3 +27,10 @@ func BenchmarkClaim(b *testing.B) {
 	db, _ := MustOpen(b)
 	storetest.BenchClaim(b, db)
 }
+
+// BenchmarkParallelLifecycle runs storetest.BenchParallelLifecycle with 16
+// goroutines a core, as a burst of commands and clicks does.
+func BenchmarkParallelLifecycle(b *testing.B) {
+	db, _ := MustOpen(b)
+	storetest.BenchParallelLifecycle(b, db, 16)
+}

@@ -82,3 +82,28 @@ func BenchClaim(b *testing.B, s approvals.Store) {
 		}
 	}
 }
+
+// BenchParallelLifecycle is BenchRequestLifecycle from many goroutines at
+// once (GOMAXPROCS × parallelism, as b.SetParallelism says), as a burst of
+// commands and clicks drives the store: what group commit is for.
+func BenchParallelLifecycle(b *testing.B, s approvals.Store, parallelism int) {
+	b.ReportAllocs()
+	b.SetParallelism(parallelism)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := newRequest("UREQ", "alice@example.com")
+			if err := s.Create(ctx, r, requested(r), 0); err != nil {
+				b.Errorf("Create: %v", err)
+				return
+			}
+			if _, err := s.Update(ctx, r.ID, approve("UAPP", time.Now())); err != nil {
+				b.Errorf("Update: %v", err)
+				return
+			}
+			if _, err := s.Update(ctx, r.ID, finish(0)); err != nil {
+				b.Errorf("Update: %v", err)
+				return
+			}
+		}
+	})
+}
