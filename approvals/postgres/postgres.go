@@ -84,6 +84,12 @@ var _ approvals.Store = (*DB)(nil)
 // read it as "the defaults"; write "postgres://" for that). The caller must
 // Close the DB.
 func Open(ctx context.Context, url string) (*DB, error) {
+	return open(ctx, url, nil)
+}
+
+// open is Open, with adjust (unless nil) applied to the pool's
+// configuration first: tests watch the connections through it.
+func open(ctx context.Context, url string, adjust func(*pgxpool.Config)) (*DB, error) {
 	if strings.TrimSpace(url) == "" {
 		// libpq would connect to its defaults: most likely a mistake.
 		return nil, errors.New("open database: empty URL")
@@ -91,6 +97,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := parseConfig(url)
 	if err != nil {
 		return nil, err
+	}
+	if adjust != nil {
+		adjust(cfg)
 	}
 	where := address(cfg.ConnConfig.Config)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
