@@ -17,15 +17,18 @@ func (d *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (
 	if owner == "" {
 		return false, fmt.Errorf("lease %s: no owner", name)
 	}
-	now := time.Now().UnixMilli()
 	var holder string
-	err := d.db.QueryRowContext(ctx, `INSERT INTO leases (name, owner, until) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
-		WHERE leases.owner = excluded.owner OR leases.until <= ?
-		RETURNING owner`, name, owner, now+ttl.Milliseconds(), now).Scan(&holder)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil // held by another
-	}
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
+		now := time.Now().UnixMilli()
+		err := tx.QueryRowContext(ctx, `INSERT INTO leases (name, owner, until) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+			WHERE leases.owner = excluded.owner OR leases.until <= ?
+			RETURNING owner`, name, owner, now+ttl.Milliseconds(), now).Scan(&holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // held by another
+		}
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("lease %s for %s: %w", name, owner, err)
 	}
@@ -34,12 +37,16 @@ func (d *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (
 
 // Renew implements approvals.Leases.
 func (d *DB) Renew(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	res, err := d.db.ExecContext(ctx, `UPDATE leases SET until = ? WHERE name = ? AND owner = ?`,
-		time.Now().UnixMilli()+ttl.Milliseconds(), name, owner)
-	if err != nil {
-		return false, fmt.Errorf("renew lease %s of %s: %w", name, owner, err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE leases SET until = ? WHERE name = ? AND owner = ?`,
+			time.Now().UnixMilli()+ttl.Milliseconds(), name, owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("renew lease %s of %s: %w", name, owner, err)
 	}
@@ -48,7 +55,11 @@ func (d *DB) Renew(ctx context.Context, name, owner string, ttl time.Duration) (
 
 // Release implements approvals.Leases.
 func (d *DB) Release(ctx context.Context, name, owner string) error {
-	if _, err := d.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner); err != nil {
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("release lease %s of %s: %w", name, owner, err)
 	}
 	return nil
@@ -56,7 +67,7 @@ func (d *DB) Release(ctx context.Context, name, owner string) error {
 
 // HeldLeases implements approvals.Leases.
 func (d *DB) HeldLeases(ctx context.Context) ([]approvals.Lease, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT name, owner, until FROM leases WHERE until > ? ORDER BY name`, time.Now().UnixMilli())
+	rows, err := d.read.QueryContext(ctx, `SELECT name, owner, until FROM leases WHERE until > ? ORDER BY name`, time.Now().UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
@@ -84,7 +95,7 @@ func (d *DB) HeldLeases(ctx context.Context) ([]approvals.Lease, error) {
 // predecessor held (it was killed, or crashed) is free, and waiting for
 // those leases to end would only delay the work.
 func (d *DB) ReleaseAll(ctx context.Context) error {
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM leases`); err != nil {
 			return err
 		}

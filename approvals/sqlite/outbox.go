@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -45,8 +44,9 @@ func claimColumns(part approvals.Part) (owner, until string) {
 	return "notice_claim_owner", "notice_claim_until"
 }
 
-// Claim implements approvals.Outbox. The transaction holds SQLite's write
-// lock from its start (BEGIN IMMEDIATE), so claims are made one at a time.
+// Claim implements approvals.Outbox. The candidates are chosen and claimed
+// in one operation of the writer, which runs one at a time holding SQLite's
+// write lock (BEGIN IMMEDIATE): claims are made one at a time.
 func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, limit int, ttl time.Duration) ([]approvals.Delivery, error) {
 	where, _, err := due(part)
 	if err != nil {
@@ -59,7 +59,7 @@ func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, limit
 	// The same condition, on the other events of the request.
 	other := strings.ReplaceAll(where, "e.", "o.")
 	var seqs []int64
-	err = d.inTx(ctx, func(tx *sql.Tx) error {
+	err = d.write(ctx, func(ctx context.Context, tx *wtx) error {
 		now := time.Now().UnixMilli()
 		rows, err := tx.QueryContext(ctx, `SELECT e.seq FROM events e WHERE `+where+`
 			AND NOT EXISTS (SELECT 1 FROM events o WHERE o.request_id = e.request_id AND `+other+`
@@ -107,7 +107,7 @@ func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, limit
 
 // ReleaseClaims implements approvals.Outbox.
 func (d *DB) ReleaseClaims(ctx context.Context, owner string) error {
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
 		for _, part := range []approvals.Part{approvals.AuditRecord, approvals.MessageUpdate, approvals.Notice} {
 			where, _, _ := due(part)
 			ownerCol, untilCol := claimColumns(part)
@@ -140,7 +140,7 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, limit int) ([
 // deliveries returns the events matching the condition (on events e) with
 // their requests (r), as deliveries.
 func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]approvals.Delivery, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target, e.hash
+	rows, err := d.read.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target, e.hash
 		FROM events e JOIN requests r ON r.id = e.request_id
 		WHERE `+where, args...)
 	if err != nil {
@@ -174,7 +174,7 @@ func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]appro
 		r, ok := read[id]
 		if !ok {
 			r = out[i].Current
-			if err := d.complete(ctx, &r); err != nil {
+			if err := complete(ctx, d.read, &r); err != nil {
 				return nil, err
 			}
 			read[id] = r
@@ -216,7 +216,7 @@ func (d *DB) BeginPost(ctx context.Context, id string) (time.Time, error) {
 // still 0, and returns its previous value.
 func (d *DB) begin(ctx context.Context, table, column, where string, arg any) (time.Time, error) {
 	var prev int64
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT `+column+` FROM `+table+` WHERE `+where, arg).Scan(&prev); err != nil {
 			return err
 		}
@@ -231,7 +231,7 @@ func (d *DB) begin(ctx context.Context, table, column, where string, arg any) (t
 
 // PendingRefusals implements approvals.Outbox.
 func (d *DB) PendingRefusals(ctx context.Context) ([]approvals.Refusals, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT e.actor, COUNT(*), MIN(e.seq), MAX(e.seq),
+	rows, err := d.read.QueryContext(ctx, `SELECT e.actor, COUNT(*), MIN(e.seq), MAX(e.seq),
 			(SELECT COALESCE(MAX(a.audited_at), 0) FROM events a WHERE a.kind = 'refused' AND a.actor = e.actor AND a.audited_at != 0)
 		FROM events e WHERE e.audited_at = 0 AND e.kind = 'refused'
 		GROUP BY e.actor ORDER BY MIN(e.seq)`)
@@ -272,8 +272,11 @@ func (d *DB) PendingRefusals(ctx context.Context) ([]approvals.Refusals, error) 
 
 // MarkRefusalsDelivered implements approvals.Outbox.
 func (d *DB) MarkRefusalsDelivered(ctx context.Context, actor string, through int64, at time.Time) error {
-	_, err := d.db.ExecContext(ctx, `UPDATE events SET audited_at = ?
-		WHERE kind = 'refused' AND actor = ? AND seq <= ? AND audited_at = 0`, at.UnixMilli(), actor, through)
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE events SET audited_at = ?
+			WHERE kind = 'refused' AND actor = ? AND seq <= ? AND audited_at = 0`, at.UnixMilli(), actor, through)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("mark refusals of %s through %d delivered: %w", actor, through, err)
 	}
@@ -287,12 +290,20 @@ func (d *DB) MarkDelivered(ctx context.Context, seq int64, part approvals.Part) 
 		return err
 	}
 	ownerCol, untilCol := claimColumns(part)
-	res, err := d.db.ExecContext(ctx, `UPDATE events SET `+column+` = ?, `+ownerCol+` = '', `+untilCol+` = 0 WHERE seq = ?`, time.Now().UnixMilli(), seq)
+	var n int64
+	err = d.write(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE events SET `+column+` = ?, `+ownerCol+` = '', `+untilCol+` = 0 WHERE seq = ?`, time.Now().UnixMilli(), seq)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("mark %s of event %d delivered: %w", part, seq, err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("mark %s of event %d delivered: no such event (%v)", part, seq, err)
+	if n != 1 {
+		return fmt.Errorf("mark %s of event %d delivered: no such event", part, seq)
 	}
 	return nil
 }
@@ -302,7 +313,7 @@ func (d *DB) Backlog(ctx context.Context) (int, error) {
 	// Two counts, each on its partial index, instead of one OR that scans
 	// the whole (never pruned) log.
 	var n int
-	err := d.db.QueryRowContext(ctx, `SELECT
+	err := d.read.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM events e WHERE `+auditDue+`) +
 		(SELECT COUNT(*) FROM events e WHERE `+messageDue+` AND NOT `+auditDue+`) +
 		(SELECT COUNT(*) FROM events e WHERE `+noticeDue+` AND NOT `+auditDue+` AND NOT `+messageDue+`)`).Scan(&n)

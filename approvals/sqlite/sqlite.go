@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/revokebot/revokebot/approvals"
@@ -25,41 +26,78 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// DB is a SQLite-backed approvals.Store.
+// DB is a SQLite-backed approvals.Store. Its writes go through one writer
+// that commits them together (see writer.go); its reads run on a pool of
+// read-only connections (see reader.go).
 type DB struct {
-	db *sql.DB
+	read *reader
+	w    *writer // nil if opened read-only
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ approvals.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the database file at path and brings its
-// schema up to date. The caller must Close it.
+// schema up to date. The caller must Close it. An in-memory database
+// (":memory:") is refused: the writer and the reads have connections of
+// their own, and each would see a database of its own.
 func Open(ctx context.Context, path string) (*DB, error) {
-	if path == "" {
-		return nil, errors.New("open database: empty path")
+	if err := checkPath(path); err != nil {
+		return nil, err
 	}
+	// The write connection: SQLite allows one writer at a time anyway.
+	// Every COMMIT is flushed to disk (synchronous FULL) before it returns.
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
-	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	wdb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	// One connection serializes writers; SQLite allows only one at a time anyway.
-	sqlDB.SetMaxOpenConns(1)
-	d := &DB{db: sqlDB}
-	if err := d.migrate(ctx); err != nil {
-		sqlDB.Close()
+	wdb.SetMaxOpenConns(1)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	if err := migrate(ctx, conn); err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	// The reads: WAL lets them run beside the writer.
+	q = url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "query_only(1)")
+	rdb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	d := &DB{read: newReader(rdb), w: newWriter(wdb, conn)}
 	if err := d.chainOld(ctx); err != nil {
-		sqlDB.Close()
+		d.Close()
 		return nil, fmt.Errorf("open database %s: chain the event log: %w", path, err)
 	}
 	return d, nil
+}
+
+// checkPath refuses a path Open cannot serve: empty, or an in-memory
+// database.
+func checkPath(path string) error {
+	if path == "" {
+		return errors.New("open database: empty path")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") || strings.Contains(path, "mode=memory") {
+		return fmt.Errorf("open database %s: an in-memory database is not supported: name a file", path)
+	}
+	return nil
 }
 
 // OpenReadOnly opens the database file at path for reading only (a copy, or
@@ -81,7 +119,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	d := &DB{db: sqlDB}
+	d := &DB{read: newReader(sqlDB)}
 	v, err := d.SchemaVersion(ctx)
 	if err == nil {
 		var latest int
@@ -90,7 +128,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 		}
 	}
 	if err != nil {
-		sqlDB.Close()
+		d.Close()
 		return nil, fmt.Errorf("open database %s read-only: %w", path, err)
 	}
 	return d, nil
@@ -107,30 +145,72 @@ func latestMigration() (int, error) {
 	return strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 }
 
-// Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+// Close waits for the writes queued to be committed, stops the writer, and
+// closes the connections. Writes after Close fail; so does every call
+// after it. Closing again returns what the first Close returned.
+func (d *DB) Close() error {
+	d.closeOnce.Do(func() {
+		var errs []error
+		if d.w != nil {
+			errs = append(errs, d.w.close())
+		}
+		d.closeErr = errors.Join(append(errs, d.read.close())...)
+	})
+	return d.closeErr
+}
 
-// Ping checks that the database answers.
-func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+// Ping checks that the database answers, and that it takes writes unless
+// it was opened read-only.
+func (d *DB) Ping(ctx context.Context) error {
+	if d.w != nil && d.w.isClosed() {
+		return errClosed
+	}
+	return d.read.db.PingContext(ctx)
+}
+
+// errReadOnly is what a write returns on a database opened read-only.
+var errReadOnly = errors.New("the database is open read-only (sqlite.OpenReadOnly): no write is made through it")
+
+// write runs fn as one operation of the writer (see writer.go), with the
+// writer's transaction and context, and returns its error once the batch it
+// was part of is committed, or the batch's if it failed. fn must be quick
+// and touch nothing but tx.
+func (d *DB) write(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
+	if d.w == nil {
+		return errReadOnly
+	}
+	return d.w.do(ctx, fn)
+}
+
+// rowQueryer is a connection, a pool or a transaction.
+type rowQueryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
 
 // SchemaVersion returns the number of the last migration applied.
 func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
+	return schemaVersion(ctx, d.read)
+}
+
+// schemaVersion reads the database's user_version.
+func schemaVersion(ctx context.Context, q rowQueryer) (int, error) {
 	var v int
-	if err := d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return v, nil
 }
 
 // migrate applies, in order and each in its own transaction, every embedded
-// migration numbered above the database's user_version.
-func (d *DB) migrate(ctx context.Context) error {
+// migration numbered above the database's user_version, on conn. Their
+// bodies hold several statements each, and are run once: not prepared.
+func migrate(ctx context.Context, conn *sql.Conn) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return fmt.Errorf("list migrations: %w", err)
 	}
 	sort.Strings(names)
-	current, err := d.SchemaVersion(ctx)
+	current, err := schemaVersion(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -147,13 +227,7 @@ func (d *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", base, err)
 		}
-		if err := d.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", n))
-			return err
-		}); err != nil {
+		if err := applyMigration(ctx, conn, string(body), n); err != nil {
 			return fmt.Errorf("apply migration %s: %w", base, err)
 		}
 		current = n
@@ -161,13 +235,18 @@ func (d *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (d *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := d.db.BeginTx(ctx, nil)
+// applyMigration runs body and sets the user_version to n, in one
+// transaction.
+func applyMigration(ctx context.Context, conn *sql.Conn, body string, n int) error {
+	tx, err := conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see Open)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -197,7 +276,7 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event,
 	}
 	r.Version = 1
 	state := r.State()
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
 		if r.SubmitKey != "" {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE submit_key = ? AND submit_key != ''`, r.SubmitKey).Scan(&n); err != nil {
@@ -208,8 +287,9 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event,
 			}
 		}
 		if state == approvals.StatePending && maxPending > 0 {
-			// The transaction holds SQLite's write lock (BEGIN IMMEDIATE):
-			// no other request can be created between the count and the insert.
+			// The writer runs one operation at a time, in a transaction
+			// holding SQLite's write lock (BEGIN IMMEDIATE): no other
+			// request can be created between the count and the insert.
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE requester = ? AND state = 'pending'`, r.Requester).Scan(&n); err != nil {
 				return err
@@ -254,7 +334,7 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event,
 }
 
 // insertReviews adds reviews to request id, numbering them from first.
-func insertReviews(ctx context.Context, tx *sql.Tx, id string, first int, reviews []approvals.Review) error {
+func insertReviews(ctx context.Context, tx *wtx, id string, first int, reviews []approvals.Review) error {
 	for i, rv := range reviews {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM reviews WHERE request_id = ? AND reviewer = ?)`, id, rv.By).Scan(&exists); err != nil {
@@ -274,7 +354,7 @@ func insertReviews(ctx context.Context, tx *sql.Tx, id string, first int, review
 // insertEvent appends e, about request r (as it stands after e), to the
 // event log and outbox. An event whose Key is recorded already is refused
 // with ErrDuplicate.
-func insertEvent(ctx context.Context, tx *sql.Tx, r approvals.Request, e approvals.Event) error {
+func insertEvent(ctx context.Context, tx *wtx, r approvals.Request, e approvals.Event) error {
 	if !e.Kind.Valid() {
 		return fmt.Errorf("event of unknown kind %q", e.Kind)
 	}
@@ -303,8 +383,9 @@ func insertEvent(ctx context.Context, tx *sql.Tx, r approvals.Request, e approva
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, err)
 	}
-	// The transaction holds SQLite's write lock: no event is recorded
-	// between the previous one's hash and this one's.
+	// The writer holds SQLite's write lock, and runs one operation at a
+	// time: no event is recorded between the previous one's hash and this
+	// one's.
 	e.Request = approvals.Request{ID: r.ID}
 	e.At = fromMillis(millis(e.At))
 	if err := chainEvent(ctx, tx, seq, e); err != nil {
@@ -315,7 +396,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, r approvals.Request, e approva
 
 // chainEvent stores the hash of event e, numbered seq, after the event
 // recorded before it.
-func chainEvent(ctx context.Context, tx *sql.Tx, seq int64, e approvals.Event) error {
+func chainEvent(ctx context.Context, tx *wtx, seq int64, e approvals.Event) error {
 	var prev string
 	err := tx.QueryRowContext(ctx, `SELECT hash FROM events WHERE seq < ? ORDER BY seq DESC LIMIT 1`, seq).Scan(&prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -328,7 +409,7 @@ func chainEvent(ctx context.Context, tx *sql.Tx, seq int64, e approvals.Event) e
 // chainOld chains the events recorded before the log was a chain (an
 // upgrade), in order.
 func (d *DB) chainOld(ctx context.Context) error {
-	return d.inTx(ctx, func(tx *sql.Tx) error {
+	return d.write(ctx, func(ctx context.Context, tx *wtx) error {
 		// Only the events before the first one chained as it was recorded:
 		// an unchained event after it was written by an older revokebot
 		// meanwhile, and must show as a break, not be quietly accepted.
@@ -345,7 +426,7 @@ func (d *DB) chainOld(ctx context.Context) error {
 	})
 }
 
-// queryer is a database or a transaction.
+// queryer is the reads' pool or the writer's transaction.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
@@ -375,7 +456,7 @@ func chainLinks(ctx context.Context, q queryer, clause string, args ...any) ([]a
 
 // Chain implements approvals.Store.
 func (d *DB) Chain(ctx context.Context, from int64, limit int) ([]approvals.Link, error) {
-	links, err := chainLinks(ctx, d.db, `WHERE seq >= ? ORDER BY seq LIMIT ?`, from, limit)
+	links, err := chainLinks(ctx, d.read, `WHERE seq >= ? ORDER BY seq LIMIT ?`, from, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read the event log from %d: %w", from, err)
 	}
@@ -384,7 +465,12 @@ func (d *DB) Chain(ctx context.Context, from int64, limit int) ([]approvals.Link
 
 // Get implements approvals.Store.
 func (d *DB) Get(ctx context.Context, id string) (approvals.Request, error) {
-	rs, err := d.requests(ctx, `WHERE id = ?`, id)
+	return getRequest(ctx, d.read, id)
+}
+
+// getRequest reads request id through q.
+func getRequest(ctx context.Context, q queryer, id string) (approvals.Request, error) {
+	rs, err := requests(ctx, q, `WHERE id = ?`, id)
 	if err != nil {
 		return approvals.Request{}, fmt.Errorf("get request %s: %w", id, err)
 	}
@@ -395,9 +481,9 @@ func (d *DB) Get(ctx context.Context, id string) (approvals.Request, error) {
 }
 
 // requests returns the requests matching the SQL clause that follows FROM
-// requests, with their targets and reviews.
-func (d *DB) requests(ctx context.Context, clause string, args ...any) ([]approvals.Request, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+columns+` FROM requests `+clause, args...)
+// requests, with their targets and reviews, read through q.
+func requests(ctx context.Context, q queryer, clause string, args ...any) ([]approvals.Request, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+columns+` FROM requests `+clause, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -414,16 +500,16 @@ func (d *DB) requests(ctx context.Context, clause string, args ...any) ([]approv
 		return nil, err
 	}
 	for i := range out {
-		if err := d.complete(ctx, &out[i]); err != nil {
+		if err := complete(ctx, q, &out[i]); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// complete reads r's targets and reviews.
-func (d *DB) complete(ctx context.Context, r *approvals.Request) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT email, person, state, outcome, finished_at, observed FROM targets
+// complete reads r's targets and reviews through q.
+func complete(ctx context.Context, q queryer, r *approvals.Request) error {
+	rows, err := q.QueryContext(ctx, `SELECT email, person, state, outcome, finished_at, observed FROM targets
 		WHERE request_id = ? ORDER BY position`, r.ID)
 	if err != nil {
 		return fmt.Errorf("read targets of %s: %w", r.ID, err)
@@ -454,7 +540,7 @@ func (d *DB) complete(ctx context.Context, r *approvals.Request) error {
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("read targets of %s: %w", r.ID, err)
 	}
-	rows, err = d.db.QueryContext(ctx, `SELECT reviewer, decision, reason, at FROM reviews
+	rows, err = q.QueryContext(ctx, `SELECT reviewer, decision, reason, at FROM reviews
 		WHERE request_id = ? ORDER BY seq, at`, r.ID)
 	if err != nil {
 		return fmt.Errorf("read reviews of %s: %w", r.ID, err)
@@ -485,56 +571,115 @@ func (d *DB) complete(ctx context.Context, r *approvals.Request) error {
 
 // SetMessage implements approvals.Store.
 func (d *DB) SetMessage(ctx context.Context, id, channel, ts string) error {
-	res, err := d.db.ExecContext(ctx, `UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`, channel, ts, id)
+	var found error
+	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE requests SET channel = ?, message_ts = ? WHERE id = ?`, channel, ts, id)
+		if err == nil {
+			found = expectOne(res, id)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("set message of request %s: %w", id, err)
 	}
-	return expectOne(res, id)
+	return found
 }
 
 // errStale: the request changed between reading it and writing it.
 var errStale = errors.New("stale version")
 
-// Update implements approvals.Store. It reads the request, lets fn change
-// it, and writes the change only if the request's version is still the one
-// read: of two updates racing from one version, one writes and the other
-// reads again.
+// Update implements approvals.Store. It reads the request and lets fn
+// change it in the caller's goroutine, so that updates compute their
+// changes at once; the writer then writes the change only if the request's
+// version is still the one read. If it is not (another update wrote first,
+// perhaps earlier in the same batch), the writer reads the request again and
+// calls fn again, within its transaction, where nothing changes it
+// meanwhile. So fn may run on the writer's goroutine: it must be quick and
+// have no side effects, as approvals.UpdateFunc says.
 func (d *DB) Update(ctx context.Context, id string, fn approvals.UpdateFunc) (approvals.Request, error) {
-	var cur approvals.Request
-	for range maxUpdateAttempts {
-		var err error
-		if cur, err = d.Get(ctx, id); err != nil {
-			return approvals.Request{}, err
-		}
-		next, events, err := fn(cur.Clone())
-		if err != nil {
-			return cur, err
-		}
-		if next, err = approvals.NextVersion(cur, next); err != nil {
-			return cur, fmt.Errorf("update request %s: %w", id, err)
-		}
-		err = d.inTx(ctx, func(tx *sql.Tx) error { return d.write(ctx, tx, cur, next, events) })
-		if errors.Is(err, errStale) {
-			continue
-		}
-		if err != nil {
-			return cur, fmt.Errorf("update request %s: %w", id, err)
-		}
-		if next.MessageTS == "" {
-			// SetMessage may have run meanwhile; it does not bump the version.
-			var channel, ts string
-			if err := d.db.QueryRowContext(ctx, `SELECT channel, message_ts FROM requests WHERE id = ?`, id).Scan(&channel, &ts); err == nil {
-				next.Channel, next.MessageTS = channel, ts
-			}
-		}
-		return next, nil
+	cur, err := d.Get(ctx, id)
+	if err != nil {
+		return approvals.Request{}, err
 	}
-	return cur, fmt.Errorf("update request %s: changed %d times while updating: %w", id, maxUpdateAttempts, approvals.ErrConflict)
+	next, events, err := fn(cur.Clone())
+	if err != nil {
+		return cur, err
+	}
+	if next, err = approvals.NextVersion(cur, next); err != nil {
+		return cur, fmt.Errorf("update request %s: %w", id, err)
+	}
+	u := &update{id: id, fn: fn, cur: cur, next: next, events: events}
+	err = d.write(ctx, u.run)
+	switch {
+	case err == nil:
+		return u.next, nil
+	case u.fnErr != nil && err == u.fnErr:
+		return u.cur, err
+	}
+	return u.cur, fmt.Errorf("update request %s: %w", id, err)
 }
 
-// write stores next (as approvals.NextVersion made it) over cur, with
-// events, in tx.
-func (d *DB) write(ctx context.Context, tx *sql.Tx, cur, next approvals.Request, events []approvals.Event) error {
+// update is one Update, as the writer runs it.
+type update struct {
+	id string
+	fn approvals.UpdateFunc
+	// cur is the request as last read, next as fn changed it, with events.
+	cur, next approvals.Request
+	events    []approvals.Event
+	fnErr     error // fn's own error, returned as it is
+}
+
+// run writes u.next over u.cur, reading the request again and calling fn
+// again if it changed since it was read.
+func (u *update) run(ctx context.Context, tx *wtx) error {
+	for attempt := 1; ; attempt++ {
+		err := writeNext(ctx, tx, u.cur, u.next, u.events)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errStale) {
+			return err
+		}
+		if attempt == maxUpdateAttempts {
+			return fmt.Errorf("changed %d times while updating: %w", maxUpdateAttempts, approvals.ErrConflict)
+		}
+		if err := u.again(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if u.next.MessageTS == "" {
+		// SetMessage may have run meanwhile; it does not bump the version.
+		var channel, ts string
+		if err := tx.QueryRowContext(ctx, `SELECT channel, message_ts FROM requests WHERE id = ?`, u.id).Scan(&channel, &ts); err == nil {
+			u.next.Channel, u.next.MessageTS = channel, ts
+		}
+	}
+	return nil
+}
+
+// again reads the request in tx and lets fn change it anew.
+func (u *update) again(ctx context.Context, tx *wtx) error {
+	cur, err := getRequest(ctx, tx, u.id)
+	if err != nil {
+		return err
+	}
+	u.cur = cur
+	next, events, err := u.fn(cur.Clone())
+	if err != nil {
+		u.fnErr = err
+		return err
+	}
+	if u.next, err = approvals.NextVersion(cur, next); err != nil {
+		return err
+	}
+	u.events = events
+	return nil
+}
+
+// writeNext stores next (as approvals.NextVersion made it) over cur, with
+// events, in tx. If the stored request is no longer at cur's version, it
+// writes nothing and returns errStale.
+func writeNext(ctx context.Context, tx *wtx, cur, next approvals.Request, events []approvals.Event) error {
 	res, err := tx.ExecContext(ctx, `UPDATE requests SET version = ?, state = ?, dry_run = ?,
 		escalated_at = ?, expired_at = ?, refusal = ?, finished_at = ?
 		WHERE id = ? AND version = ?`,
@@ -577,7 +722,7 @@ func (d *DB) write(ctx context.Context, tx *sql.Tx, cur, next approvals.Request,
 
 // Append implements approvals.Store.
 func (d *DB) Append(ctx context.Context, e approvals.Event) error {
-	if err := d.inTx(ctx, func(tx *sql.Tx) error { return insertEvent(ctx, tx, e.Request, e) }); err != nil {
+	if err := d.write(ctx, func(ctx context.Context, tx *wtx) error { return insertEvent(ctx, tx, e.Request, e) }); err != nil {
 		return fmt.Errorf("record %s event of request %s: %w", e.Kind, e.Request.ID, err)
 	}
 	return nil
@@ -589,7 +734,7 @@ func (d *DB) SeenKey(ctx context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	var seen bool
-	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE key = ?)
+	err := d.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE key = ?)
 		OR EXISTS (SELECT 1 FROM requests WHERE submit_key = ?)`, key, key).Scan(&seen)
 	if err != nil {
 		return false, fmt.Errorf("look up key %s: %w", key, err)
@@ -600,7 +745,7 @@ func (d *DB) SeenKey(ctx context.Context, key string) (bool, error) {
 // CountByRequester implements approvals.Store.
 func (d *DB) CountByRequester(ctx context.Context, requester string, s approvals.State) (int, error) {
 	var n int
-	err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE requester = ? AND state = ?`,
+	err := d.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE requester = ? AND state = ?`,
 		requester, string(s)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count %s requests of %s: %w", s, requester, err)
@@ -611,7 +756,7 @@ func (d *DB) CountByRequester(ctx context.Context, requester string, s approvals
 // CountByState returns how many requests are in state s.
 func (d *DB) CountByState(ctx context.Context, s approvals.State) (int, error) {
 	var n int
-	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE state = ?`, string(s)).Scan(&n); err != nil {
+	if err := d.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE state = ?`, string(s)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s requests: %w", s, err)
 	}
 	return n, nil
@@ -619,7 +764,7 @@ func (d *DB) CountByState(ctx context.Context, s approvals.State) (int, error) {
 
 // ListByState implements approvals.Store.
 func (d *DB) ListByState(ctx context.Context, s approvals.State) ([]approvals.Request, error) {
-	out, err := d.requests(ctx, `WHERE state = ? ORDER BY created_at, id`, string(s))
+	out, err := requests(ctx, d.read, `WHERE state = ? ORDER BY created_at, id`, string(s))
 	if err != nil {
 		return nil, fmt.Errorf("list %s requests: %w", s, err)
 	}
@@ -628,7 +773,7 @@ func (d *DB) ListByState(ctx context.Context, s approvals.State) ([]approvals.Re
 
 // Watched implements approvals.Store.
 func (d *DB) Watched(ctx context.Context, now time.Time) ([]approvals.Request, error) {
-	out, err := d.requests(ctx, `WHERE id IN (SELECT request_id FROM targets
+	out, err := requests(ctx, d.read, `WHERE id IN (SELECT request_id FROM targets
 		WHERE (check_pending_until != 0 OR watch_until != 0) AND (check_pending_until != 0 OR watch_until > ?))
 		ORDER BY created_at, id`, now.UnixMilli())
 	if err != nil {
@@ -641,7 +786,7 @@ func (d *DB) Watched(ctx context.Context, now time.Time) ([]approvals.Request, e
 func (d *DB) FindByPrefix(ctx context.Context, prefix string, limit int) ([]approvals.Request, error) {
 	// A range on the primary key: IDs are lower-case hex and hyphens, all
 	// below DEL (0x7f).
-	out, err := d.requests(ctx, `WHERE id >= ? AND id < ? ORDER BY created_at, id LIMIT ?`, prefix, prefix+"\x7f", limit)
+	out, err := requests(ctx, d.read, `WHERE id >= ? AND id < ? ORDER BY created_at, id LIMIT ?`, prefix, prefix+"\x7f", limit)
 	if err != nil {
 		return nil, fmt.Errorf("find requests %s…: %w", prefix, err)
 	}
