@@ -1,0 +1,511 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/revokebot/revokebot/approvals"
+)
+
+// These tests reach into the writer: they hold it between two batches, so
+// that the operations queued meanwhile are certain to be committed as one
+// batch, and read its counters.
+
+var bg = context.Background()
+
+// openTest opens a fresh database, closed when t ends.
+func openTest(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "revokebot.db")
+	d, err := Open(bg, path)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, path
+}
+
+// pending returns a new pending request of requester for email.
+func pending(requester, email string) approvals.Request {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return approvals.Request{ID: uuid.NewString(), Requester: requester, Required: 1, Channel: "CAPPROVE",
+		Targets:   []approvals.Target{{Email: email, State: approvals.TargetWaiting}},
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+// create stores r with its requested event under the pending cap.
+func create(d *DB, r approvals.Request, maxPending int) error {
+	return d.Create(bg, r, approvals.Event{Kind: approvals.EventRequested, Request: r, Actor: r.Requester, At: r.CreatedAt}, maxPending)
+}
+
+// approveBy returns an UpdateFunc adding who's approval, with an event
+// keyed key (none if empty).
+func approveBy(who, key string) approvals.UpdateFunc {
+	return func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		cur.Reviews = append(cur.Reviews, approvals.Review{By: who, Decision: approvals.Approve, At: at})
+		return cur, []approvals.Event{{Kind: approvals.EventApproved, Actor: who, At: at, Key: key}}, nil
+	}
+}
+
+// holdWriter keeps d's writer busy between two batches until the returned
+// function is called, so that what is queued meanwhile is one batch.
+func holdWriter(t *testing.T, d *DB) (release func()) {
+	t.Helper()
+	held, resume := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- d.w.doAlone(bg, func(*sql.Conn) error {
+			close(held)
+			<-resume
+			return nil
+		})
+	}()
+	<-held
+	return func() {
+		close(resume)
+		if err := <-done; err != nil {
+			t.Errorf("holding the writer: %v", err)
+		}
+	}
+}
+
+// waitQueued waits until n operations are queued for d's writer.
+func waitQueued(t *testing.T, d *DB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.w.mu.Lock()
+		queued := len(d.w.queue)
+		d.w.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d operations queued, want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// inOneBatch runs each of fns in a goroutine of its own, all queued while
+// the writer is held, so that they are committed as one batch (checked),
+// and returns their errors.
+func inOneBatch(t *testing.T, d *DB, fns ...func() error) []error {
+	t.Helper()
+	release := holdWriter(t, d)
+	before := d.w.batches.Load() + d.failedBatches()
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+		// One at a time, so that they are queued in order.
+		waitQueued(t, d, i+1)
+	}
+	release()
+	wg.Wait()
+	if got := d.w.batches.Load() + d.failedBatches() - before; got != 1 {
+		t.Fatalf("%d operations made %d batches, want 1", len(fns), got)
+	}
+	return errs
+}
+
+// failedBatches counts the batches rolled back (see failingCommit).
+func (d *DB) failedBatches() int64 { return d.w.failed.Load() }
+
+// checkChain fails t unless every event of d is chained as recorded.
+func checkChain(t *testing.T, d *DB) []approvals.Link {
+	t.Helper()
+	links, err := d.Chain(bg, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := approvals.VerifyChain("", links); err != nil {
+		t.Errorf("the chain: %v", err)
+	}
+	return links
+}
+
+// TestBatchGroupsWrites: writes queued together are committed with one
+// COMMIT, and under concurrency there are fewer commits than writes.
+func TestBatchGroupsWrites(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	fns := make([]func() error, 10)
+	for i := range fns {
+		fns[i] = func() error { return create(d, pending("UREQ", fmt.Sprintf("u%d@example.com", i)), 0) }
+	}
+	for i, err := range inOneBatch(t, d, fns...) {
+		if err != nil {
+			t.Errorf("Create %d: %v", i, err)
+		}
+	}
+
+	batches, ops := d.w.batches.Load(), d.w.ops.Load()
+	const writers, each = 32, 10
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if err := create(d, pending(fmt.Sprintf("U%d", g), fmt.Sprintf("u%d@example.com", i)), 0); err != nil {
+					t.Errorf("Create: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	batches, ops = d.w.batches.Load()-batches, d.w.ops.Load()-ops
+	t.Logf("%d writes from %d goroutines in %d commits", ops, writers, batches)
+	if ops != writers*each || batches >= ops {
+		t.Errorf("%d writes in %d commits: want %d writes, and fewer commits", ops, batches, writers*each)
+	}
+}
+
+// TestBatchFailedOperationVanishes: an operation that fails halfway through
+// its writes leaves none of them, and the others of its batch stand, in
+// order, chained.
+func TestBatchFailedOperationVanishes(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	r := pending("UREQ", "alice@example.com")
+	if err := create(d, r, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Append(bg, approvals.Event{Kind: approvals.EventRefused, Request: r, Actor: "UX", At: r.CreatedAt, Key: "click-1"}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := pending("UREQ", "bob@example.com"), pending("UREQ", "carol@example.com")
+	broken := pending("UREQ", "dave@example.com")
+	broken.Targets = append(broken.Targets, approvals.Target{Email: "erin@example.com", State: "bogus"})
+	errs := inOneBatch(t, d,
+		func() error { return create(d, first, 0) },
+		// Writes the request row, its review, then fails on the event's key.
+		func() error { _, err := d.Update(bg, r.ID, approveBy("UAPP", "click-1")); return err },
+		// Writes the request row and its first target, then fails.
+		func() error { return create(d, broken, 0) },
+		func() error { return create(d, second, 0) },
+	)
+	if errs[0] != nil || errs[3] != nil {
+		t.Fatalf("the writes beside the failures: %v, %v", errs[0], errs[3])
+	}
+	if !errors.Is(errs[1], approvals.ErrDuplicate) {
+		t.Errorf("Update with a recorded key: %v, want ErrDuplicate", errs[1])
+	}
+	if errs[2] == nil || !strings.Contains(errs[2].Error(), "unknown state") {
+		t.Errorf("Create with a bad target: %v, want its error", errs[2])
+	}
+	if got, err := d.Get(bg, r.ID); err != nil || got.Version != 1 || len(got.Reviews) != 0 {
+		t.Errorf("the request of the failed update: version %d, %d reviews, %v; want it unchanged", got.Version, len(got.Reviews), err)
+	}
+	if _, err := d.Get(bg, broken.ID); !errors.Is(err, approvals.ErrNotFound) {
+		t.Errorf("the failed Create's request: %v, want ErrNotFound", err)
+	}
+	var targets int
+	if err := d.read.QueryRowContext(bg, `SELECT COUNT(*) FROM targets WHERE request_id = ?`, broken.ID).Scan(&targets); err != nil || targets != 0 {
+		t.Errorf("the failed Create left %d targets, %v", targets, err)
+	}
+	for _, id := range []string{first.ID, second.ID} {
+		if _, err := d.Get(bg, id); err != nil {
+			t.Errorf("a write beside the failures: %v", err)
+		}
+	}
+	links := checkChain(t, d)
+	var got []string
+	for _, l := range links {
+		got = append(got, l.Event.Request.ID)
+	}
+	if want := []string{r.ID, r.ID, first.ID, second.ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the log holds events of %v, want %v", got, want)
+	}
+}
+
+// TestBatchPendingCap: creates queued in one batch see each other: exactly
+// the cap's number of them is stored.
+func TestBatchPendingCap(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	const n, limit = 12, 3
+	fns := make([]func() error, n)
+	for i := range fns {
+		fns[i] = func() error { return create(d, pending("UREQ", fmt.Sprintf("u%d@example.com", i)), limit) }
+	}
+	stored := 0
+	for _, err := range inOneBatch(t, d, fns...) {
+		switch {
+		case err == nil:
+			stored++
+		case !errors.Is(err, approvals.ErrLimit):
+			t.Errorf("Create: %v, want nil or ErrLimit", err)
+		}
+	}
+	if n, err := d.CountByRequester(bg, "UREQ", approvals.StatePending); stored != limit || n != limit || err != nil {
+		t.Errorf("%d creates succeeded, %d stored (%v); want %d", stored, n, err, limit)
+	}
+	checkChain(t, d)
+}
+
+// TestBatchUpdatesOfOneRequest: updates of one request queued in one batch
+// from one version all land: the writer reads the request again for those
+// it finds changed, instead of failing them as stale.
+func TestBatchUpdatesOfOneRequest(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	r := pending("UREQ", "alice@example.com")
+	r.Required = 5 // stays pending: every review is legal
+	if err := create(d, r, 0); err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	fns := make([]func() error, n)
+	for i := range fns {
+		fns[i] = func() error { _, err := d.Update(bg, r.ID, approveBy(fmt.Sprintf("UAPP%d", i), "")); return err }
+	}
+	for i, err := range inOneBatch(t, d, fns...) {
+		if err != nil {
+			t.Errorf("Update %d: %v", i, err)
+		}
+	}
+	got, err := d.Get(bg, r.ID)
+	if err != nil || got.Version != n+1 || len(got.Reviews) != n {
+		t.Errorf("version %d with %d reviews (%v), want %d with %d", got.Version, len(got.Reviews), err, n+1, n)
+	}
+	checkChain(t, d)
+}
+
+// TestBatchCancelledCaller: a caller whose context ends before its write
+// starts gets the context's error and writes nothing; the others of its
+// batch stand. One whose context ends while its write runs does not stop
+// it: the writer's statements do not run under callers' contexts.
+func TestBatchCancelledCaller(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	gone, cancelGone := context.WithCancel(bg)
+	during, cancelDuring := context.WithCancel(bg)
+	defer cancelDuring()
+	a, b, c := pending("UREQ", "a@example.com"), pending("UREQ", "b@example.com"), pending("UREQ", "c@example.com")
+	errs := inOneBatch(t, d,
+		func() error { return create(d, a, 0) },
+		func() error {
+			return d.Create(gone, b, approvals.Event{Kind: approvals.EventRequested, Request: b, At: b.CreatedAt}, 0)
+		},
+		func() error {
+			cancelGone() // before the batch starts: b's write is not started
+			return d.write(during, func(ctx context.Context, tx *wtx) error {
+				cancelDuring()
+				_, err := tx.ExecContext(ctx, `INSERT INTO leases (name, owner, until) VALUES ('during', 'me', 1)`)
+				return err
+			})
+		},
+		func() error { return create(d, c, 0) },
+	)
+	if !errors.Is(errs[1], context.Canceled) {
+		t.Errorf("the cancelled caller's Create: %v, want context.Canceled", errs[1])
+	}
+	if _, err := d.Get(bg, b.ID); !errors.Is(err, approvals.ErrNotFound) {
+		t.Errorf("the cancelled Create's request: %v, want ErrNotFound", err)
+	}
+	for i, err := range []error{errs[0], errs[2], errs[3]} {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	for _, id := range []string{a.ID, c.ID} {
+		if _, err := d.Get(bg, id); err != nil {
+			t.Errorf("a write beside the cancelled one: %v", err)
+		}
+	}
+	if held, err := d.HeldLeases(bg); err != nil || len(held) != 0 {
+		// The lease ended in 1970: not held, but written.
+		t.Errorf("leases held: %v, %v", held, err)
+	}
+	var n int
+	if err := d.read.QueryRowContext(bg, `SELECT COUNT(*) FROM leases WHERE name = 'during'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the write whose caller went during it: %d rows, %v; want it written", n, err)
+	}
+	checkChain(t, d)
+}
+
+// TestBatchFailedCommit: when the COMMIT fails, every caller of the batch
+// gets the error and none of their writes stands; the writer goes on.
+func TestBatchFailedCommit(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	kept := pending("UREQ", "kept@example.com")
+	if err := create(d, kept, 0); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("disk on fire")
+	d.failingCommit(boom)
+	rs := []approvals.Request{pending("UREQ", "a@example.com"), pending("UREQ", "b@example.com"), pending("UREQ", "c@example.com")}
+	fns := []func() error{
+		func() error { _, err := d.Update(bg, kept.ID, approveBy("UAPP", "")); return err },
+		func() error { _, err := d.Lease(bg, "courier", "me", time.Minute); return err },
+	}
+	for _, r := range rs {
+		fns = append(fns, func() error { return create(d, r, 0) })
+	}
+	for i, err := range inOneBatch(t, d, fns...) {
+		if !errors.Is(err, boom) {
+			t.Errorf("write %d: %v, want the failed COMMIT's error", i, err)
+		}
+	}
+	for _, r := range rs {
+		if _, err := d.Get(bg, r.ID); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("a Create of the failed batch: %v, want ErrNotFound", err)
+		}
+	}
+	if got, _ := d.Get(bg, kept.ID); got.Version != 1 {
+		t.Errorf("the update of the failed batch stands: version %d", got.Version)
+	}
+	if held, _ := d.HeldLeases(bg); len(held) != 0 {
+		t.Errorf("the lease of the failed batch stands: %v", held)
+	}
+	// The next batch commits.
+	d.failingCommit(nil)
+	if _, err := d.Update(bg, kept.ID, approveBy("UAPP", "")); err != nil {
+		t.Fatalf("Update after the failure: %v", err)
+	}
+	if links := checkChain(t, d); len(links) != 2 {
+		t.Errorf("%d events, want the requested and the approved", len(links))
+	}
+}
+
+// failingCommit makes every COMMIT of d's writer fail with err from now on
+// (nil: succeed again).
+func (d *DB) failingCommit(err error) {
+	// Run by the writer itself, which alone reads the hook.
+	d.w.doAlone(bg, func(*sql.Conn) error {
+		d.w.failCommit = nil
+		if err != nil {
+			d.w.failCommit = func() error { return err }
+		}
+		return nil
+	})
+}
+
+// TestBatchPanic: a write that panics panics in its caller, leaves nothing,
+// and the writer goes on with the others.
+func TestBatchPanic(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	other := pending("UREQ", "b@example.com")
+	errs := inOneBatch(t, d,
+		func() (err error) {
+			defer func() {
+				if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "boom") {
+					err = fmt.Errorf("recovered %v, want the write's panic", p)
+				}
+			}()
+			return d.write(bg, func(ctx context.Context, tx *wtx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO leases (name, owner, until) VALUES ('panicked', 'me', 1)`); err != nil {
+					return err
+				}
+				panic("boom")
+			})
+		},
+		func() error { return create(d, other, 0) },
+	)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	var n int
+	if err := d.read.QueryRowContext(bg, `SELECT COUNT(*) FROM leases`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the panicked write left %d rows, %v", n, err)
+	}
+	if _, err := d.Get(bg, other.ID); err != nil {
+		t.Errorf("the write beside the panic: %v", err)
+	}
+}
+
+// TestCloseDrainsWrites: Close waits for the writes queued, which commit;
+// writes after it fail.
+func TestCloseDrainsWrites(t *testing.T) {
+	t.Parallel()
+	d, path := openTest(t)
+	release := holdWriter(t, d)
+	rs := make([]approvals.Request, 5)
+	errs := make([]error, len(rs))
+	var wg sync.WaitGroup
+	for i := range rs {
+		rs[i] = pending("UREQ", fmt.Sprintf("u%d@example.com", i))
+		wg.Go(func() { errs[i] = create(d, rs[i], 0) })
+	}
+	waitQueued(t, d, len(rs))
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close() }()
+	for !d.w.isClosed() {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Create %d queued before Close: %v", i, err)
+		}
+	}
+	if err := create(d, pending("UREQ", "late@example.com"), 0); !errors.Is(err, errClosed) {
+		t.Errorf("Create after Close: %v, want errClosed", err)
+	}
+	again, err := Open(bg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	for _, r := range rs {
+		if _, err := again.Get(bg, r.ID); err != nil {
+			t.Errorf("after reopening: %v", err)
+		}
+	}
+}
+
+// TestStatementsPrepared: the writer and the reads prepare each SQL text
+// once, and reuse it.
+func TestStatementsPrepared(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	r := pending("UREQ", "alice@example.com")
+	r.Required = 10 // stays pending: every review is legal
+	if err := create(d, r, 0); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (w, rd int) {
+		d.w.doAlone(bg, func(*sql.Conn) error { w = len(d.w.stmts); return nil })
+		d.read.mu.RLock()
+		defer d.read.mu.RUnlock()
+		return w, len(d.read.stmts)
+	}
+	// Once each operation has run, no statement is prepared again.
+	round := func(i int) {
+		if err := create(d, pending("UREQ", fmt.Sprintf("u%d@example.com", i)), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Update(bg, r.ID, approveBy(fmt.Sprintf("UAPP%d", i), "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round(0)
+	w1, r1 := count()
+	if w1 == 0 || r1 == 0 {
+		t.Fatalf("%d statements prepared for writing, %d for reading", w1, r1)
+	}
+	for i := range 5 {
+		round(i + 1)
+	}
+	if w2, r2 := count(); w2 != w1 || r2 != r1 {
+		t.Errorf("prepared: %d then %d for writing, %d then %d for reading; want no more", w1, w2, r1, r2)
+	}
+}
