@@ -34,9 +34,13 @@ type Config struct {
 	// approval message to be posted, so that it can say where the message
 	// is, or that it is not there yet. Zero means 3 seconds.
 	MessageWait time.Duration
-	// MaxConcurrent bounds how many commands and clicks are handled at once.
-	// Zero means 16.
+	// MaxConcurrent is how many workers handle commands and clicks: the
+	// number handled at once. Zero means DefaultWorkers.
 	MaxConcurrent int
+	// QueueLimit bounds how many commands and clicks may wait for a worker.
+	// Past it, one is refused at once, and the person told privately that
+	// revokebot is busy and to try again. Zero means DefaultQueueLimit.
+	QueueLimit int
 	// TeamID is the workspace the bot serves (auth.test's team_id). Payloads
 	// from any other team are refused; so are all payloads while it is empty.
 	TeamID string
@@ -90,15 +94,20 @@ type Bot struct {
 	log      *slog.Logger
 	webhooks *http.Client
 
+	// inflight counts the work accepted and not yet done: the jobs queued
+	// or running, and the follow-ups still to come.
 	inflight sync.WaitGroup
-	slots    chan struct{}
+	work     *workQueue
+	// busy carries the private "busy, try again" replies to clicks refused
+	// for a full queue, to one goroutine that sends them (a bounded number:
+	// past that, the refusal is only logged).
+	busy chan busyReply
 
 	// envelopes remembers recently handled envelope IDs, so that Slack's
 	// redelivery of one (retry_attempt > 0) is acked but not handled again.
 	// It only saves work: the store de-duplicates commands and clicks by
 	// what identifies them (trigger_id, action_ts), durably.
-	envelopesMu sync.Mutex
-	envelopes   map[string]time.Time
+	envelopes envelopeMemory
 
 	// appID is this app's ID, from Slack's hello on the socket; payloads
 	// for another app are refused.
@@ -111,9 +120,15 @@ type Bot struct {
 // hello on it and it has not been lost since.
 func (b *Bot) Connected() bool { return b.connected.Load() }
 
-// envelopeMemory is how long an envelope ID is remembered; Slack redelivers
-// within a few minutes.
-const envelopeMemory = 15 * time.Minute
+// Defaults of Config.MaxConcurrent and Config.QueueLimit.
+const (
+	// DefaultWorkers handle commands and clicks. The work is mostly waiting
+	// (on Slack, the database, Cloudflare), so they are many for the cores.
+	DefaultWorkers = 64
+	// DefaultQueueLimit is the commands and clicks that may wait: a burst
+	// of a thousand is taken whole, in about a megabyte.
+	DefaultQueueLimit = 1024
+)
 
 // New returns a Bot that talks to Slack through api (which must carry the
 // app-level token for Socket Mode) and decides through svc.
@@ -122,7 +137,10 @@ func New(api *slack.Client, svc Requests, cfg Config) *Bot {
 		cfg.WorkTimeout = 2 * time.Minute
 	}
 	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = 16
+		cfg.MaxConcurrent = DefaultWorkers
+	}
+	if cfg.QueueLimit <= 0 {
+		cfg.QueueLimit = DefaultQueueLimit
 	}
 	if cfg.MaxTargets <= 0 {
 		cfg.MaxTargets = approvals.DefaultMaxTargets
@@ -142,9 +160,12 @@ func New(api *slack.Client, svc Requests, cfg Config) *Bot {
 		svc:       svc,
 		cfg:       cfg,
 		log:       log,
-		slots:     make(chan struct{}, cfg.MaxConcurrent),
-		envelopes: map[string]time.Time{},
+		// Work outlives the connection (a revocation in flight must
+		// finish), bounded per item.
+		work: newWorkQueue(context.Background(), cfg.MaxConcurrent, cfg.QueueLimit, cfg.WorkTimeout),
+		busy: make(chan busyReply, busyReplies),
 	}
+	go b.sendBusyReplies()
 	b.webhooks = &http.Client{
 		Timeout: 10 * time.Second,
 		// A redirect must stay within the allowed hosts too.
@@ -176,6 +197,7 @@ func (b *Bot) Run(ctx context.Context) error {
 
 	// Work outlives ctx (a revocation in flight must finish), bounded per item.
 	work := context.WithoutCancel(ctx)
+	defer b.work.stop()
 	defer b.inflight.Wait()
 	defer b.connected.Store(false)
 	ack := func(req *socketmode.Request, payload any) { b.ack(client, req, payload) }
@@ -274,9 +296,14 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 			ack(evt.Request, ephemeral(Help))
 			return
 		}
+		if !b.work.reserve() {
+			b.log.Warn("busy: refusing a command", "user", cmd.UserID, "queued", b.work.queued())
+			ack(evt.Request, ephemeral(busyCommand))
+			return
+		}
 		ack(evt.Request, nil)
 		key := commandKey(cmd, evt.Request.EnvelopeID)
-		b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, key, cmd, parsed) })
+		b.fill(func(ctx context.Context) { b.handleCommand(ctx, key, cmd, parsed) })
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok || evt.Request == nil || b.redelivered(evt.Request, ack) || !b.ours(evt.Request, cb.Team.ID, cb.APIAppID, ack) {
@@ -307,10 +334,17 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 				Key: clickKey(cb, action, evt.Request.EnvelopeID),
 				On:  clickedMessage(cb),
 			}
+			// The job keeps what it needs of the payload, not all of it.
+			from := clickFrom{responseURL: cb.ResponseURL, triggerID: cb.TriggerID}
+			if !b.work.reserve() {
+				b.log.Warn("busy: refusing a click", "request_id", in.ID, "user", in.Actor, "queued", b.work.queued())
+				b.tellBusy(from.responseURL, in.ID)
+				break
+			}
 			if d == approvals.Deny {
-				b.spawn(ctx, func(ctx context.Context) { b.handleDeny(ctx, cb, in) })
+				b.fill(func(ctx context.Context) { b.handleDeny(ctx, from, in) })
 			} else {
-				b.spawn(ctx, func(ctx context.Context) { b.handleDecision(ctx, cb, in) })
+				b.fill(func(ctx context.Context) { b.handleDecision(ctx, from, in) })
 			}
 			break
 		}
@@ -331,13 +365,18 @@ func (b *Bot) submitDeny(ctx context.Context, req *socketmode.Request, cb slack.
 		ack(req, nil)
 		return
 	}
+	if problems == nil && !b.work.reserve() {
+		// The modal stays open, with what was typed: submitting again works.
+		b.log.Warn("busy: refusing a deny submission", "request_id", in.ID, "user", in.Actor, "queued", b.work.queued())
+		problems = map[string]string{denyReasonBlock: busySubmission}
+	}
 	if problems != nil {
 		ack(req, slack.NewErrorsViewSubmissionResponse(problems))
 		return
 	}
 	ack(req, nil)
-	cb.ResponseURL = responseURL
-	b.spawn(ctx, func(ctx context.Context) { b.handleDecision(ctx, cb, in) })
+	from := clickFrom{responseURL: responseURL}
+	b.fill(func(ctx context.Context) { b.handleDecision(ctx, from, in) })
 }
 
 // socketTrouble returns the cause of a socket error event, without the
@@ -380,18 +419,7 @@ func (b *Bot) ours(req *socketmode.Request, teamID, appID string, ack acker) boo
 
 // redelivered acks and reports true for an envelope already handled.
 func (b *Bot) redelivered(req *socketmode.Request, ack acker) bool {
-	now := time.Now()
-	b.envelopesMu.Lock()
-	_, seen := b.envelopes[req.EnvelopeID]
-	if !seen {
-		b.envelopes[req.EnvelopeID] = now
-		for id, at := range b.envelopes {
-			if now.Sub(at) > envelopeMemory {
-				delete(b.envelopes, id)
-			}
-		}
-	}
-	b.envelopesMu.Unlock()
+	seen := b.envelopes.seen(req.EnvelopeID, time.Now())
 	if seen {
 		b.log.Info("ignoring redelivered envelope", "envelope_id", req.EnvelopeID,
 			"retry_attempt", req.RetryAttempt, "retry_reason", req.RetryReason)
@@ -413,17 +441,45 @@ func (b *Bot) ack(client *socketmode.Client, req *socketmode.Request, payload an
 	}
 }
 
-// spawn runs fn in its own goroutine, bounded in number and time.
-func (b *Bot) spawn(ctx context.Context, fn func(context.Context)) {
+// fill queues fn in the place taken with b.work.reserve.
+func (b *Bot) fill(fn func(context.Context)) {
 	b.inflight.Add(1)
-	go func() {
+	b.work.fill(func(ctx context.Context) {
 		defer b.inflight.Done()
-		b.slots <- struct{}{}
-		defer func() { <-b.slots }()
-		ctx, cancel := context.WithTimeout(ctx, b.cfg.WorkTimeout)
-		defer cancel()
 		fn(ctx)
-	}()
+	})
+}
+
+// busyReplies bounds the "busy, try again" replies to clicks waiting to be
+// sent.
+const busyReplies = 64
+
+// busyReply is a private reply to a click refused for a full queue.
+type busyReply struct{ responseURL, requestID string }
+
+// tellBusy has the clicker told privately that their click was not taken.
+func (b *Bot) tellBusy(responseURL, requestID string) {
+	select {
+	case b.busy <- busyReply{responseURL, requestID}:
+	default:
+		b.log.Warn("busy: too many refusals to tell; this one is only logged", "request_id", requestID)
+	}
+}
+
+// sendBusyReplies sends the replies tellBusy queues, one at a time.
+func (b *Bot) sendBusyReplies() {
+	for r := range b.busy {
+		ctx, cancel := context.WithTimeout(context.Background(), slackCallTimeout)
+		b.reply(ctx, b.log.With("request_id", r.requestID), r.responseURL, busyClick)
+		cancel()
+	}
+}
+
+// clickFrom is what a click's handling needs of its payload: where to
+// reply privately, and the trigger to open a modal with.
+type clickFrom struct {
+	responseURL string
+	triggerID   string
 }
 
 // commandKey identifies a /revoke as the person typed it: Slack keeps its
@@ -517,14 +573,57 @@ func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashComm
 	log = b.log.With("request_id", req.ID)
 	log.Info("approval requested", "channel", channel, "targets", len(req.Targets))
 	what := targetsSummary(req)
-	if b.awaitMessage(ctx, req.ID, b.cfg.MessageWait) {
-		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for %s in <#%s>. It expires %s.",
-			req.ID, what, approversWanted(req), Escape(channel), slackDate(req.ExpiresAt)))
-		return
+	b.whenPosted(ctx, req.ID, b.cfg.MessageWait, func(ctx context.Context, posted bool) {
+		if posted {
+			b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":hourglass: Request `%s` to revoke %s is waiting for %s in <#%s>. It expires %s.",
+				req.ID, what, approversWanted(req), Escape(channel), slackDate(req.ExpiresAt)))
+			return
+		}
+		b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":warning: Request `%s` to revoke %s is recorded, but its approval message is not in <#%s> yet. "+
+			"If revokebot is not a member of that channel, invite it (`/invite @revokebot`): the message is posted as soon as Slack takes it, until the request expires %s.",
+			req.ID, what, Escape(channel), slackDate(req.ExpiresAt)))
+	})
+}
+
+// Intervals between whenPosted's looks: the first, doubled each time up to
+// the last.
+const (
+	firstLook = 10 * time.Millisecond
+	lastLook  = 250 * time.Millisecond
+)
+
+// whenPosted calls then, on a worker, once request id's approval message
+// is posted (posted true), or once wait has passed without it. It holds no
+// worker meanwhile: it looks at once, in the caller's job, then again at
+// growing intervals, each look a job of its own. (The message may be
+// posted by another replica's courier: the store is where to look.)
+func (b *Bot) whenPosted(ctx context.Context, id string, wait time.Duration, then func(ctx context.Context, posted bool)) {
+	b.inflight.Add(1)
+	deadline, delay := time.Now().Add(wait), firstLook
+	var look func(context.Context)
+	again := func() {
+		d := delay
+		delay = min(2*delay, lastLook)
+		time.AfterFunc(d, func() {
+			for !b.work.offer(look) {
+				if b.work.stopped() {
+					look(context.WithoutCancel(ctx))
+					return
+				}
+				time.Sleep(d) // busy: the look waits its turn
+			}
+		})
 	}
-	b.reply(ctx, log, cmd.ResponseURL, fmt.Sprintf(":warning: Request `%s` to revoke %s is recorded, but its approval message is not in <#%s> yet. "+
-		"If revokebot is not a member of that channel, invite it (`/invite @revokebot`): the message is posted as soon as Slack takes it, until the request expires %s.",
-		req.ID, what, Escape(channel), slackDate(req.ExpiresAt)))
+	look = func(ctx context.Context) {
+		r, err := b.svc.Get(ctx, id)
+		if posted := err == nil && r.MessageTS != ""; posted || !time.Now().Before(deadline) {
+			defer b.inflight.Done()
+			then(ctx, posted)
+			return
+		}
+		again()
+	}
+	look(ctx)
 }
 
 // approversWanted says how many approvers a request waits for.
@@ -635,7 +734,7 @@ func (b *Bot) awaitMessage(ctx context.Context, id string, wait time.Duration) b
 	}
 }
 
-func (b *Bot) handleDecision(ctx context.Context, cb slack.InteractionCallback, in approvals.DecideInput) {
+func (b *Bot) handleDecision(ctx context.Context, from clickFrom, in approvals.DecideInput) {
 	req, err := b.svc.DecideFrom(ctx, in)
 	if approvals.ErrorCode(err) == approvals.EUNAVAILABLE && b.awaitMessage(ctx, in.ID, b.cfg.MessageWait) {
 		// Slack showed the message before chat.postMessage returned and
@@ -648,7 +747,7 @@ func (b *Bot) handleDecision(ctx context.Context, cb slack.InteractionCallback, 
 	}
 	if err != nil {
 		b.log.Info("decision not applied", "request_id", in.ID, "user", in.Actor, "code", approvals.ErrorCode(err), "err", err)
-		b.reply(ctx, b.log.With("request_id", in.ID), cb.ResponseURL, ":no_entry: "+userMessage(err))
+		b.reply(ctx, b.log.With("request_id", in.ID), from.responseURL, ":no_entry: "+userMessage(err))
 		return
 	}
 	b.log.Info("decision applied", "request_id", req.ID, "user", in.Actor, "state", string(req.State()))

@@ -41,7 +41,9 @@ type botFixture struct {
 	svc *approvals.Service
 }
 
-func newBotFixture(t *testing.T) *botFixture {
+// newBotFixture starts the fixture; each of configure, if any, changes the
+// Bot's Config first.
+func newBotFixture(t *testing.T, configure ...func(*bot.Config)) *botFixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ws := bottest.New(t)
@@ -72,8 +74,12 @@ func newBotFixture(t *testing.T) *botFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := bot.New(api, svc, bot.Config{TeamID: bottest.DefaultTeamID, ApprovalChannel: secChannel, People: dir,
-		ResponseURLHosts: []string{u.Host}, Logger: quiet})
+	cfg := bot.Config{TeamID: bottest.DefaultTeamID, ApprovalChannel: secChannel, People: dir,
+		ResponseURLHosts: []string{u.Host}, Logger: quiet}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	b := bot.New(api, svc, cfg)
 	courierDone, botDone := make(chan struct{}), make(chan error, 1)
 	go func() { defer close(courierDone); courier.Run(ctx) }()
 	go func() { botDone <- b.Run(ctx) }()

@@ -43,7 +43,7 @@ type denyMetadata struct {
 // request at once. An approver's opens a modal asking for the reason, but
 // only once the denial could count: anyone else is refused (and audited)
 // at once, without a modal.
-func (b *Bot) handleDeny(ctx context.Context, cb slack.InteractionCallback, in approvals.DecideInput) {
+func (b *Bot) handleDeny(ctx context.Context, from clickFrom, in approvals.DecideInput) {
 	r, err := b.svc.CheckDecider(ctx, in)
 	if approvals.ErrorCode(err) == approvals.EUNAVAILABLE && b.awaitMessage(ctx, in.ID, denyMessageWait) {
 		// Slack showed the message before its place was recorded, which
@@ -55,17 +55,17 @@ func (b *Bot) handleDeny(ctx context.Context, cb slack.InteractionCallback, in a
 	case approvals.ErrorCode(err) == approvals.EFORBIDDEN, err == nil && r.Requester == in.Actor:
 		// A refusal is audited, and the requester's own Deny cancels, as
 		// any click is decided.
-		b.handleDecision(ctx, cb, in)
+		b.handleDecision(ctx, from, in)
 		return
 	case err != nil:
 		// Decided already, reviewed already, or the message still not
 		// recorded: told at once. (Waiting longer would let the click's
 		// trigger_id expire: Slack gives 3 seconds to open the modal.)
 		log.Info("deny modal not opened", "code", approvals.ErrorCode(err), "err", err)
-		b.reply(ctx, log, cb.ResponseURL, ":no_entry: "+userMessage(err))
+		b.reply(ctx, log, from.responseURL, ":no_entry: "+userMessage(err))
 		return
 	}
-	meta, err := json.Marshal(denyMetadata{RequestID: r.ID, Channel: in.On.Channel, TS: in.On.TS, ResponseURL: cb.ResponseURL})
+	meta, err := json.Marshal(denyMetadata{RequestID: r.ID, Channel: in.On.Channel, TS: in.On.TS, ResponseURL: from.responseURL})
 	if err != nil {
 		log.Error("deny modal metadata", "err", err)
 		return
@@ -73,9 +73,9 @@ func (b *Bot) handleDeny(ctx context.Context, cb slack.InteractionCallback, in a
 	view := denyModal(r, string(meta))
 	callCtx, cancel := context.WithTimeout(ctx, slackCallTimeout)
 	defer cancel()
-	if _, err := b.api.OpenViewContext(callCtx, cb.TriggerID, view); err != nil {
+	if _, err := b.api.OpenViewContext(callCtx, from.triggerID, view); err != nil {
 		log.Error("open the deny modal", "err", err, "hint", hint(err))
-		b.reply(ctx, log, cb.ResponseURL, ":warning: revokebot could not open the form for the denial's reason (Slack said: "+
+		b.reply(ctx, log, from.responseURL, ":warning: revokebot could not open the form for the denial's reason (Slack said: "+
 			Escape(err.Error())+"). Press Deny again.")
 		return
 	}

@@ -285,9 +285,7 @@ func (fb *fuzzBot) run(t *testing.T, typ string, payload []byte) (out outcome) {
 			}
 		}
 		// Keep a long run from growing: forget the envelope and the records.
-		fb.b.envelopesMu.Lock()
-		delete(fb.b.envelopes, id)
-		fb.b.envelopesMu.Unlock()
+		fb.b.envelopes.forget(id)
 		fb.ws.Reset()
 		fb.guard.take()
 	}()

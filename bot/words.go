@@ -12,6 +12,14 @@ import (
 	"github.com/slack-go/slack"
 )
 
+// The private replies to work refused because revokebot is busy (its queue
+// of commands and clicks is full): nothing was recorded, do it again.
+const (
+	busyCommand    = ":hourglass: revokebot is busy with many commands right now and did not take this one: nothing was requested. Send it again in a moment."
+	busyClick      = ":hourglass: revokebot is busy with many commands right now and did not take your click: nothing was decided. Click again in a moment."
+	busySubmission = "revokebot is busy with many commands right now and did not take this: submit again in a moment."
+)
+
 // userMessage turns an error from the approvals service into Slack text for
 // the person who caused it. It is the only place that words the domain's
 // facts (approvals.Why) for people.
