@@ -156,10 +156,10 @@ func New(api *slack.Client, svc Requests, cfg Config) *Bot {
 		log = slog.Default()
 	}
 	b := &Bot{
-		api:       api,
-		svc:       svc,
-		cfg:       cfg,
-		log:       log,
+		api: api,
+		svc: svc,
+		cfg: cfg,
+		log: log,
 		// Work outlives the connection (a revocation in flight must
 		// finish), bounded per item.
 		work: newWorkQueue(context.Background(), cfg.MaxConcurrent, cfg.QueueLimit, cfg.WorkTimeout),
