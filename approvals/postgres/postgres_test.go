@@ -3,10 +3,12 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -413,5 +415,79 @@ func TestChainUnderSerializableDefault(t *testing.T) {
 	}
 	if _, err := approvals.VerifyChain("", links); err != nil {
 		t.Errorf("the chain under a SERIALIZABLE default: %v", err)
+	}
+}
+
+// The chain holds when replicas record events at once: two pools on one
+// schema (one of them on a server whose default is SERIALIZABLE), each with
+// many goroutines creating, approving and appending (some with a key
+// another also records), make one chain with every event recorded in it,
+// numbered in chain order, and each key once. Each event's hash is computed
+// by the server from the previous one: it must be the one
+// approvals.ChainHash gives, whatever the text (escapes, non-ASCII).
+func TestChainAcrossPools(t *testing.T) {
+	t.Parallel()
+	url := newSchema(t)
+	pools := []*postgres.DB{openURL(t, url), openURL(t, pgtest.WithSetting(t, url, "default_transaction_isolation", "serializable"))}
+	ctx := context.Background()
+	details := []string{"", `<@U1> & "quotes" \ back`, "tab\tnew\nline", "é ü ß 中文 🙂", "\u2028\u2029", strings.Repeat("x", 2000)}
+	const workers = 12 // per pool
+	var (
+		wg                sync.WaitGroup
+		recorded, dupKeys atomic.Int64
+	)
+	for p, db := range pools {
+		for w := range workers {
+			wg.Go(func() {
+				for i := range 4 {
+					r := newRequest()
+					r.Reason = details[(w+i)%len(details)]
+					if err := db.Create(ctx, r, eventOf(approvals.EventRequested, r), 0); err != nil {
+						t.Errorf("Create: %v", err)
+						return
+					}
+					recorded.Add(1)
+					if _, err := db.Update(ctx, r.ID, approveFn("UAPP")); err != nil {
+						t.Errorf("Update: %v", err)
+						return
+					}
+					recorded.Add(1)
+					e := eventOf(approvals.EventRefused, r)
+					e.Actor, e.Detail = "UX", details[(p+w+i)%len(details)]
+					e.Key = fmt.Sprintf("shared-%d-%d", w, i) // the same in both pools
+					switch err := db.Append(ctx, e); {
+					case err == nil:
+						recorded.Add(1)
+					case errors.Is(err, approvals.ErrDuplicate):
+						dupKeys.Add(1)
+					default:
+						t.Errorf("Append: %v", err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	links, err := pools[0].Chain(ctx, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := int64(len(links)), recorded.Load(); got != want {
+		t.Errorf("%d links, want the %d events recorded", got, want)
+	}
+	if got, want := dupKeys.Load(), int64(workers*4); got != want {
+		t.Errorf("%d appends refused as duplicates, want %d (each shared key recorded once)", got, want)
+	}
+	if _, err := approvals.VerifyChain("", links); err != nil {
+		t.Errorf("the chain written by two pools at once: %v", err)
+	}
+	for i := 1; i < len(links); i++ {
+		if links[i].Seq <= links[i-1].Seq {
+			t.Fatalf("link %d numbered %d after %d", i, links[i].Seq, links[i-1].Seq)
+		}
 	}
 }
