@@ -63,9 +63,11 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, n int) ([]app
 	return out, nil
 }
 
-// Claim implements approvals.Outbox. Claims are made one caller at a time:
-// the transaction first takes an advisory lock for part. Times are the
-// server's (statement_timestamp, which is after the lock was taken).
+// Claim implements approvals.Outbox, in two round trips: the claim in one
+// transaction, then the targets and reviews of the requests claimed. Claims
+// are made one caller at a time: the transaction first takes an advisory
+// lock for part. Times are the server's (statement_timestamp, which is
+// after the lock was taken).
 func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, n int, ttl time.Duration) ([]approvals.Delivery, error) {
 	cols, err := columnsOf(part)
 	if err != nil {
@@ -75,31 +77,37 @@ func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, n int
 		return nil, fmt.Errorf("claim %ss: no owner", part)
 	}
 	var out []approvals.Delivery
-	err = d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, claimLock, int32(part)); err != nil {
-			return err
-		}
+	err = d.inBatches(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue(beginSQL)
+		b.Queue(`SELECT pg_advisory_xact_lock($1, $2)`, claimLock, int32(part))
 		// Due events, oldest first, but none of a request one of whose due
 		// events another owner holds.
 		// The due condition is repeated outside, so that an event marked
 		// delivered meanwhile (the update waited for its row) is left.
-		rows, err := tx.Query(ctx, `UPDATE events e SET `+cols.owner+` = $1, `+cols.until+` = statement_timestamp() + $2::interval
-			WHERE `+cols.due+` AND e.seq IN (
-				SELECT e.seq FROM events e
-				WHERE `+cols.due+` AND e.request_id NOT IN (
-					SELECT e.request_id FROM events e
-					WHERE `+cols.due+` AND e.`+cols.owner+` NOT IN ('', $1) AND e.`+cols.until+` > statement_timestamp())
-				ORDER BY e.seq LIMIT $3)
-			RETURNING e.seq`, owner, ttl, limit(n))
-		if err != nil {
+		// The events claimed are read as they were before (the claim's
+		// columns are not read).
+		b.Queue(`WITH claimed AS (
+				UPDATE events e SET `+cols.owner+` = $1, `+cols.until+` = statement_timestamp() + $2::interval
+				WHERE `+cols.due+` AND e.seq IN (
+					SELECT e.seq FROM events e
+					WHERE `+cols.due+` AND e.request_id NOT IN (
+						SELECT e.request_id FROM events e
+						WHERE `+cols.due+` AND e.`+cols.owner+` NOT IN ('', $1) AND e.`+cols.until+` > statement_timestamp())
+					ORDER BY e.seq LIMIT $3)
+				RETURNING e.seq)
+			`+deliveriesSQL+` WHERE e.seq IN (SELECT seq FROM claimed) ORDER BY e.seq`,
+			owner, ttl, limit(n)).Query(func(rows pgx.Rows) error {
+			var err error
+			out, err = scanDeliveries(rows)
+			return err
+		})
+		b.Queue(commitSQL)
+		if err := send(ctx, c, b); err != nil {
 			return err
 		}
-		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil || len(seqs) == 0 {
-			return err
-		}
-		out, err = deliveries(ctx, tx, `e.seq = ANY($1) ORDER BY e.seq`, seqs)
-		return err
+		// Once the claim is committed, and its lock released.
+		return completeDeliveries(ctx, c, out)
 	})
 	if err != nil {
 		return nil, fail(err, "claim %ss for %s", part, owner)
@@ -109,34 +117,48 @@ func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, n int
 
 // ReleaseClaims implements approvals.Outbox.
 func (d *DB) ReleaseClaims(ctx context.Context, owner string) error {
-	err := d.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		for _, part := range []approvals.Part{approvals.AuditRecord, approvals.MessageUpdate, approvals.Notice} {
-			cols, _ := columnsOf(part)
-			// Claims on delivered parts end when they are marked: only due
-			// events can be claimed still.
-			if _, err := tx.Exec(ctx, `UPDATE events e SET `+cols.owner+` = '', `+cols.until+` = NULL
-				WHERE `+cols.due+` AND e.`+cols.owner+` = $1`, owner); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	b := &pgx.Batch{}
+	b.Queue(beginSQL)
+	for _, part := range []approvals.Part{approvals.AuditRecord, approvals.MessageUpdate, approvals.Notice} {
+		cols, _ := columnsOf(part)
+		// Claims on delivered parts end when they are marked: only due
+		// events can be claimed still.
+		b.Queue(`UPDATE events e SET `+cols.owner+` = '', `+cols.until+` = NULL
+			WHERE `+cols.due+` AND e.`+cols.owner+` = $1`, owner)
+	}
+	b.Queue(commitSQL)
+	if err := d.inBatches(ctx, func(ctx context.Context, c *pgx.Conn) error { return send(ctx, c, b) }); err != nil {
 		return fail(err, "release the claims of %s", owner)
 	}
 	return nil
 }
 
+// deliveriesSQL selects events (e) with their requests (r), for
+// scanDeliveries; a WHERE clause follows.
+var deliveriesSQL = `SELECT ` + prefixed("r") + `, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target, e.hash
+	FROM events e JOIN requests r ON r.id = e.request_id`
+
 // deliveries returns the events matching the condition (on events e) with
 // their requests (r), as deliveries.
 func deliveries(ctx context.Context, q querier, where string, args ...any) ([]approvals.Delivery, error) {
-	rows, err := q.Query(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target, e.hash
-		FROM events e JOIN requests r ON r.id = e.request_id
-		WHERE `+where, args...)
+	rows, err := q.Query(ctx, deliveriesSQL+` WHERE `+where, args...)
 	if err != nil {
 		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (approvals.Delivery, error) {
+	out, err := scanDeliveries(rows)
+	if err != nil {
+		return nil, err
+	}
+	if err := completeDeliveries(ctx, q, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanDeliveries reads the rows of deliveriesSQL, without the targets and
+// reviews of their requests (see completeDeliveries).
+func scanDeliveries(rows pgx.Rows) ([]approvals.Delivery, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (approvals.Delivery, error) {
 		var (
 			dl          approvals.Delivery
 			kind, state string
@@ -152,9 +174,10 @@ func deliveries(ctx context.Context, q querier, where string, args ...any) ([]ap
 		dl.Event.At = fromMillis(at)
 		return dl, nil
 	})
-	if err != nil {
-		return nil, err
-	}
+}
+
+// completeDeliveries reads the targets and reviews of the requests of out.
+func completeDeliveries(ctx context.Context, q querier, out []approvals.Delivery) error {
 	// Requests are read once each, however many of their events are due.
 	read := map[string]*approvals.Request{}
 	var rs []*approvals.Request
@@ -166,13 +189,13 @@ func deliveries(ctx context.Context, q querier, where string, args ...any) ([]ap
 		}
 	}
 	if err := complete(ctx, q, rs); err != nil {
-		return nil, err
+		return err
 	}
 	for i := range out {
 		r := *read[out[i].Current.ID]
 		out[i].Current, out[i].Event.Request = r, r
 	}
-	return out, nil
+	return nil
 }
 
 // BeginAttempt implements approvals.Outbox. Only audit records and notices

@@ -6,8 +6,11 @@
 // Every invariant the Store promises holds across processes: a transaction
 // per change, a version check for updates, unique indexes for keys and
 // reviews, and advisory locks where a count must stay true until an insert
-// (the pending cap), where claims are handed out one caller at a time, and
-// while the schema is migrated.
+// (the pending cap), where claims are handed out one caller at a time,
+// where events are chained, and while the schema is migrated.
+//
+// A change's statements are sent in batches, one round trip each (see
+// beginSQL): a Create or an Append is one round trip, an Update three.
 package postgres
 
 import (
@@ -56,8 +59,8 @@ const (
 	// claimLock, with a Part, is held by Claim while it claims that part.
 	claimLock int32 = 0x72657602
 	// chainLock, with 0, is held by every transaction that records an
-	// event, from the event's insert to its commit, so that events are
-	// numbered and chained one after the other.
+	// event, from just before the event's insert to its commit, so that
+	// events are numbered and chained one after the other (see events.go).
 	chainLock int32 = 0x72657603
 )
 
@@ -434,22 +437,6 @@ func (d *DB) within(ctx context.Context, timeout time.Duration, fn func(context.
 	defer c.Release()
 	return timedOut(fn(call, c))
 }
-
-// inTx runs fn in a transaction, committed if fn returns nil, within
-// callTimeout; fn must use the context it is given.
-//
-// Transactions are READ COMMITTED whatever the server's default: each
-// statement sees what was committed before it, which the store's advisory
-// locks rely on (the chain's previous hash is read after its lock is
-// granted, not at the transaction's first statement).
-func (d *DB) inTx(ctx context.Context, fn func(context.Context, pgx.Tx) error) error {
-	return d.with(ctx, func(ctx context.Context, c *pgxpool.Conn) error {
-		return pgx.BeginTxFunc(ctx, c, readCommitted, func(tx pgx.Tx) error { return fn(ctx, tx) })
-	})
-}
-
-// readCommitted are the options of every transaction of the store.
-var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 
 // fail wraps err with what failed, and with approvals.ErrUnavailable if the
 // failure is that the server cannot be reached.
