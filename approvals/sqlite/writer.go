@@ -214,7 +214,7 @@ func (w *writer) runAlone(o *op) {
 	if o.err = w.connect(); o.err != nil {
 		return
 	}
-	o.err = o.solo(w.conn)
+	o.err = guard(o, func() error { return o.solo(w.conn) })
 }
 
 // runBatch runs the operations of batch in one transaction, and sets each
@@ -275,7 +275,7 @@ func (w *writer) runOp(ctx context.Context, o *op) error {
 	if err := w.exec(ctx, "SAVEPOINT op"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	if o.err = w.call(ctx, o); o.err == nil {
+	if o.err = guard(o, func() error { return o.run(ctx, &w.tx) }); o.err == nil {
 		if err := w.exec(ctx, "RELEASE op"); err != nil {
 			return fmt.Errorf("release savepoint: %w", err)
 		}
@@ -296,15 +296,16 @@ func (w *writer) runOp(ctx context.Context, o *op) error {
 // panics again with the value.
 var errPanicked = errors.New("the write panicked")
 
-// call runs o, catching a panic for its caller: the writer must go on.
-func (w *writer) call(ctx context.Context, o *op) (err error) {
+// guard runs fn, operation o, catching a panic for o's caller: the writer
+// must go on.
+func guard(o *op, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			o.panicked = fmt.Sprintf("%v [in the SQLite store's writer]\n%s", p, debug.Stack())
 			err = errPanicked
 		}
 	}()
-	return o.run(ctx, &w.tx)
+	return fn()
 }
 
 // rollback ends a failed batch's transaction. If even that fails, the

@@ -377,6 +377,38 @@ func TestBatchFailedCommit(t *testing.T) {
 	if links := checkChain(t, d); len(links) != 2 {
 		t.Errorf("%d events, want the requested and the approved", len(links))
 	}
+
+	// A batch whose ROLLBACK fails too (here, the transaction is gone
+	// already): the writer drops the connection and opens another.
+	var first, second *sql.Conn
+	d.w.doAlone(bg, func(conn *sql.Conn) error {
+		first = conn
+		d.w.failCommit = func() error {
+			if _, err := conn.ExecContext(bg, "ROLLBACK"); err != nil {
+				return err
+			}
+			return boom
+		}
+		return nil
+	})
+	lost := pending("UREQ", "lost@example.com")
+	if err := create(d, lost, 0); !errors.Is(err, boom) {
+		t.Errorf("Create in a batch whose rollback fails: %v, want the failed COMMIT's error", err)
+	}
+	d.failingCommit(nil)
+	d.w.doAlone(bg, func(conn *sql.Conn) error { second = conn; return nil })
+	if first == second {
+		t.Error("the writer kept the connection whose rollback failed")
+	}
+	if err := create(d, pending("UREQ", "next@example.com"), 0); err != nil {
+		t.Fatalf("Create on a new connection: %v", err)
+	}
+	if _, err := d.Get(bg, lost.ID); !errors.Is(err, approvals.ErrNotFound) {
+		t.Errorf("the Create whose batch failed: %v, want ErrNotFound", err)
+	}
+	if links := checkChain(t, d); len(links) != 3 {
+		t.Errorf("%d events, want 3", len(links))
+	}
 }
 
 // failingCommit makes every COMMIT of d's writer fail with err from now on
