@@ -69,7 +69,7 @@ type op struct {
 	// connection (see DB.View).
 	solo     func(conn *sql.Conn) error
 	err      error
-	panicked any // what run panicked with, re-panicked in the caller
+	panicked any // what run or solo panicked with, re-panicked in the caller
 	done     chan struct{}
 }
 
@@ -91,8 +91,9 @@ type writer struct {
 	// ran, failed the batches rolled back, for tests that check that writes
 	// are grouped.
 	batches, ops, failed atomic.Int64
-	// failCommit, if set (by a test, before queueing), is called in place of
-	// each COMMIT: an error fails the batch as a failed COMMIT would.
+	// failCommit, if set, is called before each COMMIT: an error fails the
+	// batch as a failed COMMIT would. Tests set it from a solo operation,
+	// on the writer's goroutine, which alone uses it.
 	failCommit func() error
 }
 
