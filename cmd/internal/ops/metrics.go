@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -73,6 +74,8 @@ type Gauges struct {
 //   - revokebot_outbox_backlog, revokebot_pending_requests,
 //     revokebot_socket_connected and revokebot_scrape_errors_total{gauge}:
 //     see Gauges and Watch.
+//   - go_goroutines: the goroutines of the process now, named and described
+//     as Prometheus' Go collector does (its other go_* metrics are left out).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -108,7 +111,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, result := range []string{"verified", "pending", "unverified", "unavailable", "skipped"} {
 		m.verifications.WithLabelValues(result)
 	}
-	reg.MustRegister(m.events, m.verifications, m.relogins, m.cfRequests, m.cfDuration, newGaugeCollector(m))
+	goroutines := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "go_goroutines",
+		Help: "Number of goroutines that currently exist.",
+	}, func() float64 { return float64(runtime.NumGoroutine()) })
+	reg.MustRegister(m.events, m.verifications, m.relogins, m.cfRequests, m.cfDuration, goroutines, newGaugeCollector(m))
 	return m
 }
 

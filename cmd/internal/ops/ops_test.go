@@ -206,6 +206,7 @@ func TestMetrics(t *testing.T) {
 		`revokebot_socket_connected 1`,
 		`revokebot_scrape_errors_total{gauge="outbox_backlog"} 0`,
 		`# TYPE revokebot_cloudflare_request_duration_seconds histogram`,
+		`# TYPE go_goroutines gauge`,
 	)
 
 	connected.Store(false)
