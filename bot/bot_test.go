@@ -262,6 +262,9 @@ func TestStatusAndPendingCommands(t *testing.T) {
 	t.Parallel()
 	f := newBotFixture(t)
 	r := f.stored(t, f.request(t, "alice@corp.example"))
+	// The request's message and its audit record; the record is posted
+	// apart, after the message.
+	f.ws.Eventually("the request's audit record", botWait, func() bool { return len(f.ws.Calls("chat.postMessage")) == 2 })
 
 	f.ws.SlashCommand(approver, secChannel, "pending")
 	reply := f.ws.WaitEphemeral(approver, "open request(s)", botWait)
