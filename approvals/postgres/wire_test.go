@@ -20,6 +20,8 @@ import (
 // waits for), statements, and transactions begun.
 type wire struct {
 	writes, statements, txs atomic.Int64
+	// mode is how the pool's connections execute statements.
+	mode pgx.QueryExecMode
 }
 
 // counts is a reading of a wire.
@@ -35,6 +37,7 @@ func (c counts) minus(o counts) counts {
 
 // adjust makes a pool of one connection, counted by w, never pinged.
 func (w *wire) adjust(cfg *pgxpool.Config) {
+	w.mode = cfg.ConnConfig.DefaultQueryExecMode
 	cfg.MaxConns, cfg.MinConns = 1, 1
 	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
 	dial := cfg.ConnConfig.DialFunc
@@ -97,6 +100,11 @@ func TestRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// Statements are prepared once per connection, then only bound and
+	// executed (pgx's default, unless the URL sets default_query_exec_mode).
+	if w.mode != pgx.QueryExecModeCacheStatement {
+		t.Skipf("statements executed in mode %s, not cache_statement: the counts are for that", w.mode)
+	}
 
 	// Each operation works on a request of its own, made (uncounted) by
 	// setup, if any.
