@@ -19,7 +19,9 @@ import (
 // Its commits are therefore made one at a time, cluster-wide, each holding
 // the lock through its WAL flush: a transaction takes it last, after all
 // its other work, and sends the lock, the events and its COMMIT in the same
-// batch, so that no round trip is made while it is held.
+// batch, so that no round trip is made while it is held. (Only a statement
+// failing after the lock, such as an event key recorded already, keeps it
+// one round trip longer, until the rollback.)
 
 // Append implements approvals.Store.
 func (d *DB) Append(ctx context.Context, e approvals.Event) error {
