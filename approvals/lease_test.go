@@ -184,9 +184,9 @@ func TestSweepsOfSeveralReplicasChangeEachRequestOnce(t *testing.T) {
 	}
 	replicas := make([]*approvals.Service, 4)
 	for i := range replicas {
-		s := *f.svc
-		s.Replica = fmt.Sprintf("replica-%d", i)
-		replicas[i] = &s
+		replicas[i] = &approvals.Service{Store: f.svc.Store, Revoker: f.svc.Revoker, Notifier: f.svc.Notifier,
+			Directory: f.svc.Directory, Policy: f.svc.Policy, TTL: f.svc.TTL, EscalateAfter: f.svc.EscalateAfter,
+			Now: f.svc.Now, Logger: f.svc.Logger, Replica: fmt.Sprintf("replica-%d", i)}
 	}
 	sweep := func() {
 		var wg sync.WaitGroup

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,13 +83,15 @@ func sessions(n int) string {
 // message is posted first, and filled in when the preview arrives.
 func (s *Service) previewTargets(ctx context.Context, r Request) {
 	looks := make([]Look, len(r.Targets))
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, verifyConcurrency)
-	for i, t := range r.Targets {
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64 // the next target to look at
+	)
+	for range min(verifyConcurrency, len(r.Targets)) {
 		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			looks[i] = s.look(ctx, t.Email)
+			for i := int(next.Add(1) - 1); i < len(r.Targets); i = int(next.Add(1) - 1) {
+				looks[i] = s.look(ctx, r.Targets[i].Email)
+			}
 		})
 	}
 	wg.Wait()
@@ -109,6 +112,43 @@ func (s *Service) previewTargets(ctx context.Context, r Request) {
 	})
 	if err != nil && !errors.Is(err, errNothingToDo) {
 		s.logger().WarnContext(ctx, "record the preview of a request", "request_id", r.ID, "err", err)
+	}
+}
+
+// The previews of new requests are made by previewWorkers goroutines, each
+// looking at up to verifyConcurrency targets of one request at a time; at
+// most previewBacklog requests wait. A burst of requests costs a bounded
+// number of goroutines and Inspector calls at once.
+const (
+	previewWorkers = 4
+	previewBacklog = 1024
+)
+
+// previewQueue holds the requests whose previews are still to make.
+type previewQueue struct {
+	start sync.Once
+	queue chan Request
+}
+
+// queuePreview has r's targets previewed, soon, by a preview worker. Past
+// previewBacklog waiting, r goes without a preview (logged): its approval
+// message shows none, and each target is looked up after its revocation
+// all the same, to verify it.
+func (s *Service) queuePreview(ctx context.Context, r Request) {
+	s.previews.start.Do(func() {
+		s.previews.queue = make(chan Request, previewBacklog)
+		for range previewWorkers {
+			go func() {
+				for r := range s.previews.queue {
+					s.previewTargets(context.Background(), r)
+				}
+			}()
+		}
+	})
+	select {
+	case s.previews.queue <- r:
+	default:
+		s.logger().WarnContext(ctx, "too many previews waiting; this request goes without one", "request_id", r.ID, "waiting", previewBacklog)
 	}
 }
 

@@ -2,8 +2,11 @@ package approvals_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -431,5 +434,63 @@ func TestVerificationDoesNotDelayTheNextRevocation(t *testing.T) {
 		if tg.Check.State != approvals.CheckVerified {
 			t.Errorf("%s: %+v", tg.Email, tg.Check)
 		}
+	}
+}
+
+// gatedInspector holds every Preview until open is closed, and counts the
+// calls under way at once.
+type gatedInspector struct {
+	fakeInspector
+	open          chan struct{}
+	now, most, in atomic.Int32
+}
+
+func (g *gatedInspector) Preview(ctx context.Context, email string) (approvals.Preview, error) {
+	n := g.now.Add(1)
+	defer g.now.Add(-1)
+	for m := g.most.Load(); n > m && !g.most.CompareAndSwap(m, n); m = g.most.Load() {
+	}
+	g.in.Add(1)
+	<-g.open
+	return g.fakeInspector.Preview(ctx, email)
+}
+
+// A burst of requests is previewed by a bounded number of goroutines, a
+// bounded number of lookups at once, and every request is previewed in the
+// end.
+func TestPreviewsOfABurstAreBounded(t *testing.T) {
+	t.Parallel()
+	f, in := newInspected(t)
+	g := &gatedInspector{open: make(chan struct{})}
+	g.fakeInspector.users = in.users
+	f.svc.Inspector = g
+	f.svc.MaxPending = 100
+	before := runtime.NumGoroutine()
+	const requests = 40
+	for i := range requests {
+		f.submit(t, fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("other%d@example.com", i), "alice@example.com")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	const most = 4 * 3 // 4 workers, each at the 3 targets of a request
+	for g.now.Load() < most && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // any more lookups would start now
+	if n := g.most.Load(); n != most {
+		t.Errorf("%d lookups at once, want %d: 4 workers, each at the 3 targets of a request", n, most)
+	}
+	if grew := runtime.NumGoroutine() - before; grew > 30 {
+		t.Errorf("%d more goroutines while %d requests wait for previews, want a bounded number", grew, requests)
+	}
+	close(g.open)
+	deadline = time.Now().Add(10 * time.Second)
+	for f.count(approvals.EventObserved) < requests && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := f.count(approvals.EventObserved); n != requests {
+		t.Fatalf("%d of %d requests previewed", n, requests)
+	}
+	if n := g.in.Load(); n != 3*requests {
+		t.Errorf("%d lookups, want one per target (%d)", n, 3*requests)
 	}
 }

@@ -52,9 +52,9 @@ const resumeConcurrency = 8
 const MaxDenyReason = 500
 
 // Service runs requests through their life: submit, decide, execute, expire.
-// Its fields are set once, before first use. It keeps no state of its own:
-// every invariant is the Store's, so several Services (in several processes)
-// may share one Store.
+// Its fields are set once, before first use. It keeps no invariant of its
+// own (only a bounded queue of previews to make): every invariant is the
+// Store's, so several Services (in several processes) may share one Store.
 type Service struct {
 	Store   Store
 	Revoker Revoker
@@ -107,6 +107,8 @@ type Service struct {
 	Now Clock
 	// Logger receives internal failures; nil means slog.Default().
 	Logger *slog.Logger
+
+	previews previewQueue
 }
 
 // TargetInput is one person a requester names.
@@ -246,7 +248,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (Request, error) {
 	if s.Inspector != nil {
 		// The approval message does not wait for the preview: it is
 		// posted, then redrawn when the preview arrives.
-		go s.previewTargets(context.WithoutCancel(ctx), r)
+		s.queuePreview(ctx, r)
 	}
 	return r, nil
 }
