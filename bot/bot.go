@@ -103,6 +103,11 @@ type Bot struct {
 	// past that, the refusal is only logged).
 	busy chan busyReply
 
+	// posts holds the whenPosted waiting, by request ID; they look every
+	// lookEvery.
+	posts     sync.Map
+	lookEvery time.Duration
+
 	// envelopes remembers recently handled envelope IDs, so that Slack's
 	// redelivery of one (retry_attempt > 0) is acked but not handled again.
 	// It only saves work: the store de-duplicates commands and clicks by
@@ -162,8 +167,9 @@ func New(api *slack.Client, svc Requests, cfg Config) *Bot {
 		log: log,
 		// Work outlives the connection (a revocation in flight must
 		// finish), bounded per item.
-		work: newWorkQueue(context.Background(), cfg.MaxConcurrent, cfg.QueueLimit, cfg.WorkTimeout),
-		busy: make(chan busyReply, busyReplies),
+		work:      newWorkQueue(context.Background(), cfg.MaxConcurrent, cfg.QueueLimit, cfg.WorkTimeout),
+		busy:      make(chan busyReply, busyReplies),
+		lookEvery: lookEvery,
 	}
 	go b.sendBusyReplies()
 	b.webhooks = &http.Client{
@@ -188,7 +194,12 @@ func New(api *slack.Client, svc Requests, cfg Config) *Bot {
 func (b *Bot) Run(ctx context.Context) error {
 	// slack-go handles Slack's disconnect messages itself; its debug log is
 	// the only place that shows their reason.
-	opts := append([]socketmode.Option{socketmode.OptionDebug(true), socketmode.OptionLog(disconnectLog{b.log})}, b.cfg.SocketOptions...)
+	// That debug log costs a decoding and an encoding of every envelope
+	// and every ack (to redact it), on the one goroutine that reads them:
+	// under a burst, acks came 35-40% later with it. It is on only when
+	// the bot's own log shows debug.
+	debug := b.log.Enabled(ctx, slog.LevelDebug)
+	opts := append([]socketmode.Option{socketmode.OptionDebug(debug), socketmode.OptionLog(disconnectLog{b.log})}, b.cfg.SocketOptions...)
 	client := socketmode.New(b.api, opts...)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -585,45 +596,79 @@ func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashComm
 	})
 }
 
-// Intervals between whenPosted's looks: the first, doubled each time up to
-// the last.
-const (
-	firstLook = 10 * time.Millisecond
-	lastLook  = 250 * time.Millisecond
-)
+// lookEvery is how often whenPosted looks in the store, unless told sooner
+// by MessagePosted.
+const lookEvery = 250 * time.Millisecond
 
-// whenPosted calls then, on a worker, once request id's approval message
-// is posted (posted true), or once wait has passed without it. It holds no
-// worker meanwhile: it looks at once, in the caller's job, then again at
-// growing intervals, each look a job of its own. (The message may be
-// posted by another replica's courier: the store is where to look.)
+// postWait is a whenPosted waiting for a request's approval message.
+type postWait struct {
+	look func(context.Context)
+	done atomic.Bool
+}
+
+// whenPosted calls then, once, on a worker, once request id's approval
+// message is posted (posted true), or once wait has passed without it. It
+// holds no worker meanwhile: it looks at once, in the caller's job, then
+// again when MessagePosted says this replica's courier posted it, and every
+// lookEvery (another replica's courier may post it: the store is where to
+// look), each look a job of its own.
 func (b *Bot) whenPosted(ctx context.Context, id string, wait time.Duration, then func(ctx context.Context, posted bool)) {
 	b.inflight.Add(1)
-	deadline, delay := time.Now().Add(wait), firstLook
-	var look func(context.Context)
-	again := func() {
-		d := delay
-		delay = min(2*delay, lastLook)
-		time.AfterFunc(d, func() {
-			for !b.work.offer(look) {
-				if b.work.stopped() {
-					look(context.WithoutCancel(ctx))
-					return
-				}
-				time.Sleep(d) // busy: the look waits its turn
+	deadline := time.Now().Add(wait)
+	w := &postWait{}
+	w.look = func(ctx context.Context) {
+		if w.done.Load() {
+			return
+		}
+		r, err := b.svc.Get(ctx, id)
+		posted := err == nil && r.MessageTS != ""
+		if !posted && time.Now().Before(deadline) || !w.done.CompareAndSwap(false, true) {
+			return
+		}
+		b.posts.CompareAndDelete(id, w)
+		defer b.inflight.Done()
+		then(ctx, posted)
+	}
+	b.posts.Store(id, w)
+	w.look(ctx)
+	var tick func()
+	tick = func() {
+		time.AfterFunc(min(b.lookEvery, max(time.Until(deadline), 0)), func() {
+			if w.done.Load() {
+				return
+			}
+			b.lookSoon(ctx, w.look, true)
+			if time.Now().Before(deadline) {
+				tick()
 			}
 		})
 	}
-	look = func(ctx context.Context) {
-		r, err := b.svc.Get(ctx, id)
-		if posted := err == nil && r.MessageTS != ""; posted || !time.Now().Before(deadline) {
-			defer b.inflight.Done()
-			then(ctx, posted)
+	if !w.done.Load() {
+		tick()
+	}
+}
+
+// MessagePosted tells the Bot that request id's approval message is posted
+// and recorded, so that the requester is told at once. It never blocks.
+func (b *Bot) MessagePosted(id string) {
+	if w, ok := b.posts.Load(id); ok {
+		b.lookSoon(context.Background(), w.(*postWait).look, false)
+	}
+}
+
+// lookSoon queues look as a job. When the queue is full, it waits its turn
+// if wait is set, and otherwise gives up (a later look will come).
+func (b *Bot) lookSoon(ctx context.Context, look func(context.Context), wait bool) {
+	for !b.work.offer(look) {
+		switch {
+		case b.work.stopped():
+			look(context.WithoutCancel(ctx))
+			return
+		case !wait:
 			return
 		}
-		again()
+		time.Sleep(b.lookEvery / 10)
 	}
-	look(ctx)
 }
 
 // approversWanted says how many approvers a request waits for.

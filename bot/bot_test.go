@@ -80,6 +80,7 @@ func newBotFixture(t *testing.T, configure ...func(*bot.Config)) *botFixture {
 		c(&cfg)
 	}
 	b := bot.New(api, svc, cfg)
+	courier.Posted = b.MessagePosted
 	courierDone, botDone := make(chan struct{}), make(chan error, 1)
 	go func() { defer close(courierDone); courier.Run(ctx) }()
 	go func() { botDone <- b.Run(ctx) }()

@@ -89,6 +89,11 @@ type Courier struct {
 	// BotUserID is revokebot's own bot user (auth.test's user_id): only its
 	// messages are adopted as earlier posts. Empty means any bot's.
 	BotUserID string
+
+	// Posted, if set, is told the ID of each request whose approval
+	// message this Courier posted (or adopted) and recorded. It must not
+	// block. (Bot.MessagePosted is one.)
+	Posted func(requestID string)
 }
 
 // RefusalLease is the lease held by the Courier that audits refused
@@ -534,6 +539,9 @@ func (c *Courier) drawMessage(ctx context.Context, log *slog.Logger, r approvals
 	if err := c.store.SetMessage(ctx, r.ID, r.Channel, ts); err != nil {
 		// Retried: the next attempt adopts the post instead of posting again.
 		return fmt.Errorf("record the approval message %s: %w", ts, err)
+	}
+	if c.Posted != nil {
+		c.Posted(r.ID)
 	}
 	if adopted {
 		return redraw(ts) // it shows the request as it stood then

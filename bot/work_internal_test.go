@@ -2,10 +2,13 @@ package bot
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/revokebot/revokebot/approvals"
 )
 
 // TestWorkQueueBounds: a queue takes jobs up to its limit while its workers
@@ -74,5 +77,48 @@ func TestEnvelopeMemory(t *testing.T) {
 	}
 	if m.seen("a", t0.Add(3*envelopeTTL)) {
 		t.Fatal("an envelope remembered past twice envelopeTTL")
+	}
+}
+
+// postedService is a Requests whose request "r1" has its message once
+// posted is set.
+type postedService struct {
+	Requests
+	posted atomic.Bool
+	gets   atomic.Int32
+}
+
+func (p *postedService) Get(context.Context, string) (approvals.Request, error) {
+	p.gets.Add(1)
+	if p.posted.Load() {
+		return approvals.Request{ID: "r1", MessageTS: "1.2"}, nil
+	}
+	return approvals.Request{ID: "r1"}, nil
+}
+
+// TestMessagePostedWakesTheConfirmation: the requester's confirmation waits
+// for the approval message without a worker, and goes once MessagePosted
+// says it is posted (here the store is not looked at otherwise), exactly
+// once however often it is told.
+func TestMessagePostedWakesTheConfirmation(t *testing.T) {
+	svc := &postedService{}
+	b := New(nil, svc, Config{MaxConcurrent: 1, QueueLimit: 4, Logger: slog.New(slog.DiscardHandler)})
+	b.lookEvery = time.Hour // only MessagePosted makes it look again
+	calls := make(chan bool, 4)
+	b.whenPosted(context.Background(), "r1", time.Hour, func(_ context.Context, posted bool) { calls <- posted })
+	if n := svc.gets.Load(); n != 1 {
+		t.Fatalf("%d looks before the message is posted, want the first only", n)
+	}
+	b.MessagePosted("r0") // another request's: nothing to do
+	svc.posted.Store(true)
+	b.MessagePosted("r1")
+	if posted := <-calls; !posted {
+		t.Fatal("the confirmation says the message is not posted")
+	}
+	b.MessagePosted("r1")
+	b.inflight.Wait()
+	b.work.stop()
+	if len(calls) != 0 {
+		t.Fatal("the confirmation went twice")
 	}
 }

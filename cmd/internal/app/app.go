@@ -221,6 +221,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ResponseURLHosts: responseURLHosts(cfg.SlackAPIURL),
 		Logger:           log,
 	})
+	courier.Posted = b.MessagePosted
 	metrics.Watch(ops.Gauges{
 		OutboxBacklog: db.Backlog,
 		PendingRequests: func(ctx context.Context) (int, error) {
