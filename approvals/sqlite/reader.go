@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // readConns is how many connections the reads have. In WAL mode they read
@@ -19,6 +20,9 @@ type reader struct {
 	db    *sql.DB
 	mu    sync.RWMutex
 	stmts map[string]*sql.Stmt
+	// statements counts the queries run, for the test that holds each
+	// operation to its count.
+	statements atomic.Int64
 }
 
 // newReader returns a reader on db, a pool of read-only connections.
@@ -56,6 +60,7 @@ func (r *reader) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // QueryContext runs a query that returns rows.
 func (r *reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	r.statements.Add(1)
 	s, err := r.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -68,6 +73,7 @@ func (r *reader) QueryContext(ctx context.Context, query string, args ...any) (*
 
 // QueryRowContext runs a query that returns at most one row.
 func (r *reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	r.statements.Add(1)
 	s, err := r.stmt(ctx, query)
 	if err != nil || s == nil {
 		// Unprepared: the error, if any, comes again from the query.

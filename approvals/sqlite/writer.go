@@ -91,6 +91,9 @@ type writer struct {
 	// ran, failed the batches rolled back, for tests that check that writes
 	// are grouped.
 	batches, ops, failed atomic.Int64
+	// statements counts the statements run on the write connection, for
+	// the test that holds each operation to its count.
+	statements atomic.Int64
 	// failCommit, if set, is called before each COMMIT: an error fails the
 	// batch as a failed COMMIT would. Tests set it from a solo operation,
 	// on the writer's goroutine, which alone uses it.
@@ -377,6 +380,7 @@ type wtx struct{ w *writer }
 
 // ExecContext runs a statement that returns no rows.
 func (tx *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	tx.w.statements.Add(1)
 	s, err := tx.w.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -389,6 +393,7 @@ func (tx *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.
 
 // QueryContext runs a query that returns rows.
 func (tx *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	tx.w.statements.Add(1)
 	s, err := tx.w.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -401,6 +406,7 @@ func (tx *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sq
 
 // QueryRowContext runs a query that returns at most one row.
 func (tx *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	tx.w.statements.Add(1)
 	s, err := tx.w.stmt(ctx, query)
 	if err != nil || s == nil {
 		// Unprepared: the error, if any, comes again from the query.
