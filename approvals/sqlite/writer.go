@@ -14,13 +14,14 @@ import (
 
 // Group commit. Every write of the store is an operation handed to one
 // goroutine, the writer, which owns the only write connection. It takes the
-// first operation queued and whatever else is queued then (up to maxBatch),
-// and runs them in one transaction:
+// first operation queued and whatever else is queued then, and runs them in
+// one transaction; the operations queued while they run join it before its
+// COMMIT, up to maxBatch in all:
 //
 //	BEGIN IMMEDIATE
 //	SAVEPOINT op; <operation 1>; RELEASE op      (it succeeded)
 //	SAVEPOINT op; <operation 2>; ROLLBACK TO op; RELEASE op   (it failed: its writes vanish)
-//	…
+//	…                                            (and those queued meanwhile)
 //	COMMIT
 //
 // Each caller is told its operation's result only once that COMMIT has
@@ -172,7 +173,7 @@ func (w *writer) loop() {
 		if batch[0].solo != nil {
 			w.runAlone(batch[0])
 		} else {
-			w.runBatch(batch)
+			batch = w.runBatch(batch)
 		}
 		for _, o := range batch {
 			close(o.done)
@@ -188,16 +189,11 @@ func (w *writer) take(buf []*op) ([]*op, bool) {
 	for {
 		w.mu.Lock()
 		if len(w.queue) > 0 {
-			n := 1
-			if w.queue[0].solo == nil {
-				for n < len(w.queue) && n < maxBatch && w.queue[n].solo == nil {
-					n++
-				}
+			if w.queue[0].solo != nil {
+				buf = w.dequeue(buf, 1)
+			} else {
+				buf = w.joinLocked(buf)
 			}
-			buf = append(buf, w.queue[:n]...)
-			left := copy(w.queue, w.queue[n:])
-			clear(w.queue[left:])
-			w.queue = w.queue[:left]
 			w.mu.Unlock()
 			return buf, true
 		}
@@ -208,6 +204,38 @@ func (w *writer) take(buf []*op) ([]*op, bool) {
 		}
 		<-w.wake
 	}
+}
+
+// join appends to batch, up to maxBatch operations in all, the operations
+// queued at the head of the queue: those queued while batch ran join it,
+// before its COMMIT. A solo operation, and those queued after it, wait for
+// the next batch: operations run in the order queued.
+func (w *writer) join(batch []*op) []*op {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.joinLocked(batch)
+}
+
+// joinLocked is join, with w.mu held.
+func (w *writer) joinLocked(batch []*op) []*op {
+	n := 0
+	for n < len(w.queue) && len(batch)+n < maxBatch && w.queue[n].solo == nil {
+		n++
+	}
+	return w.dequeue(batch, n)
+}
+
+// dequeue moves the first n operations of the queue to the end of buf.
+// w.mu is held.
+func (w *writer) dequeue(buf []*op, n int) []*op {
+	if n == 0 {
+		return buf
+	}
+	buf = append(buf, w.queue[:n]...)
+	left := copy(w.queue, w.queue[n:])
+	clear(w.queue[left:])
+	w.queue = w.queue[:left]
+	return buf
 }
 
 // runAlone runs solo operation o with the connection.
@@ -221,11 +249,13 @@ func (w *writer) runAlone(o *op) {
 	o.err = guard(o, func() error { return o.solo(w.conn) })
 }
 
-// runBatch runs the operations of batch in one transaction, and sets each
-// one's error: its own, or the batch's if the batch failed.
-func (w *writer) runBatch(batch []*op) {
+// runBatch runs the operations of batch, and those that join it, in one
+// transaction, and sets each one's error: its own, or the batch's if the
+// batch failed. It returns the batch with the operations that joined it.
+func (w *writer) runBatch(batch []*op) []*op {
 	ctx := context.Background() // see above: never cancelled
-	if err := w.commitBatch(ctx, batch); err != nil {
+	batch, err := w.commitBatch(ctx, batch)
+	if err != nil {
 		w.failed.Add(1)
 		err = fmt.Errorf("commit %d writes together: %w", len(batch), err)
 		for _, o := range batch {
@@ -233,25 +263,31 @@ func (w *writer) runBatch(batch []*op) {
 				o.err = err
 			}
 		}
-		return
+		return batch
 	}
 	w.batches.Add(1)
 	w.ops.Add(int64(len(batch)))
+	return batch
 }
 
-// commitBatch runs batch in one transaction and commits it. An error means
-// that the transaction is rolled back: no operation of batch stands.
-func (w *writer) commitBatch(ctx context.Context, batch []*op) error {
+// commitBatch runs batch in one transaction, the operations queued
+// meanwhile joining it, and commits it. It returns the batch with those
+// that joined. An error means that the transaction is rolled back: no
+// operation of the batch stands.
+func (w *writer) commitBatch(ctx context.Context, batch []*op) ([]*op, error) {
 	if err := w.connect(); err != nil {
-		return err
+		return batch, err
 	}
 	if err := w.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return batch, fmt.Errorf("begin: %w", err)
 	}
-	for _, o := range batch {
-		if err := w.runOp(ctx, o); err != nil {
+	for i := 0; i < len(batch); i++ {
+		if err := w.runOp(ctx, batch[i]); err != nil {
 			w.rollback(ctx)
-			return err
+			return batch, err
+		}
+		if i == len(batch)-1 {
+			batch = w.join(batch)
 		}
 	}
 	var err error
@@ -263,9 +299,9 @@ func (w *writer) commitBatch(ctx context.Context, batch []*op) error {
 	}
 	if err != nil {
 		w.rollback(ctx)
-		return fmt.Errorf("commit: %w", err)
+		return batch, fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return batch, nil
 }
 
 // runOp runs o in a savepoint of the transaction: released if o succeeds,

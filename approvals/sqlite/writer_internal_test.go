@@ -119,6 +119,70 @@ func inOneBatch(t *testing.T, d *DB, fns ...func() error) []error {
 	return errs
 }
 
+// joinLate runs an operation of its own that waits, once its batch has
+// started, until each of fns, in a goroutine of its own, is queued: they
+// join that running batch, committed as one (checked). It returns their
+// errors, and that of the first operation, which writes a lease named
+// "first".
+func joinLate(t *testing.T, d *DB, fns ...func() error) (errs []error, first error) {
+	t.Helper()
+	before, ops := d.w.batches.Load()+d.failedBatches(), d.w.ops.Load()
+	resume := startBatch(t, d)
+	wait := queue(t, d, fns...)
+	first = resume()
+	errs = wait()
+	if got := d.w.batches.Load() + d.failedBatches() - before; got != 1 {
+		t.Fatalf("%d operations queued while a batch ran made %d batches with it, want 1", len(fns), got)
+	}
+	if first == nil {
+		if got, want := d.w.ops.Load()-ops, int64(len(fns)+1); got != want {
+			t.Errorf("the batch ran %d operations, want %d", got, want)
+		}
+	}
+	return errs, first
+}
+
+// startBatch starts a batch whose first operation waits until the returned
+// function is called; it returns once that operation runs. resume returns
+// the operation's error once its batch ends. The operation writes a lease
+// named "first".
+func startBatch(t *testing.T, d *DB) (resume func() error) {
+	t.Helper()
+	running, resumed := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- d.write(bg, func(ctx context.Context, tx *wtx) error {
+			close(running)
+			<-resumed
+			_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO leases (name, owner, until) VALUES ('first', 'me', 1)`)
+			return err
+		})
+	}()
+	<-running
+	return func() error {
+		close(resumed)
+		return <-done
+	}
+}
+
+// queue runs each of fns in a goroutine of its own, queued in order after
+// what is queued already (nothing), and returns a function that waits for
+// them and returns their errors.
+func queue(t *testing.T, d *DB, fns ...func() error) (wait func() []error) {
+	t.Helper()
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+		// One at a time, so that they are queued in order.
+		waitQueued(t, d, i+1)
+	}
+	return func() []error {
+		wg.Wait()
+		return errs
+	}
+}
+
 // failedBatches counts the batches rolled back (see failingCommit).
 func (d *DB) failedBatches() int64 { return d.w.failed.Load() }
 
@@ -170,12 +234,152 @@ func TestBatchGroupsWrites(t *testing.T) {
 	}
 }
 
-// TestBatchFailedOperationVanishes: an operation that fails halfway through
-// its writes leaves none of them, and the others of its batch stand, in
-// order, chained.
-func TestBatchFailedOperationVanishes(t *testing.T) {
+// TestBatchLateJoin: operations queued while a batch runs join it, and are
+// committed with its COMMIT; a solo operation queued among them waits for
+// that COMMIT, and those queued after it for the next batch.
+func TestBatchLateJoin(t *testing.T) {
 	t.Parallel()
 	d, _ := openTest(t)
+	rs := make([]approvals.Request, 5)
+	fns := make([]func() error, len(rs))
+	for i := range rs {
+		rs[i] = pending("UREQ", fmt.Sprintf("u%d@example.com", i))
+		fns[i] = func() error { return create(d, rs[i], 0) }
+	}
+	errs, first := joinLate(t, d, fns...)
+	if first != nil {
+		t.Errorf("the first operation: %v", first)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Create %d, queued while the batch ran: %v", i, err)
+		}
+	}
+	for _, r := range rs {
+		if _, err := d.Get(bg, r.ID); err != nil {
+			t.Errorf("a write that joined the batch: %v", err)
+		}
+	}
+	checkChain(t, d)
+
+	// a, b join; the solo operation and c do not.
+	a, b, c := pending("UREQ", "a@example.com"), pending("UREQ", "b@example.com"), pending("UREQ", "c@example.com")
+	var seen []string
+	batches := d.w.batches.Load()
+	resume := startBatch(t, d)
+	wait := queue(t, d,
+		func() error { return create(d, a, 0) },
+		func() error { return create(d, b, 0) },
+		func() error {
+			return d.w.doAlone(bg, func(conn *sql.Conn) error {
+				rows, err := conn.QueryContext(bg, `SELECT id FROM requests WHERE id IN (?, ?, ?) ORDER BY email`, a.ID, b.ID, c.ID)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var id string
+					if err := rows.Scan(&id); err != nil {
+						return err
+					}
+					seen = append(seen, id)
+				}
+				return rows.Err()
+			})
+		},
+		func() error { return create(d, c, 0) },
+	)
+	if err := resume(); err != nil {
+		t.Errorf("the first operation: %v", err)
+	}
+	for i, err := range wait() {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if want := []string{a.ID, b.ID}; fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("the solo operation saw %v, want %v (the writes queued before it, not after)", seen, want)
+	}
+	if got := d.w.batches.Load() - batches; got != 2 {
+		t.Errorf("%d batches, want 2: the running one, which a and b joined, then c's", got)
+	}
+	checkChain(t, d)
+}
+
+// TestBatchLateJoinFailedCommit: when the COMMIT of a batch fails, the
+// operations that joined it fail too, and none of their writes stands.
+func TestBatchLateJoinFailedCommit(t *testing.T) {
+	t.Parallel()
+	d, _ := openTest(t)
+	kept := pending("UREQ", "kept@example.com")
+	if err := create(d, kept, 0); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("disk on fire")
+	d.failingCommit(boom)
+	a, b := pending("UREQ", "a@example.com"), pending("UREQ", "b@example.com")
+	errs, first := joinLate(t, d,
+		func() error { return create(d, a, 0) },
+		func() error { _, err := d.Update(bg, kept.ID, approveBy("UAPP", "click-1")); return err },
+		func() error { return create(d, b, 0) },
+	)
+	if !errors.Is(first, boom) {
+		t.Errorf("the first operation: %v, want the failed COMMIT's error", first)
+	}
+	for i, err := range errs {
+		if !errors.Is(err, boom) {
+			t.Errorf("write %d, which joined the batch: %v, want the failed COMMIT's error", i, err)
+		}
+	}
+	d.failingCommit(nil)
+	for _, r := range []approvals.Request{a, b} {
+		if _, err := d.Get(bg, r.ID); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("a Create that joined the failed batch: %v, want ErrNotFound", err)
+		}
+	}
+	if got, _ := d.Get(bg, kept.ID); got.Version != 1 {
+		t.Errorf("the update that joined the failed batch stands: version %d", got.Version)
+	}
+	var n int
+	if err := d.read.QueryRowContext(bg, `SELECT COUNT(*) FROM leases`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the first operation's write stands: %d leases, %v", n, err)
+	}
+	// The key of the click that failed is free: the click can be retried.
+	if _, err := d.Update(bg, kept.ID, approveBy("UAPP", "click-1")); err != nil {
+		t.Fatalf("Update after the failure: %v", err)
+	}
+	if links := checkChain(t, d); len(links) != 2 {
+		t.Errorf("%d events, want the requested and the approved", len(links))
+	}
+}
+
+// TestBatchFailedOperationVanishes: an operation that fails halfway through
+// its writes leaves none of them, and the others of its batch stand, in
+// order, chained; whether they were queued together, or joined a batch
+// already running.
+func TestBatchFailedOperationVanishes(t *testing.T) {
+	t.Parallel()
+	t.Run("QueuedTogether", func(t *testing.T) {
+		t.Parallel()
+		d, _ := openTest(t)
+		testFailedOperationVanishes(t, d, func(fns ...func() error) []error { return inOneBatch(t, d, fns...) })
+	})
+	t.Run("JoiningLate", func(t *testing.T) {
+		t.Parallel()
+		d, _ := openTest(t)
+		testFailedOperationVanishes(t, d, func(fns ...func() error) []error {
+			errs, first := joinLate(t, d, fns...)
+			if first != nil {
+				t.Errorf("the operation they joined: %v", first)
+			}
+			return errs
+		})
+	})
+}
+
+// testFailedOperationVanishes is TestBatchFailedOperationVanishes with
+// batch, which runs writes as one batch.
+func testFailedOperationVanishes(t *testing.T, d *DB, batch func(fns ...func() error) []error) {
 	r := pending("UREQ", "alice@example.com")
 	if err := create(d, r, 0); err != nil {
 		t.Fatal(err)
@@ -186,7 +390,7 @@ func TestBatchFailedOperationVanishes(t *testing.T) {
 	first, second := pending("UREQ", "bob@example.com"), pending("UREQ", "carol@example.com")
 	broken := pending("UREQ", "dave@example.com")
 	broken.Targets = append(broken.Targets, approvals.Target{Email: "erin@example.com", State: "bogus"})
-	errs := inOneBatch(t, d,
+	errs := batch(
 		func() error { return create(d, first, 0) },
 		// Writes the request row, its review, then fails on the event's key.
 		func() error { _, err := d.Update(bg, r.ID, approveBy("UAPP", "click-1")); return err },
