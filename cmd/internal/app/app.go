@@ -305,14 +305,32 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 // slackCallTimeout bounds one call to Slack's Web API.
 const slackCallTimeout = 15 * time.Second
 
+// The connections to Slack kept open between calls: how many, and for how
+// long unused.
+const (
+	slackIdleConns   = 32
+	slackIdleTimeout = 20 * time.Second
+)
+
 // slackHTTPClient returns the HTTP client every Slack Web API client in
 // revokebot uses (slack.OptionHTTPClient): each call gives up after timeout,
 // and no redirect is followed. slack-go sends the bot token in the form body
 // of its posts, and net/http would send that body again on a 307 or 308, to
 // whatever host the redirect names; Slack's API never redirects.
+//
+// Its transport keeps up to slackIdleConns connections to Slack open between
+// calls (net/http's default keeps 2): under a burst the bot's workers and
+// courier call Slack at once, and each call past the connections kept would
+// open one more (a TLS handshake each), then close it. They close after
+// slackIdleTimeout unused, so that a burst's connections do not outlive it
+// for long.
 func slackHTTPClient(timeout time.Duration) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = slackIdleConns
+	t.IdleConnTimeout = slackIdleTimeout
 	return &http.Client{
-		Timeout: timeout,
+		Transport: t,
+		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			return fmt.Errorf("refusing to follow a redirect to %s: the request carries the Slack token (is SLACK_API_URL right?)", req.URL.Host)
 		},
