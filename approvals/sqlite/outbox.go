@@ -138,9 +138,9 @@ func (d *DB) Undelivered(ctx context.Context, part approvals.Part, limit int) ([
 }
 
 // deliveries returns the events matching the condition (on events e) with
-// their requests (r), as deliveries.
+// their requests (r), as deliveries, in one statement.
 func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]approvals.Delivery, error) {
-	rows, err := d.read.QueryContext(ctx, `SELECT `+prefixed("r")+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target, e.hash
+	rows, err := d.read.QueryContext(ctx, `SELECT `+requestColumns+`, e.seq, e.kind, e.state, e.actor, e.detail, e.at, e.key, e.target, e.hash
 		FROM events e JOIN requests r ON r.id = e.request_id
 		WHERE `+where, args...)
 	if err != nil {
@@ -158,7 +158,7 @@ func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]appro
 			rows.Close()
 			return nil, err
 		}
-		dl.Current = current
+		dl.Current, dl.Event.Request = current, current
 		dl.Event.Kind = approvals.EventKind(kind)
 		dl.Event.State = approvals.State(state)
 		dl.Event.At = fromMillis(at)
@@ -166,20 +166,6 @@ func (d *DB) deliveries(ctx context.Context, where string, args ...any) ([]appro
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
-	}
-	// Requests are read once each, however many of their events are due.
-	read := map[string]approvals.Request{}
-	for i := range out {
-		id := out[i].Current.ID
-		r, ok := read[id]
-		if !ok {
-			r = out[i].Current
-			if err := complete(ctx, d.read, &r); err != nil {
-				return nil, err
-			}
-			read[id] = r
-		}
-		out[i].Current, out[i].Event.Request = r, r
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -11,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -265,6 +267,20 @@ func prefixed(alias string) string {
 	return strings.Join(names, ", ")
 }
 
+// requestColumns selects a request r whole, in one statement: its columns,
+// then its targets and its reviews, each as JSON rows (see jsonRows), read
+// by scan. One statement instead of three (each a read transaction, a lock
+// on the WAL index, a trip through database/sql and the driver): a request
+// of one target is read in 25 µs instead of 31 (BenchmarkGet). The rows
+// carry what orders them (position; seq, at) and scan sorts them: an ORDER
+// BY within json_group_array would sort them in a temporary B-tree, which
+// costs more than the two statements saved.
+var requestColumns = prefixed("r") + `,
+	(SELECT json_group_array(json_array(t.position, t.email, t.person, t.state, t.outcome, t.finished_at, t.observed))
+		FROM targets t WHERE t.request_id = r.id),
+	(SELECT json_group_array(json_array(v.seq, v.reviewer, v.decision, v.reason, v.at))
+		FROM reviews v WHERE v.request_id = r.id)`
+
 // maxUpdateAttempts bounds how often Update retries after finding the
 // request changed meanwhile.
 const maxUpdateAttempts = 10
@@ -481,17 +497,18 @@ func getRequest(ctx context.Context, q queryer, id string) (approvals.Request, e
 }
 
 // requests returns the requests matching the SQL clause that follows FROM
-// requests, with their targets and reviews, read through q.
+// requests (whose alias is r), with their targets and reviews, read through
+// q in one statement.
 func requests(ctx context.Context, q queryer, clause string, args ...any) ([]approvals.Request, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+columns+` FROM requests `+clause, args...)
+	rows, err := q.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests r `+clause, args...)
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	var out []approvals.Request
 	for rows.Next() {
 		r, err := scan(rows)
 		if err != nil {
-			rows.Close()
 			return nil, err
 		}
 		out = append(out, r)
@@ -499,74 +516,7 @@ func requests(ctx context.Context, q queryer, clause string, args ...any) ([]app
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
-	for i := range out {
-		if err := complete(ctx, q, &out[i]); err != nil {
-			return nil, err
-		}
-	}
 	return out, nil
-}
-
-// complete reads r's targets and reviews through q.
-func complete(ctx context.Context, q queryer, r *approvals.Request) error {
-	rows, err := q.QueryContext(ctx, `SELECT email, person, state, outcome, finished_at, observed FROM targets
-		WHERE request_id = ? ORDER BY position`, r.ID)
-	if err != nil {
-		return fmt.Errorf("read targets of %s: %w", r.ID, err)
-	}
-	r.Targets = nil
-	for rows.Next() {
-		var (
-			t        approvals.Target
-			state    string
-			finished int64
-			seen     string
-		)
-		if err := rows.Scan(&t.Email, &t.Person, &state, &t.Outcome, &finished, &seen); err != nil {
-			rows.Close()
-			return fmt.Errorf("read targets of %s: %w", r.ID, err)
-		}
-		if err := observed.Decode(seen, &t); err != nil {
-			rows.Close()
-			return fmt.Errorf("request %s: %w", r.ID, err)
-		}
-		t.State, t.FinishedAt = approvals.TargetState(state), fromMillis(finished)
-		if !t.State.Valid() {
-			rows.Close()
-			return fmt.Errorf("request %s: target %s has unknown state %q", r.ID, t.Email, state)
-		}
-		r.Targets = append(r.Targets, t)
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("read targets of %s: %w", r.ID, err)
-	}
-	rows, err = q.QueryContext(ctx, `SELECT reviewer, decision, reason, at FROM reviews
-		WHERE request_id = ? ORDER BY seq, at`, r.ID)
-	if err != nil {
-		return fmt.Errorf("read reviews of %s: %w", r.ID, err)
-	}
-	r.Reviews = nil
-	for rows.Next() {
-		var (
-			rv       approvals.Review
-			decision string
-			at       int64
-		)
-		if err := rows.Scan(&rv.By, &decision, &rv.Reason, &at); err != nil {
-			rows.Close()
-			return fmt.Errorf("read reviews of %s: %w", r.ID, err)
-		}
-		if rv.Decision, err = approvals.ParseDecision(decision); err != nil {
-			rows.Close()
-			return fmt.Errorf("request %s: review by %s: %w", r.ID, rv.By, err)
-		}
-		rv.At = fromMillis(at)
-		r.Reviews = append(r.Reviews, rv)
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("read reviews of %s: %w", r.ID, err)
-	}
-	return nil
 }
 
 // SetMessage implements approvals.Store.
@@ -806,20 +756,19 @@ func expectOne(res sql.Result, id string) error {
 
 type scanner interface{ Scan(dest ...any) error }
 
-// scan reads a request's row from the first columns of a row, and any extra
-// columns into extra. Its targets and reviews are read apart (see complete).
+// scan reads a request from the first columns of a row (requestColumns),
+// and any extra columns into extra.
 func scan(s scanner, extra ...any) (approvals.Request, error) {
 	var (
 		r                                                approvals.Request
-		state                                            string
+		email, state, targets, reviews                   string
 		created, expires, finished, escalated, expiredAt int64
 	)
-	dest := append([]any{&r.ID, &r.Targets, &r.Options.Devices, &r.Options.WARPReauth, &r.Options.UserUID,
+	dest := append([]any{&r.ID, &email, &r.Options.Devices, &r.Options.WARPReauth, &r.Options.UserUID,
 		&r.Reason, &r.Requester, &state, &r.DryRun,
 		&created, &expires, &finished, &r.Channel, &r.MessageTS, &r.SubmitKey,
-		&r.Version, &r.Required, &escalated, &expiredAt, &r.Refusal}, extra...)
-	var email string
-	dest[1] = &email
+		&r.Version, &r.Required, &escalated, &expiredAt, &r.Refusal,
+		&targets, &reviews}, extra...)
 	if err := s.Scan(dest...); err != nil {
 		return r, err
 	}
@@ -828,7 +777,102 @@ func scan(s scanner, extra ...any) (approvals.Request, error) {
 	}
 	r.CreatedAt, r.ExpiresAt, r.FinishedAt = fromMillis(created), fromMillis(expires), fromMillis(finished)
 	r.EscalatedAt, r.ExpiredAt = fromMillis(escalated), fromMillis(expiredAt)
+	if err := scanTargets(targets, &r); err != nil {
+		return r, fmt.Errorf("read targets of %s: %w", r.ID, err)
+	}
+	if err := scanReviews(reviews, &r); err != nil {
+		return r, fmt.Errorf("read reviews of %s: %w", r.ID, err)
+	}
 	return r, nil
+}
+
+// scanTargets sets r's targets from their JSON rows (see requestColumns).
+func scanTargets(rows string, r *approvals.Request) error {
+	jr := jsonRows{s: rows}
+	var order []key
+	for {
+		var (
+			t                    approvals.Target
+			position, finished   int64
+			state, outcome, seen string
+		)
+		ok, err := jr.scan(&position, &t.Email, &t.Person, &state, &outcome, &finished, &seen)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			inOrder(r.Targets, order)
+			return nil
+		}
+		order = append(order, key{position, 0})
+		if err := observed.Decode(seen, &t); err != nil {
+			return err
+		}
+		t.State, t.Outcome, t.FinishedAt = approvals.TargetState(state), outcome, fromMillis(finished)
+		if !t.State.Valid() {
+			return fmt.Errorf("target %s has unknown state %q", t.Email, state)
+		}
+		r.Targets = append(r.Targets, t)
+	}
+}
+
+// scanReviews sets r's reviews from their JSON rows (see requestColumns).
+func scanReviews(rows string, r *approvals.Request) error {
+	jr := jsonRows{s: rows}
+	var order []key
+	for {
+		var (
+			rv       approvals.Review
+			seq, at  int64
+			decision string
+		)
+		ok, err := jr.scan(&seq, &rv.By, &decision, &rv.Reason, &at)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			inOrder(r.Reviews, order)
+			return nil
+		}
+		order = append(order, key{seq, at})
+		if rv.Decision, err = approvals.ParseDecision(decision); err != nil {
+			return fmt.Errorf("review by %s: %w", rv.By, err)
+		}
+		rv.At = fromMillis(at)
+		r.Reviews = append(r.Reviews, rv)
+	}
+}
+
+// key is what rows are ordered by: targets by position, reviews by seq then
+// at.
+type key [2]int64
+
+// inOrder sorts items, whose keys are keys, by key, keeping the order of
+// equal keys, as ORDER BY does. (json_group_array aggregates its rows in no
+// promised order; ORDER BY within it would sort them in a temporary B-tree,
+// costing more than reading the request.)
+func inOrder[T any](items []T, keys []key) {
+	if slices.IsSortedFunc(keys, compareKeys) {
+		return
+	}
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return compareKeys(keys[a], keys[b]) })
+	sorted := make([]T, len(items))
+	for i, j := range idx {
+		sorted[i] = items[j]
+	}
+	copy(items, sorted)
+}
+
+// compareKeys orders keys.
+func compareKeys(a, b key) int {
+	if c := cmp.Compare(a[0], b[0]); c != 0 {
+		return c
+	}
+	return cmp.Compare(a[1], b[1])
 }
 
 func millis(t time.Time) int64 {
