@@ -104,7 +104,7 @@ func runBurst(ctx context.Context, opts *options, n int) (res burstResult, err e
 	if err != nil {
 		return res, err
 	}
-	res.RSSIdle = megabytes(st.rss)
+	res.RSSIdle, res.AnonIdle = megabytes(st.rss), megabytes(st.anon)
 	if res.GoroutinesIdle, err = s.goroutines(ctx); err != nil {
 		return res, err
 	}
@@ -308,7 +308,7 @@ func runBurst(ctx context.Context, opts *options, n int) (res burstResult, err e
 	if st, err = readStatus(pid); err != nil {
 		return res, err
 	}
-	res.RSSAfterBurst = megabytes(st.rss)
+	res.RSSAfterBurst, res.AnonAfterBurst = megabytes(st.rss), megabytes(st.anon)
 	if res.GoroutinesAfterBurst, err = s.goroutines(ctx); err != nil {
 		return res, err
 	}
@@ -324,6 +324,7 @@ func runBurst(ctx context.Context, opts *options, n int) (res burstResult, err e
 		return res, err
 	}
 	res.RSSSettled, res.RSSPeak = megabytes(st.rss), megabytes(max(st.hwm, peak.rss))
+	res.AnonSettled = megabytes(st.anon)
 	if res.GoroutinesSettled, err = s.goroutines(ctx); err != nil {
 		return res, err
 	}

@@ -65,10 +65,14 @@ func TestMeasure(t *testing.T) {
 		"start-up": b.Startup, "approvals posted": b.ApprovalsPosted, "previews drawn": b.PreviewsDrawn, "outcomes recorded": b.OutcomesRecorded,
 		"messages settled": b.MessagesSettled, "RSS idle": b.RSSIdle, "RSS after": b.RSSAfterBurst,
 		"RSS settled": b.RSSSettled, "bot CPU": b.BotCPU, "wall": b.BurstWall,
+		"anonymous RSS idle": b.AnonIdle, "anonymous RSS after": b.AnonAfterBurst, "anonymous RSS settled": b.AnonSettled,
 	} {
 		if v <= 0 {
 			t.Errorf("%s: %v, want more than 0", name, v)
 		}
+	}
+	if b.AnonIdle > b.RSSIdle || b.AnonAfterBurst > b.RSSAfterBurst || b.AnonSettled > b.RSSSettled {
+		t.Errorf("anonymous RSS above RSS: idle %v/%v, after %v/%v, settled %v/%v", b.AnonIdle, b.RSSIdle, b.AnonAfterBurst, b.RSSAfterBurst, b.AnonSettled, b.RSSSettled)
 	}
 	if b.RSSPeak < b.RSSIdle || b.RSSPeak < b.RSSAfterBurst || b.RSSPeak < b.RSSSettled {
 		t.Errorf("peak RSS %v below idle %v, after %v or settled %v", b.RSSPeak, b.RSSIdle, b.RSSAfterBurst, b.RSSSettled)

@@ -89,6 +89,11 @@ type burstResult struct {
 	RSSAfterBurst float64 `json:"rss_after_burst_mb"`
 	RSSSettled    float64 `json:"rss_settled_mb"`
 	RSSPeak       float64 `json:"rss_peak_mb"`
+	// AnonIdle, AnonAfterBurst and AnonSettled are RssAnon at those times:
+	// RSS without the binary's pages, which stay resident once run.
+	AnonIdle       float64 `json:"anon_idle_mb"`
+	AnonAfterBurst float64 `json:"anon_after_burst_mb"`
+	AnonSettled    float64 `json:"anon_settled_mb"`
 	// Goroutines of the bot (go_goroutines); -1 when its /metrics lacks them.
 	GoroutinesIdle       int `json:"goroutines_idle"`
 	GoroutinesPeak       int `json:"goroutines_peak"`
@@ -209,6 +214,9 @@ func writeTable(w io.Writer, rep *report) error {
 		row("RSS peak, VmHWM (MB)", func(r burstResult) string { return mb(r.RSSPeak) })
 		row("RSS right after the burst (MB)", func(r burstResult) string { return mb(r.RSSAfterBurst) })
 		row(fmt.Sprintf("RSS %s after the burst (MB)", secs(st.SettleSecond)), func(r burstResult) string { return mb(r.RSSSettled) })
+		row(fmt.Sprintf("anonymous RSS idle / after / %s after (MB)", secs(st.SettleSecond)), func(r burstResult) string {
+			return mb(r.AnonIdle) + " / " + mb(r.AnonAfterBurst) + " / " + mb(r.AnonSettled)
+		})
 		row("goroutines idle/peak/after", func(r burstResult) string {
 			return fmt.Sprintf("%s/%s/%s", count(r.GoroutinesIdle), count(r.GoroutinesPeak), count(r.GoroutinesAfterBurst))
 		})

@@ -490,11 +490,15 @@ func tail(path string, n int) string {
 }
 
 // procStatus holds the memory figures of /proc/<pid>/status, in bytes.
+// anon is RssAnon, the part of rss that is the process's own memory (its
+// heap, stacks, SQLite's caches), without the pages of its binary and
+// libraries (RssFile, shared and dropped by the kernel when it needs them),
+// which stay resident once a burst has run code not run before.
 type procStatus struct {
-	rss, hwm int64
+	rss, hwm, anon int64
 }
 
-// readStatus reads VmRSS and VmHWM of process pid.
+// readStatus reads VmRSS, VmHWM and RssAnon of process pid.
 func readStatus(pid int) (procStatus, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -503,17 +507,20 @@ func readStatus(pid int) (procStatus, error) {
 	var st procStatus
 	for _, line := range strings.Split(string(data), "\n") {
 		key, value, ok := strings.Cut(line, ":")
-		if !ok || key != "VmRSS" && key != "VmHWM" {
+		if !ok || key != "VmRSS" && key != "VmHWM" && key != "RssAnon" {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
 		if err != nil {
 			return procStatus{}, fmt.Errorf("/proc/%d/status: %s: %w", pid, line, err)
 		}
-		if key == "VmRSS" {
+		switch key {
+		case "VmRSS":
 			st.rss = kb << 10
-		} else {
+		case "VmHWM":
 			st.hwm = kb << 10
+		default:
+			st.anon = kb << 10
 		}
 	}
 	return st, nil
