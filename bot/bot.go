@@ -98,6 +98,8 @@ type Bot struct {
 	// or running, and the follow-ups still to come.
 	inflight sync.WaitGroup
 	work     *workQueue
+	// refused counts the commands and clicks refused for a full queue.
+	refused atomic.Uint64
 	// busy carries the private "busy, try again" replies to clicks refused
 	// for a full queue, to one goroutine that sends them (a bounded number:
 	// past that, the refusal is only logged).
@@ -308,6 +310,7 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 			return
 		}
 		if !b.work.reserve() {
+			b.refused.Add(1)
 			b.log.Warn("busy: refusing a command", "user", cmd.UserID, "queued", b.work.queued())
 			ack(evt.Request, ephemeral(busyCommand))
 			return
@@ -348,6 +351,7 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 			// The job keeps what it needs of the payload, not all of it.
 			from := clickFrom{responseURL: cb.ResponseURL, triggerID: cb.TriggerID}
 			if !b.work.reserve() {
+				b.refused.Add(1)
 				b.log.Warn("busy: refusing a click", "request_id", in.ID, "user", in.Actor, "queued", b.work.queued())
 				b.tellBusy(from.responseURL, in.ID)
 				break
@@ -378,6 +382,7 @@ func (b *Bot) submitDeny(ctx context.Context, req *socketmode.Request, cb slack.
 	}
 	if problems == nil && !b.work.reserve() {
 		// The modal stays open, with what was typed: submitting again works.
+		b.refused.Add(1)
 		b.log.Warn("busy: refusing a deny submission", "request_id", in.ID, "user", in.Actor, "queued", b.work.queued())
 		problems = map[string]string{denyReasonBlock: busySubmission}
 	}
@@ -647,6 +652,13 @@ func (b *Bot) whenPosted(ctx context.Context, id string, wait time.Duration, the
 		tick()
 	}
 }
+
+// Queued returns how many commands and clicks wait for a worker.
+func (b *Bot) Queued() int { return b.work.queued() }
+
+// BusyRefusals returns how many commands and clicks were refused because
+// too many were waiting (Config.QueueLimit).
+func (b *Bot) BusyRefusals() uint64 { return b.refused.Load() }
 
 // MessagePosted tells the Bot that request id's approval message is posted
 // and recorded, so that the requester is told at once. It never blocks.

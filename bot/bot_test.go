@@ -39,6 +39,7 @@ type botFixture struct {
 	ws  *bottest.Workspace
 	db  *sqlite.DB
 	svc *approvals.Service
+	bot *bot.Bot
 }
 
 // newBotFixture starts the fixture; each of configure, if any, changes the
@@ -93,7 +94,7 @@ func newBotFixture(t *testing.T, configure ...func(*bot.Config)) *botFixture {
 		db.Close()
 	})
 	ws.WaitConnected(1, botWait)
-	return &botFixture{ws: ws, db: db, svc: svc}
+	return &botFixture{ws: ws, db: db, svc: svc, bot: b}
 }
 
 // request makes requester's /revoke text and returns its approval message.

@@ -41,6 +41,9 @@ func TestBusyPastTheQueueLimit(t *testing.T) {
 	}
 	f.ws.WaitAck(f.ws.Click(approver, m, bot.ActionApprove), botWait)
 	f.ws.WaitEphemeral(approver, "did not take your click: nothing was decided", botWait)
+	if n, q := f.bot.BusyRefusals(), f.bot.Queued(); n != 2 || q != 2 {
+		t.Errorf("BusyRefusals %d, Queued %d; want the command and the click refused, two commands waiting", n, q)
+	}
 
 	release()
 	f.ws.Eventually("the three approval messages", botWait, func() bool { return len(f.ws.Messages(secChannel)) == before+3 })

@@ -230,6 +230,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		SocketConnected: b.Connected,
 		Replica:         replica,
 		Leases:          db.HeldLeases,
+		WorkQueued:      b.Queued,
+		BusyRefusals:    b.BusyRefusals,
 	})
 
 	log.Info("starting revokebot", "version", versionString(), "dry_run", cfg.DryRun, "team_id", auth.TeamID,

@@ -57,6 +57,12 @@ type Gauges struct {
 	// "revocation" (a request's targets being revoked) or
 	// "refusal_audit" (the lane that audits refused attempts).
 	Leases func(ctx context.Context) ([]approvals.Lease, error)
+	// WorkQueued is the number of commands and clicks waiting for a
+	// worker: revokebot_work_queued.
+	WorkQueued func() int
+	// BusyRefusals is the number of commands and clicks refused since the
+	// start because the queue was full: revokebot_busy_refusals_total.
+	BusyRefusals func() uint64
 }
 
 // NewMetrics creates the metrics and registers them with reg, typically a
@@ -191,6 +197,7 @@ type gaugeCollector struct {
 	m                           *Metrics
 	backlog, pending, connected *prometheus.Desc
 	replica, work               *prometheus.Desc
+	queued, busy                *prometheus.Desc
 	scrapeErrors                *prometheus.Desc
 	backlogErrs, pendingErrs    atomic.Uint64
 	leaseErrs                   atomic.Uint64
@@ -205,6 +212,8 @@ func newGaugeCollector(m *Metrics) *gaugeCollector {
 		connected:    prometheus.NewDesc(name("socket_connected"), "1 while the Slack Socket Mode connection is up, else 0.", nil, nil),
 		replica:      prometheus.NewDesc(name("replica_info"), "1, labelled with this process's name among the replicas sharing the database.", []string{"replica"}, nil),
 		work:         prometheus.NewDesc(name("work_held"), "Work held under a lease now, by replica (any replica sharing the database) and kind: revocation, refusal_audit.", []string{"replica", "work"}, nil),
+		queued:       prometheus.NewDesc(name("work_queued"), "Commands and clicks waiting for a worker.", nil, nil),
+		busy:         prometheus.NewDesc(name("busy_refusals_total"), "Commands and clicks refused because too many were waiting; the person was told to try again.", nil, nil),
 		scrapeErrors: prometheus.NewDesc(name("scrape_errors_total"), "Scrapes that could not read a gauge, by gauge; the gauge is left out of such a scrape.", []string{"gauge"}, nil),
 	}
 }
@@ -215,6 +224,8 @@ func (c *gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.connected
 	ch <- c.replica
 	ch <- c.work
+	ch <- c.queued
+	ch <- c.busy
 	ch <- c.scrapeErrors
 }
 
@@ -233,6 +244,12 @@ func (c *gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.replica, prometheus.GaugeValue, 1, g.Replica)
 		}
 		c.collectWork(ch, g.Leases)
+		if g.WorkQueued != nil {
+			ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(g.WorkQueued()))
+		}
+		if g.BusyRefusals != nil {
+			ch <- prometheus.MustNewConstMetric(c.busy, prometheus.CounterValue, float64(g.BusyRefusals()))
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.scrapeErrors, prometheus.CounterValue, float64(c.backlogErrs.Load()), "outbox_backlog")
 	ch <- prometheus.MustNewConstMetric(c.scrapeErrors, prometheus.CounterValue, float64(c.pendingErrs.Load()), "pending_requests")

@@ -186,6 +186,8 @@ func TestMetrics(t *testing.T) {
 		OutboxBacklog:   func(context.Context) (int, error) { return 7, nil },
 		PendingRequests: func(context.Context) (int, error) { return 2, nil },
 		SocketConnected: connected.Load,
+		WorkQueued:      func() int { return 3 },
+		BusyRefusals:    func() uint64 { return 5 },
 	})
 
 	out := scrape(t, reg)
@@ -204,6 +206,9 @@ func TestMetrics(t *testing.T) {
 		`revokebot_outbox_backlog 7`,
 		`revokebot_pending_requests 2`,
 		`revokebot_socket_connected 1`,
+		`revokebot_work_queued 3`,
+		`revokebot_busy_refusals_total 5`,
+		`# TYPE revokebot_busy_refusals_total counter`,
 		`revokebot_scrape_errors_total{gauge="outbox_backlog"} 0`,
 		`# TYPE revokebot_cloudflare_request_duration_seconds histogram`,
 		`# TYPE go_goroutines gauge`,
