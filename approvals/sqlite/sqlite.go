@@ -374,26 +374,25 @@ func insertEvent(ctx context.Context, tx *wtx, r approvals.Request, e approvals.
 	if !e.Kind.Valid() {
 		return fmt.Errorf("event of unknown kind %q", e.Kind)
 	}
-	if e.Key != "" {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE key = ?`, e.Key).Scan(&n); err != nil {
-			return fmt.Errorf("look up event key: %w", err)
-		}
-		if n > 0 {
-			return fmt.Errorf("%s event %s: %w", e.Kind, e.Key, approvals.ErrDuplicate)
-		}
-	}
 	e.State = r.State()
 	var audited int64 // 0: its audit record is to deliver
 	if !e.Audited() {
 		audited = time.Now().UnixMilli()
 	}
+	// The unique index on key (migration 0003) tells a key recorded
+	// already: then nothing is inserted.
 	res, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due, audited_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) WHERE key != '' DO NOTHING`,
 		r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
 		e.HasNotice() && r.Channel != "", audited)
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("insert %s event: %w", e.Kind, err)
+	} else if n == 0 {
+		return fmt.Errorf("%s event %s: %w", e.Kind, e.Key, approvals.ErrDuplicate)
 	}
 	seq, err := res.LastInsertId()
 	if err != nil {

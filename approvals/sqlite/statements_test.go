@@ -56,7 +56,7 @@ func TestStatements(t *testing.T) {
 			_, err := d.Get(bg, r.ID)
 			return err
 		}},
-		{name: "Update (approve, keyed click)", setup: created, want: counts{1, 12}, run: func(t *testing.T, r approvals.Request) error {
+		{name: "Update (approve, keyed click)", setup: created, want: counts{1, 11}, run: func(t *testing.T, r approvals.Request) error {
 			_, err := d.Update(bg, r.ID, approveBy("UAPP", "click-"+r.ID))
 			return err
 		}},
@@ -68,7 +68,7 @@ func TestStatements(t *testing.T) {
 			})
 			return err
 		}},
-		{name: "Append (refused click)", setup: created, want: counts{0, 8}, run: func(t *testing.T, r approvals.Request) error {
+		{name: "Append (refused click)", setup: created, want: counts{0, 7}, run: func(t *testing.T, r approvals.Request) error {
 			return d.Append(bg, approvals.Event{Kind: approvals.EventRefused, Request: r, Actor: "UX", At: r.CreatedAt, Key: "refused-" + r.ID})
 		}},
 		{name: "SetMessage", setup: created, want: counts{0, 5}, run: func(t *testing.T, r approvals.Request) error {
