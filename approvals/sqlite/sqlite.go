@@ -349,19 +349,21 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event,
 	return nil
 }
 
-// insertReviews adds reviews to request id, numbering them from first.
+// insertReviews adds reviews to request id, numbering them from first. A
+// second review by one person is told by the primary key (request_id,
+// reviewer): then nothing is inserted, and it returns ErrReviewed.
 func insertReviews(ctx context.Context, tx *wtx, id string, first int, reviews []approvals.Review) error {
 	for i, rv := range reviews {
-		var exists bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM reviews WHERE request_id = ? AND reviewer = ?)`, id, rv.By).Scan(&exists); err != nil {
-			return fmt.Errorf("look up review by %s: %w", rv.By, err)
-		}
-		if exists {
-			return fmt.Errorf("review by %s: %w", rv.By, approvals.ErrReviewed)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reviews (request_id, reviewer, decision, reason, at, seq)
-			VALUES (?, ?, ?, ?, ?, ?)`, id, rv.By, rv.Decision.String(), rv.Reason, millis(rv.At), first+i); err != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO reviews (request_id, reviewer, decision, reason, at, seq)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (request_id, reviewer) DO NOTHING`, id, rv.By, rv.Decision.String(), rv.Reason, millis(rv.At), first+i)
+		if err != nil {
 			return fmt.Errorf("insert review by %s: %w", rv.By, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("insert review by %s: %w", rv.By, err)
+		} else if n == 0 {
+			return fmt.Errorf("review by %s: %w", rv.By, approvals.ErrReviewed)
 		}
 	}
 	return nil

@@ -56,7 +56,7 @@ func TestStatements(t *testing.T) {
 			_, err := d.Get(bg, r.ID)
 			return err
 		}},
-		{name: "Update (approve, keyed click)", setup: created, want: counts{1, 11}, run: func(t *testing.T, r approvals.Request) error {
+		{name: "Update (approve, keyed click)", setup: created, want: counts{1, 10}, run: func(t *testing.T, r approvals.Request) error {
 			_, err := d.Update(bg, r.ID, approveBy("UAPP", "click-"+r.ID))
 			return err
 		}},
