@@ -293,34 +293,36 @@ func (d *DB) Create(ctx context.Context, r approvals.Request, e approvals.Event,
 	r.Version = 1
 	state := r.State()
 	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
-		if r.SubmitKey != "" {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE submit_key = ? AND submit_key != ''`, r.SubmitKey).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return approvals.ErrDuplicate
-			}
+		// A submit key recorded already is told by its unique index
+		// (migration 0003): then nothing is inserted.
+		res, err := tx.ExecContext(ctx, `INSERT INTO requests (`+columns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (submit_key) WHERE submit_key != '' DO NOTHING`,
+			r.ID, r.Targets[0].Email, r.Options.Devices, r.Options.WARPReauth, r.Options.UserUID,
+			r.Reason, r.Requester, string(state), r.DryRun,
+			millis(r.CreatedAt), millis(r.ExpiresAt), millis(r.FinishedAt), r.Channel, r.MessageTS, r.SubmitKey,
+			r.Version, r.RequiredApprovals(), millis(r.EscalatedAt), millis(r.ExpiredAt), r.Refusal)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return approvals.ErrDuplicate
 		}
 		if state == approvals.StatePending && maxPending > 0 {
-			// The writer runs one operation at a time, in a transaction
-			// holding SQLite's write lock (BEGIN IMMEDIATE): no other
-			// request can be created between the count and the insert.
+			// Counted once the request is in (a duplicate is told
+			// first): the writer runs one operation at a time, in a
+			// transaction holding SQLite's write lock (BEGIN IMMEDIATE),
+			// and if the cap is passed, this operation's savepoint is
+			// rolled back, the insert with it.
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE requester = ? AND state = 'pending'`, r.Requester).Scan(&n); err != nil {
 				return err
 			}
-			if n >= maxPending {
-				return fmt.Errorf("%s has %d pending: %w", r.Requester, n, approvals.ErrLimit)
+			if n > maxPending {
+				return fmt.Errorf("%s has %d pending: %w", r.Requester, n-1, approvals.ErrLimit)
 			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+columns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.Targets[0].Email, r.Options.Devices, r.Options.WARPReauth, r.Options.UserUID,
-			r.Reason, r.Requester, string(state), r.DryRun,
-			millis(r.CreatedAt), millis(r.ExpiresAt), millis(r.FinishedAt), r.Channel, r.MessageTS, r.SubmitKey,
-			r.Version, r.RequiredApprovals(), millis(r.EscalatedAt), millis(r.ExpiredAt), r.Refusal); err != nil {
-			return err
 		}
 		for i, t := range r.Targets {
 			if !t.State.Valid() {

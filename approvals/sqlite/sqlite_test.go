@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -329,5 +330,39 @@ func TestOpenReadOnly(t *testing.T) {
 	old := copyFile(t, "testdata/release-v3.db")
 	if _, err := sqlite.OpenReadOnly(ctx, old); err == nil || !strings.Contains(err.Error(), "start this revokebot on it once") {
 		t.Errorf("an old schema: %v, want a refusal saying how to upgrade it", err)
+	}
+}
+
+// TestCreateDuplicateAtCap: a submission made again is told as a duplicate
+// even when its requester is at the pending cap (it is what made them so),
+// and a new one at the cap is refused saying how many are pending.
+func TestCreateDuplicateAtCap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := MustOpen(t)
+	newRequest := func() approvals.Request {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		return approvals.Request{ID: uuid.NewString(), Requester: "UREQ", Required: 1, SubmitKey: "submit-" + uuid.NewString(),
+			Targets:   []approvals.Target{{Email: "a@example.com", State: approvals.TargetWaiting}},
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	create := func(r approvals.Request) error {
+		return db.Create(ctx, r, approvals.Event{Kind: approvals.EventRequested, Request: r, At: r.CreatedAt}, 1)
+	}
+	r := newRequest()
+	if err := create(r); err != nil {
+		t.Fatal(err)
+	}
+	again := newRequest()
+	again.SubmitKey = r.SubmitKey
+	if err := create(again); !errors.Is(err, approvals.ErrDuplicate) {
+		t.Errorf("the same submission again, at the cap: %v, want ErrDuplicate", err)
+	}
+	err := create(newRequest())
+	if !errors.Is(err, approvals.ErrLimit) || !strings.Contains(err.Error(), "UREQ has 1 pending") {
+		t.Errorf("a new submission at the cap: %v, want ErrLimit saying 1 is pending", err)
+	}
+	if n, err := db.CountByRequester(ctx, "UREQ", approvals.StatePending); n != 1 || err != nil {
+		t.Errorf("%d pending, %v; want 1", n, err)
 	}
 }
