@@ -586,7 +586,7 @@ type update struct {
 // again if it changed since it was read.
 func (u *update) run(ctx context.Context, tx *wtx) error {
 	for attempt := 1; ; attempt++ {
-		err := writeNext(ctx, tx, u.cur, u.next, u.events)
+		err := writeNext(ctx, tx, u.cur, &u.next, u.events)
 		if err == nil {
 			break
 		}
@@ -598,13 +598,6 @@ func (u *update) run(ctx context.Context, tx *wtx) error {
 		}
 		if err := u.again(ctx, tx); err != nil {
 			return err
-		}
-	}
-	if u.next.MessageTS == "" {
-		// SetMessage may have run meanwhile; it does not bump the version.
-		var channel, ts string
-		if err := tx.QueryRowContext(ctx, `SELECT channel, message_ts FROM requests WHERE id = ?`, u.id).Scan(&channel, &ts); err == nil {
-			u.next.Channel, u.next.MessageTS = channel, ts
 		}
 	}
 	return nil
@@ -629,23 +622,25 @@ func (u *update) again(ctx context.Context, tx *wtx) error {
 	return nil
 }
 
-// writeNext stores next (as approvals.NextVersion made it) over cur, with
+// writeNext stores *next (as approvals.NextVersion made it) over cur, with
 // events, in tx. If the stored request is no longer at cur's version, it
-// writes nothing and returns errStale.
-func writeNext(ctx context.Context, tx *wtx, cur, next approvals.Request, events []approvals.Event) error {
-	res, err := tx.ExecContext(ctx, `UPDATE requests SET version = ?, state = ?, dry_run = ?,
+// writes nothing and returns errStale. If next has no message, it is given
+// the one stored: SetMessage may have run since the request was read, and
+// it does not change the version.
+func writeNext(ctx context.Context, tx *wtx, cur approvals.Request, next *approvals.Request, events []approvals.Event) error {
+	var channel, ts string
+	err := tx.QueryRowContext(ctx, `UPDATE requests SET version = ?, state = ?, dry_run = ?,
 		escalated_at = ?, expired_at = ?, refusal = ?, finished_at = ?
-		WHERE id = ? AND version = ?`,
+		WHERE id = ? AND version = ?
+		RETURNING channel, message_ts`,
 		next.Version, string(next.State()), next.DryRun,
 		millis(next.EscalatedAt), millis(next.ExpiredAt), next.Refusal, millis(next.FinishedAt),
-		cur.ID, cur.Version)
+		cur.ID, cur.Version).Scan(&channel, &ts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errStale
+	}
 	if err != nil {
 		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n != 1 {
-		return errStale
 	}
 	for i, t := range next.Targets {
 		if t == cur.Targets[i] {
@@ -666,9 +661,12 @@ func writeNext(ctx context.Context, tx *wtx, cur, next approvals.Request, events
 		return err
 	}
 	for _, e := range events {
-		if err := insertEvent(ctx, tx, next, e); err != nil {
+		if err := insertEvent(ctx, tx, *next, e); err != nil {
 			return err
 		}
+	}
+	if next.MessageTS == "" {
+		next.Channel, next.MessageTS = channel, ts
 	}
 	return nil
 }

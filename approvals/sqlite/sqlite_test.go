@@ -366,3 +366,35 @@ func TestCreateDuplicateAtCap(t *testing.T) {
 		t.Errorf("%d pending, %v; want 1", n, err)
 	}
 }
+
+// TestUpdateReturnsMessageSetMeanwhile: the request Update returns carries
+// the message SetMessage recorded after the request was read (SetMessage
+// does not change the version); one it had already is kept.
+func TestUpdateReturnsMessageSetMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := MustOpen(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	r := approvals.Request{ID: uuid.NewString(), Requester: "UREQ", Required: 3,
+		Targets:   []approvals.Target{{Email: "a@example.com", State: approvals.TargetWaiting}},
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.Create(ctx, r, approvals.Event{Kind: approvals.EventRequested, Request: r, At: now}, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Update(ctx, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+		if cur.MessageTS == "" {
+			if err := db.SetMessage(ctx, r.ID, "C1", "1.2"); err != nil {
+				t.Errorf("SetMessage: %v", err)
+			}
+		}
+		cur.Reviews = append(cur.Reviews, approvals.Review{By: "UAPP1", Decision: approvals.Approve, At: now})
+		return cur, []approvals.Event{{Kind: approvals.EventApproved, Actor: "UAPP1", At: now}}, nil
+	})
+	if err != nil || got.Channel != "C1" || got.MessageTS != "1.2" {
+		t.Errorf("Update returned message %q/%q, %v; want C1/1.2", got.Channel, got.MessageTS, err)
+	}
+	got = approveBy(t, db, r.ID, "UAPP2")
+	if got.Channel != "C1" || got.MessageTS != "1.2" {
+		t.Errorf("Update returned message %q/%q; want C1/1.2", got.Channel, got.MessageTS)
+	}
+}
