@@ -383,13 +383,25 @@ func insertEvent(ctx context.Context, tx *wtx, r approvals.Request, e approvals.
 	if !e.Audited() {
 		audited = time.Now().UnixMilli()
 	}
+	// The event is numbered and chained as it is inserted: the writer holds
+	// SQLite's write lock, and runs one operation at a time, so that no
+	// event is recorded between reading the tip and this insert.
+	tip, err := tx.chainTip(ctx)
+	if err != nil {
+		return fmt.Errorf("record %s event: read the last event: %w", e.Kind, err)
+	}
+	seq := tip.seq + 1
+	e.Request = approvals.Request{ID: r.ID}
+	e.At = fromMillis(millis(e.At))
+	hash := approvals.ChainHash(tip.hash, seq, e)
 	// The unique index on key (migration 0003) tells a key recorded
 	// already: then nothing is inserted.
-	res, err := tx.ExecContext(ctx, `INSERT INTO events (request_id, kind, state, actor, detail, at, message_due, key, target, notice_due, audited_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (seq, request_id, kind, state, actor, detail, at, message_due, key, target,
+			notice_due, audited_at, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (key) WHERE key != '' DO NOTHING`,
-		r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
-		e.HasNotice() && r.Channel != "", audited)
+		seq, r.ID, string(e.Kind), string(e.State), e.Actor, e.Detail, millis(e.At), e.ShowsOnMessage(), e.Key, e.Target,
+		e.HasNotice() && r.Channel != "", audited, hash)
 	if err != nil {
 		return fmt.Errorf("insert %s event: %w", e.Kind, err)
 	}
@@ -398,23 +410,44 @@ func insertEvent(ctx context.Context, tx *wtx, r approvals.Request, e approvals.
 	} else if n == 0 {
 		return fmt.Errorf("%s event %s: %w", e.Kind, e.Key, approvals.ErrDuplicate)
 	}
-	seq, err := res.LastInsertId()
-	if err != nil {
-		return fmt.Errorf("insert %s event: %w", e.Kind, err)
-	}
-	// The writer holds SQLite's write lock, and runs one operation at a
-	// time: no event is recorded between the previous one's hash and this
-	// one's.
-	e.Request = approvals.Request{ID: r.ID}
-	e.At = fromMillis(millis(e.At))
-	if err := chainEvent(ctx, tx, seq, e); err != nil {
-		return fmt.Errorf("chain %s event: %w", e.Kind, err)
-	}
+	tx.tip = chainTip{seq: seq, hash: hash, known: true}
 	return nil
 }
 
+// chainTip is where the event log ends: the greatest seq given to an event
+// (the next event is numbered seq+1, as AUTOINCREMENT would number it), and
+// the hash of the event with the greatest seq, which the next one follows.
+type chainTip struct {
+	seq   int64
+	hash  string
+	known bool
+}
+
+// chainTip returns where the event log ends: as the events this
+// transaction recorded left it, or else as read. Events are recorded only
+// by insertEvent, which sets tx.tip; the writer forgets it whenever what
+// the transaction wrote may be undone (an operation's savepoint or the
+// batch rolled back) and at each BEGIN, before which another process may
+// have written (see wtx).
+func (tx *wtx) chainTip(ctx context.Context) (chainTip, error) {
+	if tx.tip.known {
+		return tx.tip, nil
+	}
+	var given, last int64
+	var hash string
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+		COALESCE((SELECT MAX(seq) FROM events), 0),
+		COALESCE((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), '')`).Scan(&given, &last, &hash)
+	if err != nil {
+		return chainTip{}, err
+	}
+	tx.tip = chainTip{seq: max(given, last), hash: hash, known: true}
+	return tx.tip, nil
+}
+
 // chainEvent stores the hash of event e, numbered seq, after the event
-// recorded before it.
+// recorded before it: an event recorded before the log was a chain (see
+// chainOld; insertEvent chains the events it records).
 func chainEvent(ctx context.Context, tx *wtx, seq int64, e approvals.Event) error {
 	var prev string
 	err := tx.QueryRowContext(ctx, `SELECT hash FROM events WHERE seq < ? ORDER BY seq DESC LIMIT 1`, seq).Scan(&prev)
@@ -429,6 +462,7 @@ func chainEvent(ctx context.Context, tx *wtx, seq int64, e approvals.Event) erro
 // upgrade), in order.
 func (d *DB) chainOld(ctx context.Context) error {
 	return d.write(ctx, func(ctx context.Context, tx *wtx) error {
+		tx.tip = chainTip{} // the hashes it sets are read anew
 		// Only the events before the first one chained as it was recorded:
 		// an unchained event after it was written by an older revokebot
 		// meanwhile, and must show as a break, not be quietly accepted.

@@ -32,12 +32,14 @@ import (
 //
 // Operations run one after the other, in the order they were queued, so
 // each sees the writes of those before it (the pending cap, key uniqueness,
-// the hash chain, last insert IDs). Their statements run with the batch's
-// own context, which no caller can cancel: SQLite interrupts a statement
-// whose context ends, and an interrupted write can roll back the whole
-// transaction, the other callers' writes with it. An operation whose
-// caller's context has ended before it starts is skipped (ctx.Err()); once
-// started, it runs to the end, and its caller waits for the batch.
+// the hash chain: where the event log ends is read once per transaction,
+// then carried from one event to the next, see wtx.tip). Their statements
+// run with the batch's own context, which no caller can cancel: SQLite
+// interrupts a statement whose context ends, and an interrupted write can
+// roll back the whole transaction, the other callers' writes with it. An
+// operation whose caller's context has ended before it starts is skipped
+// (ctx.Err()); once started, it runs to the end, and its caller waits for
+// the batch.
 //
 // That context has no deadline either: the driver watches a context that
 // can end with a goroutine per statement (165 of the 967 allocations of
@@ -281,6 +283,7 @@ func (w *writer) commitBatch(ctx context.Context, batch []*op) ([]*op, error) {
 	if err := w.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return batch, fmt.Errorf("begin: %w", err)
 	}
+	w.tx.tip = chainTip{} // another process may have written before the lock
 	for i := 0; i < len(batch); i++ {
 		if err := w.runOp(ctx, batch[i]); err != nil {
 			w.rollback(ctx)
@@ -323,6 +326,7 @@ func (w *writer) runOp(ctx context.Context, o *op) error {
 	}
 	// If SQLite rolled back the whole transaction (an I/O error, a full
 	// disk), the savepoint is gone: ROLLBACK TO fails, and so does the batch.
+	w.tx.tip = chainTip{} // o may have recorded events
 	if err := w.exec(ctx, "ROLLBACK TO op"); err != nil {
 		return fmt.Errorf("roll back to savepoint after %v: %w", o.err, err)
 	}
@@ -353,6 +357,7 @@ func guard(o *op, fn func() error) (err error) {
 // another, rather than every later BEGIN failing inside a transaction left
 // open. ROLLBACK fails too when SQLite has rolled back already.
 func (w *writer) rollback(ctx context.Context) {
+	w.tx.tip = chainTip{}
 	if err := w.exec(ctx, "ROLLBACK"); err != nil {
 		w.closeStmts()
 		// Returning ErrBadConn makes database/sql close the connection.
@@ -412,7 +417,14 @@ func (w *writer) closeStmts() {
 // wtx is the writer's transaction as an operation sees it: statements on
 // the write connection, each SQL text prepared once. Only the writer's
 // goroutine uses it, within an operation.
-type wtx struct{ w *writer }
+type wtx struct {
+	w *writer
+	// tip is where the event log ends, as the events recorded in this
+	// transaction left it (see chainTip): it spares reading it again for
+	// each event. The writer forgets it at each BEGIN, and when an
+	// operation's savepoint or the batch is rolled back.
+	tip chainTip
+}
 
 // ExecContext runs a statement that returns no rows.
 func (tx *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {

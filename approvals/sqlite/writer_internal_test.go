@@ -745,3 +745,96 @@ func TestStatementsPrepared(t *testing.T) {
 		t.Errorf("prepared: %d then %d for writing, %d then %d for reading; want no more", w1, w2, r1, r2)
 	}
 }
+
+// TestChainTip: where the event log ends is read once in a transaction and
+// then known from the events it records (chainTip), and forgotten whenever
+// those may be undone or another process may have written: each case
+// leaves a chain that holds.
+func TestChainTip(t *testing.T) {
+	t.Parallel()
+	t.Run("OperationRolledBack", func(t *testing.T) {
+		t.Parallel()
+		d, _ := openTest(t)
+		r := pending("UREQ", "alice@example.com")
+		r.Required = 5
+		if err := create(d, r, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Append(bg, approvals.Event{Kind: approvals.EventRefused, Request: r, Actor: "UX", At: r.CreatedAt, Key: "click-1"}); err != nil {
+			t.Fatal(err)
+		}
+		a, b := pending("UREQ", "a@example.com"), pending("UREQ", "b@example.com")
+		errs := inOneBatch(t, d,
+			func() error { return create(d, a, 0) },
+			// Records an event, then fails on the second's key: the
+			// first event is rolled back, and the tip it set forgotten.
+			func() error {
+				_, err := d.Update(bg, r.ID, func(cur approvals.Request) (approvals.Request, []approvals.Event, error) {
+					cur.Reviews = append(cur.Reviews, approvals.Review{By: "UAPP", Decision: approvals.Approve, At: r.CreatedAt})
+					return cur, []approvals.Event{
+						{Kind: approvals.EventApproved, Actor: "UAPP", At: r.CreatedAt},
+						{Kind: approvals.EventApproved, Actor: "UAPP", At: r.CreatedAt, Key: "click-1"},
+					}, nil
+				})
+				return err
+			},
+			func() error { return create(d, b, 0) },
+		)
+		if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], approvals.ErrDuplicate) {
+			t.Fatalf("errors %v, want nil, ErrDuplicate, nil", errs)
+		}
+		links := checkChain(t, d)
+		var got []string
+		for _, l := range links {
+			got = append(got, fmt.Sprintf("%d %s", l.Seq, l.Event.Kind))
+		}
+		if want := []string{"1 requested", "2 refused", "3 requested", "4 requested"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("the log holds %v, want %v", got, want)
+		}
+	})
+	t.Run("AnotherProcessBetweenBatches", func(t *testing.T) {
+		t.Parallel()
+		d, path := openTest(t)
+		other, err := Open(bg, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		for i := range 4 {
+			// Each writer's batches come between the other's.
+			for _, w := range []*DB{d, other, d} {
+				if err := create(w, pending("UREQ", fmt.Sprintf("u%d@example.com", i)), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if links := checkChain(t, d); len(links) != 12 {
+			t.Errorf("%d events, want 12", len(links))
+		}
+	})
+	t.Run("NumbersNeverGivenAgain", func(t *testing.T) {
+		t.Parallel()
+		d, _ := openTest(t)
+		for i := range 3 {
+			if err := create(d, pending("UREQ", fmt.Sprintf("u%d@example.com", i)), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The last event removed by hand: as AUTOINCREMENT does, its
+		// number is not given again, and the next event follows the one
+		// now last.
+		if err := d.w.doAlone(bg, func(conn *sql.Conn) error {
+			_, err := conn.ExecContext(bg, `DELETE FROM events WHERE seq = 3`)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := create(d, pending("UREQ", "next@example.com"), 0); err != nil {
+			t.Fatal(err)
+		}
+		links := checkChain(t, d)
+		if len(links) != 3 || links[2].Seq != 4 {
+			t.Errorf("%d events, the last numbered %d; want 3, the last numbered 4", len(links), links[len(links)-1].Seq)
+		}
+	})
+}
