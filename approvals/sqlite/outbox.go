@@ -45,8 +45,9 @@ func claimColumns(part approvals.Part) (owner, until string) {
 }
 
 // Claim implements approvals.Outbox. The candidates are chosen and claimed
-// in one operation of the writer, which runs one at a time holding SQLite's
-// write lock (BEGIN IMMEDIATE): claims are made one at a time.
+// in one statement, an operation of the writer, which runs one at a time
+// holding SQLite's write lock (BEGIN IMMEDIATE): claims are made one at a
+// time.
 func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, limit int, ttl time.Duration) ([]approvals.Delivery, error) {
 	where, _, err := due(part)
 	if err != nil {
@@ -61,31 +62,27 @@ func (d *DB) Claim(ctx context.Context, part approvals.Part, owner string, limit
 	var seqs []int64
 	err = d.write(ctx, func(ctx context.Context, tx *wtx) error {
 		now := time.Now().UnixMilli()
-		rows, err := tx.QueryContext(ctx, `SELECT e.seq FROM events e WHERE `+where+`
-			AND NOT EXISTS (SELECT 1 FROM events o WHERE o.request_id = e.request_id AND `+other+`
-				AND o.`+ownerCol+` NOT IN ('', ?) AND o.`+untilCol+` > ?)
-			ORDER BY e.seq LIMIT ?`, owner, now, limit)
+		// The candidates stay the same while they are claimed: claiming
+		// one for owner changes neither what is due nor whether another
+		// owner holds a claim.
+		rows, err := tx.QueryContext(ctx, `UPDATE events SET `+ownerCol+` = ?, `+untilCol+` = ?
+			WHERE seq IN (SELECT e.seq FROM events e WHERE `+where+`
+				AND NOT EXISTS (SELECT 1 FROM events o WHERE o.request_id = e.request_id AND `+other+`
+					AND o.`+ownerCol+` NOT IN ('', ?) AND o.`+untilCol+` > ?)
+				ORDER BY e.seq LIMIT ?)
+			RETURNING seq`, owner, now+ttl.Milliseconds(), owner, now, limit)
 		if err != nil {
 			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var seq int64
 			if err := rows.Scan(&seq); err != nil {
-				rows.Close()
 				return err
 			}
 			seqs = append(seqs, seq)
 		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		for _, seq := range seqs {
-			if _, err := tx.ExecContext(ctx, `UPDATE events SET `+ownerCol+` = ?, `+untilCol+` = ? WHERE seq = ?`,
-				owner, now+ttl.Milliseconds(), seq); err != nil {
-				return err
-			}
-		}
-		return nil
+		return rows.Close()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim %ss for %s: %w", part, owner, err)
@@ -199,18 +196,19 @@ func (d *DB) BeginPost(ctx context.Context, id string) (time.Time, error) {
 }
 
 // begin sets column of the row of table matching where to now if it is
-// still 0, and returns its previous value.
+// still 0, and returns its previous value: read only if it was not 0 (a
+// later attempt), or the row is missing (sql.ErrNoRows).
 func (d *DB) begin(ctx context.Context, table, column, where string, arg any) (time.Time, error) {
 	var prev int64
 	err := d.write(ctx, func(ctx context.Context, tx *wtx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT `+column+` FROM `+table+` WHERE `+where, arg).Scan(&prev); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+column+` = ? WHERE `+where+` AND `+column+` = 0`, time.Now().UnixMilli(), arg)
+		if err != nil {
 			return err
 		}
-		if prev != 0 {
-			return nil
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+column+` = ? WHERE `+where, time.Now().UnixMilli(), arg)
-		return err
+		return tx.QueryRowContext(ctx, `SELECT `+column+` FROM `+table+` WHERE `+where, arg).Scan(&prev)
 	})
 	return fromMillis(prev), err
 }

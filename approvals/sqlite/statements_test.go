@@ -43,6 +43,7 @@ func TestStatements(t *testing.T) {
 		}
 		return r
 	}
+	var seq int64 // the event BeginAttempt begins
 	ops := []op{
 		{name: "Create", want: counts{0, 8}, run: func(t *testing.T, _ approvals.Request) error {
 			return create(d, pending("UREQ", "alice@example.com"), 0)
@@ -78,7 +79,19 @@ func TestStatements(t *testing.T) {
 			_, err := d.Lease(bg, "courier", "replica-a", time.Minute)
 			return err
 		}},
-		{name: "Claim and MarkDelivered", setup: created, want: counts{1, 11}, run: func(t *testing.T, r approvals.Request) error {
+		{name: "BeginAttempt (the first)", setup: func(t *testing.T) approvals.Request {
+			r := created(t)
+			links, err := d.Chain(bg, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq = links[len(links)-1].Seq
+			return r
+		}, want: counts{0, 5}, run: func(t *testing.T, _ approvals.Request) error {
+			_, err := d.BeginAttempt(bg, seq, approvals.AuditRecord)
+			return err
+		}},
+		{name: "Claim and MarkDelivered", setup: created, want: counts{1, 10}, run: func(t *testing.T, r approvals.Request) error {
 			ds, err := d.Claim(bg, approvals.AuditRecord, "replica-a", 1, time.Minute)
 			if err != nil || len(ds) != 1 {
 				t.Fatalf("Claim = %d, %v", len(ds), err)
@@ -142,6 +155,27 @@ func TestStatements(t *testing.T) {
 			t.Logf("%-45s %2d reads", "ListByState (10 requests)", got)
 			if got > want {
 				t.Errorf("ListByState of 10 requests: %d reads, want at most %d", got, want)
+			}
+		}
+	}
+	// Their 10 audit records claimed at once (by two owners in turn: each
+	// claim renews the owner's own).
+	for i, owner := range []string{"replica-a", "replica-b"} {
+		if i == 1 {
+			if err := l.ReleaseClaims(bg, "replica-a"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reads, writes := l.read.statements.Load(), l.w.statements.Load()
+		ds, err := l.Claim(bg, approvals.AuditRecord, owner, 50, time.Minute)
+		if err != nil || len(ds) != 10 {
+			t.Fatalf("Claim = %d, %v", len(ds), err)
+		}
+		reads, writes = l.read.statements.Load()-reads, l.w.statements.Load()-writes
+		if i == 1 {
+			t.Logf("%-45s %2d reads, %2d writes", "Claim of 10 deliveries", reads, writes)
+			if reads > 1 || writes > 5 {
+				t.Errorf("Claim of 10 deliveries: %d reads and %d writes, want at most 1 and 5", reads, writes)
 			}
 		}
 	}
