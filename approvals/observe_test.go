@@ -457,9 +457,8 @@ func (g *gatedInspector) Preview(ctx context.Context, email string) (approvals.P
 
 // A burst of requests is previewed by a bounded number of goroutines, a
 // bounded number of lookups at once, and every request is previewed in the
-// end.
+// end. (Not parallel: it counts the process's goroutines.)
 func TestPreviewsOfABurstAreBounded(t *testing.T) {
-	t.Parallel()
 	f, in := newInspected(t)
 	g := &gatedInspector{open: make(chan struct{})}
 	g.fakeInspector.users = in.users

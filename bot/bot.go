@@ -100,15 +100,9 @@ type Bot struct {
 	work     *workQueue
 	// refused counts the commands and clicks refused for a full queue.
 	refused atomic.Uint64
-	// busy carries the private "busy, try again" replies to clicks refused
-	// for a full queue, to one goroutine that sends them (a bounded number:
-	// past that, the refusal is only logged).
-	busy chan busyReply
 
-	// posts holds the whenPosted waiting, by request ID; they look every
-	// lookEvery.
-	posts     sync.Map
-	lookEvery time.Duration
+	// confirm runs the requesters' confirmations (see whenPosted).
+	confirm confirmer
 
 	// envelopes remembers recently handled envelope IDs, so that Slack's
 	// redelivery of one (retry_attempt > 0) is acked but not handled again.
@@ -169,11 +163,9 @@ func New(api *slack.Client, svc Requests, cfg Config) *Bot {
 		log: log,
 		// Work outlives the connection (a revocation in flight must
 		// finish), bounded per item.
-		work:      newWorkQueue(context.Background(), cfg.MaxConcurrent, cfg.QueueLimit, cfg.WorkTimeout),
-		busy:      make(chan busyReply, busyReplies),
-		lookEvery: lookEvery,
+		work: newWorkQueue(context.Background(), cfg.MaxConcurrent, cfg.QueueLimit, cfg.WorkTimeout),
 	}
-	go b.sendBusyReplies()
+	b.confirm = newConfirmer(b, lookEvery)
 	b.webhooks = &http.Client{
 		Timeout: 10 * time.Second,
 		// A redirect must stay within the allowed hosts too.
@@ -192,7 +184,8 @@ func New(api *slack.Client, svc Requests, cfg Config) *Bot {
 
 // Run connects to Slack and serves until ctx ends, then waits for the work in
 // flight to finish and returns nil. It returns an error if the connection
-// fails for good (for example a revoked or invalid token).
+// fails for good (for example a revoked or invalid token). A Bot runs once:
+// Run stops its workers when it returns.
 func (b *Bot) Run(ctx context.Context) error {
 	// slack-go handles Slack's disconnect messages itself; its debug log is
 	// the only place that shows their reason.
@@ -208,9 +201,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- client.RunContext(runCtx) }()
 
-	// Work outlives ctx (a revocation in flight must finish), bounded per item.
+	// Work outlives ctx (a revocation in flight must finish), bounded per
+	// item: the work queue's jobs run under a context of their own. When
+	// ctx ends, what was accepted (and acked) is done, then the workers stop.
 	work := context.WithoutCancel(ctx)
-	defer b.work.stop()
+	defer b.stop()
 	defer b.inflight.Wait()
 	defer b.connected.Store(false)
 	ack := func(req *socketmode.Request, payload any) { b.ack(client, req, payload) }
@@ -269,7 +264,7 @@ func IsFatalAuthError(err error) bool {
 // acker acks a Socket Mode envelope, with an optional response payload.
 type acker func(req *socketmode.Request, payload any)
 
-// dispatch acks an envelope at once, then hands its work to a goroutine.
+// dispatch acks an envelope at once, then queues its work for a worker.
 func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
@@ -466,31 +461,6 @@ func (b *Bot) fill(fn func(context.Context)) {
 	})
 }
 
-// busyReplies bounds the "busy, try again" replies to clicks waiting to be
-// sent.
-const busyReplies = 64
-
-// busyReply is a private reply to a click refused for a full queue.
-type busyReply struct{ responseURL, requestID string }
-
-// tellBusy has the clicker told privately that their click was not taken.
-func (b *Bot) tellBusy(responseURL, requestID string) {
-	select {
-	case b.busy <- busyReply{responseURL, requestID}:
-	default:
-		b.log.Warn("busy: too many refusals to tell; this one is only logged", "request_id", requestID)
-	}
-}
-
-// sendBusyReplies sends the replies tellBusy queues, one at a time.
-func (b *Bot) sendBusyReplies() {
-	for r := range b.busy {
-		ctx, cancel := context.WithTimeout(context.Background(), slackCallTimeout)
-		b.reply(ctx, b.log.With("request_id", r.requestID), r.responseURL, busyClick)
-		cancel()
-	}
-}
-
 // clickFrom is what a click's handling needs of its payload: where to
 // reply privately, and the trigger to open a modal with.
 type clickFrom struct {
@@ -601,87 +571,12 @@ func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashComm
 	})
 }
 
-// lookEvery is how often whenPosted looks in the store, unless told sooner
-// by MessagePosted.
-const lookEvery = 250 * time.Millisecond
-
-// postWait is a whenPosted waiting for a request's approval message.
-type postWait struct {
-	look func(context.Context)
-	done atomic.Bool
-}
-
-// whenPosted calls then, once, on a worker, once request id's approval
-// message is posted (posted true), or once wait has passed without it. It
-// holds no worker meanwhile: it looks at once, in the caller's job, then
-// again when MessagePosted says this replica's courier posted it, and every
-// lookEvery (another replica's courier may post it: the store is where to
-// look), each look a job of its own.
-func (b *Bot) whenPosted(ctx context.Context, id string, wait time.Duration, then func(ctx context.Context, posted bool)) {
-	b.inflight.Add(1)
-	deadline := time.Now().Add(wait)
-	w := &postWait{}
-	w.look = func(ctx context.Context) {
-		if w.done.Load() {
-			return
-		}
-		r, err := b.svc.Get(ctx, id)
-		posted := err == nil && r.MessageTS != ""
-		if !posted && time.Now().Before(deadline) || !w.done.CompareAndSwap(false, true) {
-			return
-		}
-		b.posts.CompareAndDelete(id, w)
-		defer b.inflight.Done()
-		then(ctx, posted)
-	}
-	b.posts.Store(id, w)
-	w.look(ctx)
-	var tick func()
-	tick = func() {
-		time.AfterFunc(min(b.lookEvery, max(time.Until(deadline), 0)), func() {
-			if w.done.Load() {
-				return
-			}
-			b.lookSoon(ctx, w.look, true)
-			if time.Now().Before(deadline) {
-				tick()
-			}
-		})
-	}
-	if !w.done.Load() {
-		tick()
-	}
-}
-
 // Queued returns how many commands and clicks wait for a worker.
 func (b *Bot) Queued() int { return b.work.queued() }
 
 // BusyRefusals returns how many commands and clicks were refused because
 // too many were waiting (Config.QueueLimit).
 func (b *Bot) BusyRefusals() uint64 { return b.refused.Load() }
-
-// MessagePosted tells the Bot that request id's approval message is posted
-// and recorded, so that the requester is told at once. It never blocks.
-func (b *Bot) MessagePosted(id string) {
-	if w, ok := b.posts.Load(id); ok {
-		b.lookSoon(context.Background(), w.(*postWait).look, false)
-	}
-}
-
-// lookSoon queues look as a job. When the queue is full, it waits its turn
-// if wait is set, and otherwise gives up (a later look will come).
-func (b *Bot) lookSoon(ctx context.Context, look func(context.Context), wait bool) {
-	for !b.work.offer(look) {
-		switch {
-		case b.work.stopped():
-			look(context.WithoutCancel(ctx))
-			return
-		case !wait:
-			return
-		}
-		time.Sleep(b.lookEvery / 10)
-	}
-}
 
 // approversWanted says how many approvers a request waits for.
 func approversWanted(r approvals.Request) string {

@@ -9,10 +9,11 @@ import (
 // redelivers within a few minutes.
 const envelopeTTL = 15 * time.Minute
 
-// envelopeMemory remembers the envelope IDs seen in the last envelopeTTL (and
-// at most twice that), in two generations: when the current one is older
-// than envelopeTTL it becomes the previous one, and the previous one is
-// dropped whole. Each envelope costs one map lookup or two, never a sweep.
+// envelopeMemory remembers the envelope IDs seen for at least envelopeTTL, in
+// two generations: at the first envelope after the current generation is
+// envelopeTTL old, it becomes the previous one, and the previous one is
+// dropped whole. Each envelope costs one map lookup or two, never a sweep,
+// and the memory holds the envelopes of two generations at most.
 type envelopeMemory struct {
 	mu        sync.Mutex
 	cur, prev map[string]struct{}
@@ -36,7 +37,8 @@ func (m *envelopeMemory) seen(id string, now time.Time) bool {
 	return false
 }
 
-// forget drops id from the memory.
+// forget drops id from the memory (the fuzz test keeps a long run from
+// growing with it).
 func (m *envelopeMemory) forget(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -61,16 +61,18 @@ func (q *workQueue) reserve() bool {
 }
 
 // fill queues job in a place taken with reserve. It never blocks: the
-// places reserved never exceed the channel's capacity. After stop, the job
-// runs in a goroutine of its own, so that work accepted is never dropped.
+// places reserved never exceed the channel's capacity. After stop (which
+// waits for the work accepted, so only a misuse gets here), the job runs in
+// the caller, so that work accepted is never dropped.
 func (q *workQueue) fill(job func(context.Context)) {
 	q.mu.RLock()
-	defer q.mu.RUnlock()
 	if q.closed {
+		q.mu.RUnlock()
 		q.waiting.Add(-1)
-		go q.run(job)
+		q.run(job)
 		return
 	}
+	defer q.mu.RUnlock()
 	q.jobs <- job
 }
 

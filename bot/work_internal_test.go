@@ -102,8 +102,21 @@ func (p *postedService) Get(context.Context, string) (approvals.Request, error) 
 // once however often it is told.
 func TestMessagePostedWakesTheConfirmation(t *testing.T) {
 	svc := &postedService{}
-	b := New(nil, svc, Config{MaxConcurrent: 1, QueueLimit: 4, Logger: slog.New(slog.DiscardHandler)})
-	b.lookEvery = time.Hour // only MessagePosted makes it look again
+	b := New(nil, svc, Config{MaxConcurrent: 1, QueueLimit: 1, Logger: slog.New(slog.DiscardHandler)})
+	b.stop()
+	b.work = newWorkQueue(context.Background(), 1, 1, time.Minute)
+	b.confirm = newConfirmer(b, time.Hour) // only MessagePosted makes it look again
+	defer b.stop()
+	// The one worker is held, its queue full: the confirmation needs neither.
+	hold := make(chan struct{})
+	defer close(hold)
+	b.work.offer(func(context.Context) { <-hold })
+	for b.work.queued() != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if !b.work.offer(func(context.Context) {}) || b.work.reserve() {
+		t.Fatal("the queue of one is not full")
+	}
 	calls := make(chan bool, 4)
 	b.whenPosted(context.Background(), "r1", time.Hour, func(_ context.Context, posted bool) { calls <- posted })
 	if n := svc.gets.Load(); n != 1 {
@@ -117,7 +130,26 @@ func TestMessagePostedWakesTheConfirmation(t *testing.T) {
 	}
 	b.MessagePosted("r1")
 	b.inflight.Wait()
-	b.work.stop()
+	if len(calls) != 0 {
+		t.Fatal("the confirmation went twice")
+	}
+}
+
+// TestConfirmationAfterItsDeadline: a confirmation whose message is not
+// posted in time says so, once, from the look every lookEvery.
+func TestConfirmationAfterItsDeadline(t *testing.T) {
+	svc := &postedService{}
+	b := New(nil, svc, Config{Logger: slog.New(slog.DiscardHandler)})
+	b.stop()
+	b.work = newWorkQueue(context.Background(), 1, 1, time.Minute)
+	b.confirm = newConfirmer(b, 5*time.Millisecond)
+	defer b.stop()
+	calls := make(chan bool, 4)
+	b.whenPosted(context.Background(), "r1", 50*time.Millisecond, func(_ context.Context, posted bool) { calls <- posted })
+	if posted := <-calls; posted {
+		t.Fatal("the confirmation says the message is posted")
+	}
+	b.inflight.Wait()
 	if len(calls) != 0 {
 		t.Fatal("the confirmation went twice")
 	}
