@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -32,5 +33,25 @@ func TestPageCachesAreSmall(t *testing.T) {
 	}
 	if write != writeCacheKiB {
 		t.Errorf("write connection's cache_size %d, want %d", write, writeCacheKiB)
+	}
+}
+
+// TestWriterReplacesAClosedConnection: a write connection closed under the
+// writer (database/sql gives it up after a driver.ErrBadConn) fails one
+// batch at most; the next opens a new connection and commits.
+func TestWriterReplacesAClosedConnection(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "conn.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.w.doAlone(ctx, func(conn *sql.Conn) error { return conn.Close() }); err != nil {
+		t.Fatal(err)
+	}
+	write := func() error { return d.SetMessage(ctx, "no-such-request", "C1", "1.2") }
+	first := write()
+	if second := write(); second == nil || !strings.Contains(second.Error(), "not found") {
+		t.Fatalf("writes after the connection closed: %v, then %v; want the second to reach the database (not found)", first, second)
 	}
 }

@@ -174,8 +174,9 @@ func (d *DB) Close() error {
 	return d.closeErr
 }
 
-// Ping checks that the database answers, and that it takes writes unless
-// it was opened read-only.
+// Ping checks that the database answers reads, and that the store is not
+// closed. (A write that fails tells its caller; the writer opens a new
+// connection for the next one.)
 func (d *DB) Ping(ctx context.Context) error {
 	if d.w != nil && d.w.isClosed() {
 		return errClosed

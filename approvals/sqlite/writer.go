@@ -281,6 +281,9 @@ func (w *writer) commitBatch(ctx context.Context, batch []*op) ([]*op, error) {
 		return batch, err
 	}
 	if err := w.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
+			w.drop() // the next batch opens a new one
+		}
 		return batch, fmt.Errorf("begin: %w", err)
 	}
 	w.tx.tip = chainTip{} // another process may have written before the lock
@@ -359,12 +362,18 @@ func guard(o *op, fn func() error) (err error) {
 func (w *writer) rollback(ctx context.Context) {
 	w.tx.tip = chainTip{}
 	if err := w.exec(ctx, "ROLLBACK"); err != nil {
-		w.closeStmts()
-		// Returning ErrBadConn makes database/sql close the connection.
-		_ = w.conn.Raw(func(any) error { return driver.ErrBadConn })
-		w.conn.Close()
-		w.conn = nil
+		w.drop()
 	}
+}
+
+// drop closes the write connection, which a failure left unusable: the
+// next batch opens a new one (connect).
+func (w *writer) drop() {
+	w.closeStmts()
+	// Returning ErrBadConn makes database/sql close the connection.
+	_ = w.conn.Raw(func(any) error { return driver.ErrBadConn })
+	w.conn.Close()
+	w.conn = nil
 }
 
 // connect opens a write connection if the writer has none (after a
