@@ -492,8 +492,8 @@ func tail(path string, n int) string {
 // procStatus holds the memory figures of /proc/<pid>/status, in bytes.
 // anon is RssAnon, the part of rss that is the process's own memory (its
 // heap, stacks, SQLite's caches), without the pages of its binary and
-// libraries (RssFile, shared and dropped by the kernel when it needs them),
-// which stay resident once a burst has run code not run before.
+// libraries (RssFile, shared, and dropped by the kernel when it needs
+// them): what a burst grows and should give back.
 type procStatus struct {
 	rss, hwm, anon int64
 }
