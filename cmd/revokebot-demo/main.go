@@ -40,6 +40,7 @@ import (
 	"github.com/revokebot/revokebot/bot/bottest"
 	"github.com/revokebot/revokebot/cloudflare/cftest"
 	"github.com/revokebot/revokebot/cmd/internal/app"
+	"github.com/revokebot/revokebot/cmd/internal/faketb"
 )
 
 func main() {
@@ -218,8 +219,8 @@ const hint = `type "help" for the commands, e.g. /revoke @alice --devices, then 
 // stopped with one.
 func run(ctx context.Context, in io.Reader, out io.Writer, opts options) (err error) {
 	con := &console{w: out, interactive: !opts.editor && isTerminal(in), color: opts.color}
-	tb := &demoTB{}
-	defer tb.cleanup()
+	tb := &faketb.TB{}
+	defer tb.RunCleanups()
 	ttl := opts.ttl
 	if ttl == 0 {
 		ttl = approvals.DefaultTTL
@@ -519,7 +520,7 @@ func (d *demo) do(ctx context.Context, line string) (more bool) {
 	// A fake that gives up (bottest's Fatalf) ends the command, not the demo.
 	defer func() {
 		if r := recover(); r != nil {
-			f, ok := r.(fatal)
+			f, ok := r.(faketb.Failure)
 			if !ok {
 				panic(r)
 			}
@@ -1118,42 +1119,11 @@ func isTerminal(f any) bool {
 	return ok && term.IsTerminal(int(file.Fd()))
 }
 
-// demoTB lets the test fakes run outside a test: Fatalf panics with a fatal,
-// which ends the command at hand, and Cleanup functions run when the demo
-// ends.
-type demoTB struct {
-	mu       sync.Mutex
-	cleanups []func()
-}
-
-type fatal string
-
-func (*demoTB) Helper() {}
-
-func (*demoTB) Fatalf(format string, args ...any) { panic(fatal(fmt.Sprintf(format, args...))) }
-
-func (t *demoTB) Cleanup(f func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cleanups = append(t.cleanups, f)
-}
-
-// cleanup runs the Cleanup functions, last registered first.
-func (t *demoTB) cleanup() {
-	t.mu.Lock()
-	fs := t.cleanups
-	t.cleanups = nil
-	t.mu.Unlock()
-	for i := len(fs) - 1; i >= 0; i-- {
-		fs[i]()
-	}
-}
-
 // try runs f, turning a fake's Fatalf into an error.
 func try(f func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			fe, ok := r.(fatal)
+			fe, ok := r.(faketb.Failure)
 			if !ok {
 				panic(r)
 			}

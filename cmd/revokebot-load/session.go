@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/revokebot/revokebot/bot/bottest"
 	"github.com/revokebot/revokebot/cloudflare/cftest"
 	"github.com/revokebot/revokebot/cmd/internal/app"
+	"github.com/revokebot/revokebot/cmd/internal/faketb"
 )
 
 // The people and channels of the fake workspace.
@@ -46,45 +46,6 @@ const (
 // requesterID is the Slack user ID of the i-th requester.
 func requesterID(i int) string { return fmt.Sprintf("UREQUESTER%d", i) }
 
-// loadTB lets the test fakes run outside a test: Fatalf panics with a
-// fakeFailure (turned back into an error by catch), Cleanup functions run
-// when the session ends, Logf writes to the progress output.
-type loadTB struct {
-	mu       sync.Mutex
-	cleanups []func()
-	log      io.Writer
-}
-
-// fakeFailure is what a fake's Fatalf panics with.
-type fakeFailure string
-
-func (*loadTB) Helper() {}
-
-func (*loadTB) Fatalf(format string, args ...any) {
-	panic(fakeFailure(fmt.Sprintf(format, args...)))
-}
-
-func (t *loadTB) Logf(format string, args ...any) {
-	fmt.Fprintf(t.log, format+"\n", args...)
-}
-
-func (t *loadTB) Cleanup(f func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cleanups = append(t.cleanups, f)
-}
-
-// cleanup runs the Cleanup functions, last registered first.
-func (t *loadTB) cleanup() {
-	t.mu.Lock()
-	fs := t.cleanups
-	t.cleanups = nil
-	t.mu.Unlock()
-	for i := len(fs) - 1; i >= 0; i-- {
-		fs[i]()
-	}
-}
-
 // catch turns a fake's Fatalf, panicking in the calling goroutine, into
 // *err: only its first line, since bottest appends a dump of every message.
 // Use it as `defer catch(&err)`.
@@ -93,7 +54,7 @@ func catch(err *error) {
 	if r == nil {
 		return
 	}
-	f, ok := r.(fakeFailure)
+	f, ok := r.(faketb.Failure)
 	if !ok {
 		panic(r)
 	}
@@ -105,7 +66,7 @@ func catch(err *error) {
 // fakes of its own.
 type session struct {
 	opts  *options
-	tb    *loadTB
+	tb    *faketb.TB
 	dir   string
 	slack *bottest.Workspace
 	cf    *cftest.Server
@@ -143,7 +104,7 @@ func newSession(ctx context.Context, opts *options, name string, requesters int,
 	if err != nil {
 		return nil, fmt.Errorf("make a temporary directory: %w", err)
 	}
-	s := &session{opts: opts, tb: &loadTB{log: opts.progress}, dir: dir}
+	s := &session{opts: opts, tb: &faketb.TB{Log: opts.progress}, dir: dir}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -221,7 +182,7 @@ func freeAddr() (string, error) {
 // freshSchema creates an empty schema on the PostgreSQL server of base,
 // dropped with everything in it when tb cleans up, and returns base using
 // it (search_path).
-func freshSchema(ctx context.Context, base string, tb *loadTB) (string, error) {
+func freshSchema(ctx context.Context, base string, tb *faketb.TB) (string, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return "", errors.New("-database: not a postgres:// URL")
@@ -452,7 +413,7 @@ func (s *session) close() {
 		s.bot.stop()
 		s.bot = nil
 	}
-	s.tb.cleanup()
+	s.tb.RunCleanups()
 	if s.logFile != nil {
 		s.logFile.Close()
 	}
