@@ -143,9 +143,12 @@ func TestCouriersRenewClaimsWhileSlackIsSlow(t *testing.T) {
 	f := newCourierFixture(t)
 	r := f.record(t, approvals.EventApproved, approvals.EventRevoked)
 	release := f.ws.Hold("chat.postMessage")
-	f.runCouriers(t, 3, 150*time.Millisecond)
+	// Claims of 400 ms are renewed every 133 ms: a renewal may come over
+	// 250 ms late (a loaded machine running the race detector) and still
+	// hold them. (With 150 ms, a CI run under load posted records twice.)
+	f.runCouriers(t, 3, 400*time.Millisecond)
 	f.ws.Eventually("a post under way", 5*time.Second, func() bool { return f.ws.HeldCalls("chat.postMessage") > 0 })
-	time.Sleep(time.Second) // more than six claims long
+	time.Sleep(2500 * time.Millisecond) // more than six claims long
 	release()
 	f.waitEmpty(t)
 	checkOnceInOrder(t, f.audit(), []string{"requested " + r.ID, "approved " + r.ID, "revoked " + r.ID})
