@@ -98,8 +98,11 @@ type Bot struct {
 	// or running, and the follow-ups still to come.
 	inflight sync.WaitGroup
 	work     *workQueue
-	// refused counts the commands and clicks refused for a full queue.
-	refused atomic.Uint64
+	// refused counts the commands and clicks refused for a full queue;
+	// refusalLogged is when one was last logged (unix nanoseconds), and
+	// refusedLogged how many had been refused then.
+	refused, refusedLogged atomic.Uint64
+	refusalLogged          atomic.Int64
 
 	// confirm runs the requesters' confirmations (see whenPosted).
 	confirm confirmer
@@ -305,8 +308,7 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 			return
 		}
 		if !b.work.reserve() {
-			b.refused.Add(1)
-			b.log.Warn("busy: refusing a command", "user", cmd.UserID, "queued", b.work.queued())
+			b.refuseBusy("a command", "user", cmd.UserID)
 			ack(evt.Request, ephemeral(busyCommand))
 			return
 		}
@@ -346,8 +348,7 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event, ack acker) {
 			// The job keeps what it needs of the payload, not all of it.
 			from := clickFrom{responseURL: cb.ResponseURL, triggerID: cb.TriggerID}
 			if !b.work.reserve() {
-				b.refused.Add(1)
-				b.log.Warn("busy: refusing a click", "request_id", in.ID, "user", in.Actor, "queued", b.work.queued())
+				b.refuseBusy("a click", "request_id", in.ID, "user", in.Actor)
 				b.tellBusy(from.responseURL, in.ID)
 				break
 			}
@@ -377,8 +378,7 @@ func (b *Bot) submitDeny(ctx context.Context, req *socketmode.Request, cb slack.
 	}
 	if problems == nil && !b.work.reserve() {
 		// The modal stays open, with what was typed: submitting again works.
-		b.refused.Add(1)
-		b.log.Warn("busy: refusing a deny submission", "request_id", in.ID, "user", in.Actor, "queued", b.work.queued())
+		b.refuseBusy("a deny submission", "request_id", in.ID, "user", in.Actor)
 		problems = map[string]string{denyReasonBlock: busySubmission}
 	}
 	if problems != nil {
@@ -569,6 +569,20 @@ func (b *Bot) handleCommand(ctx context.Context, key string, cmd slack.SlashComm
 			"If revokebot is not a member of that channel, invite it (`/invite @revokebot`): the message is posted as soon as Slack takes it, until the request expires %s.",
 			req.ID, what, Escape(channel), slackDate(req.ExpiresAt)))
 	})
+}
+
+// refuseBusy counts a refusal for a full queue, and logs it, at most one
+// line a second (with how many were refused since the last line): a flood
+// must not turn into a log line per envelope on the goroutine that acks.
+// revokebot_busy_refusals_total counts them all.
+func (b *Bot) refuseBusy(what string, attrs ...any) {
+	n := b.refused.Add(1)
+	now, last := time.Now().UnixNano(), b.refusalLogged.Load()
+	if now-last < int64(time.Second) || !b.refusalLogged.CompareAndSwap(last, now) {
+		return
+	}
+	since := n - b.refusedLogged.Swap(n)
+	b.log.Warn("busy: refusing "+what+"; the person is told to try again", append(attrs, "queued", b.work.queued(), "refused_since_last_line", since)...)
 }
 
 // Queued returns how many commands and clicks wait for a worker.

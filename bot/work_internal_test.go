@@ -1,8 +1,10 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -152,5 +154,24 @@ func TestConfirmationAfterItsDeadline(t *testing.T) {
 	b.inflight.Wait()
 	if len(calls) != 0 {
 		t.Fatal("the confirmation went twice")
+	}
+}
+
+// TestBusyRefusalsLoggedAtMostOnceASecond: a flood of refusals makes one log
+// line a second, which says how many it stands for; all are counted.
+func TestBusyRefusalsLoggedAtMostOnceASecond(t *testing.T) {
+	var logs bytes.Buffer
+	b := New(nil, &postedService{}, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer b.stop()
+	for range 100 {
+		b.refuseBusy("a command", "user", "U1")
+	}
+	if n := strings.Count(logs.String(), "busy: refusing"); n != 1 {
+		t.Fatalf("%d log lines for 100 refusals at once, want 1:\n%s", n, logs.String())
+	}
+	b.refusalLogged.Store(time.Now().Add(-2 * time.Second).UnixNano()) // a second later
+	b.refuseBusy("a click", "user", "U2")
+	if !strings.Contains(logs.String(), "refused_since_last_line=100") || b.BusyRefusals() != 101 {
+		t.Fatalf("BusyRefusals %d; logs:\n%s", b.BusyRefusals(), logs.String())
 	}
 }
