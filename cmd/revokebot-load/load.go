@@ -73,17 +73,16 @@ func runBurst(ctx context.Context, opts *options, n int) (res burstResult, err e
 		targets[i] = burstTarget(i)
 	}
 	requesters := (n + maxPending - 1) / maxPending
-	s, err := newSession(ctx, opts, fmt.Sprintf("n%d", n), requesters, targets, false)
-	if err != nil {
-		return res, err
-	}
-	defer s.close()
-	defer func() {
-		if err != nil {
-			err = s.fail(err)
-		}
-	}()
-	defer catch(&err)
+	err = withSession(ctx, opts, fmt.Sprintf("n%d", n), requesters, targets, false, func(s *session) error {
+		res, err = burst(ctx, opts, s, res, targets, requesters)
+		return err
+	})
+	return res, err
+}
+
+// burst runs runBurst's measurement on session s.
+func burst(ctx context.Context, opts *options, s *session, res burstResult, targets []string, requesters int) (burstResult, error) {
+	n := res.N
 	progress := func(format string, args ...any) {
 		fmt.Fprintf(opts.progress, "n=%d: "+format+"\n", append([]any{n}, args...)...)
 	}
@@ -347,9 +346,19 @@ func runBulk(ctx context.Context, opts *options, paced bool) (res bulkResult, er
 	if paced {
 		name = "bulk-paced"
 	}
-	s, err := newSession(ctx, opts, name, 1, targets, paced)
+	err = withSession(ctx, opts, name, 1, targets, paced, func(s *session) error {
+		res, err = bulk(ctx, opts, s, res, targets)
+		return err
+	})
+	return res, err
+}
+
+// withSession runs fn on a new session, which it closes after; an error
+// (a fake's Fatalf included) comes back with what the bot logged.
+func withSession(ctx context.Context, opts *options, name string, requesters int, targets []string, paced bool, fn func(*session) error) (err error) {
+	s, err := newSession(ctx, opts, name, requesters, targets, paced)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer s.close()
 	defer func() {
@@ -358,6 +367,11 @@ func runBulk(ctx context.Context, opts *options, paced bool) (res bulkResult, er
 		}
 	}()
 	defer catch(&err)
+	return fn(s)
+}
+
+// bulk runs runBulk's measurement on session s.
+func bulk(ctx context.Context, opts *options, s *session, res bulkResult, targets []string) (bulkResult, error) {
 	if err := s.start(ctx); err != nil {
 		return res, err
 	}
@@ -460,7 +474,7 @@ func runBulk(ctx context.Context, opts *options, paced bool) (res bulkResult, er
 		return res, err
 	}
 	fmt.Fprintf(opts.progress, "bulk of %d (%s): connected %s after start, last outcome recorded %s after the click; stopped in %s\n",
-		opts.bulk, pacingWord(paced), s.startup.Round(time.Millisecond), lastRecord.Sub(clickAt).Round(time.Millisecond),
+		opts.bulk, pacingWord(res.Paced), s.startup.Round(time.Millisecond), lastRecord.Sub(clickAt).Round(time.Millisecond),
 		time.Since(stopping).Round(time.Millisecond))
 	return res, nil
 }
